@@ -1,0 +1,77 @@
+"""Keras callbacks for monitoring and checkpointing a run."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_zoo import visualization
+
+
+class EpochPreview(keras.callbacks.Callback):
+    """Every epoch: a sample grid from a fixed seed (PNG + TensorBoard), and the
+    optimizers' current learning rates / momenta as scalars."""
+
+    def __init__(self, workdir: str, writer, num: int, seed: int):
+        super().__init__()
+        self.directory = os.path.join(workdir, "samples")
+        self.writer, self.num, self.seed = writer, num, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        images = keras.ops.convert_to_numpy(self.model.preview(self.num, self.seed))
+        grid = visualization.image_grid(images)
+        visualization.save_png(grid, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"),
+                               scale=2)
+        visualization.save_png(grid, os.path.join(self.directory, "latest.png"), scale=2)
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.image("samples", grid[None])
+            for name, value in self.model.schedule_values().items():
+                tf.summary.scalar(f"schedule/{name}", value)
+        self.writer.flush()
+
+
+class Throughput(keras.callbacks.Callback):
+    """Training images per second, per epoch (excluding the first step of the
+    run, which includes tracing and compilation)."""
+
+    def __init__(self, examples_per_step: int, writer):
+        super().__init__()
+        self.examples_per_step, self.writer = examples_per_step, writer
+        self.history: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._steps = None, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._start is None:
+            self._start = time.perf_counter()
+        else:
+            self._steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._start is None or self._steps == 0:
+            return
+        rate = self._steps * self.examples_per_step / (time.perf_counter() - self._start)
+        self.history.append(rate)
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.scalar("throughput/images_per_second", rate)
+
+    def median(self) -> float | None:
+        return float(np.median(self.history)) if self.history else None
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves a tf.train checkpoint at the end of every epoch, recording the
+    number of finished epochs so a re-run resumes after it."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch_counter: tf.Variable):
+        super().__init__()
+        self.manager, self.epoch_counter = manager, epoch_counter
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_counter.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)

@@ -1,0 +1,59 @@
+"""What every entry point (train.py, sample.py, ...) shares: quiet start-up and
+one-line errors for user mistakes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from gan_zoo.errors import UserError
+
+
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow and initialises its devices with C++ stderr muted.
+
+    TF 2.21 prints oneDNN / "no CUDA driver" notes from C++ before its log
+    level is read, ignoring TF_CPP_MIN_LOG_LEVEL; on a CPU machine they bury
+    the lines meant for the user. Python exceptions are unaffected: they are
+    raised after stderr is restored.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("GAN_ZOO_VERBOSE_TF"):
+        import tensorflow  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def run(main) -> None:
+    """absl's app.run, with UserError printed as one line and exit status 2."""
+
+    def guarded(argv):
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)
+        if len(argv) > 1:
+            fail(f"unexpected argument(s) {' '.join(argv[1:])!r}; every setting is a --flag.")
+        _import_tensorflow_quietly()
+        try:
+            return main(argv)
+        except UserError as e:
+            fail(str(e))
+
+    app.run(guarded)
+
+
+def fail(message: str) -> None:
+    """Prints ``error: message`` to stderr and exits with status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)

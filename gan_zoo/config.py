@@ -1,0 +1,139 @@
+"""The experiment configuration: one frozen dataclass that flags resolve into.
+
+Every field is one ``train.py`` flag of the same name (train.py defines the
+flags from these fields, so help text lives here, once). Values resolve in
+layers: the dataclass defaults, then the model's paper defaults
+(``Model.paper_defaults``), then whatever the user gave on the command line or
+in a flagfile. The result is written to ``<workdir>/flags.txt``; passing that
+file back with ``--flagfile`` rebuilds the same Config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Mapping
+
+from gan_zoo.errors import UserError
+
+
+def _field(default, help_text: str):
+    return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A resolved experiment: every knob a run depends on."""
+
+    model: str = _field("gan", "Model to train; see gan_zoo.registry.MODELS.")
+    dataset: str = _field(
+        "digits", "Dataset; 'digits' is embedded in the package and needs no download.")
+    data_dir: str = _field(
+        "", "Directory with the dataset's files (e.g. MNIST's four IDX files), or a tfds data_dir.")
+    workdir: str = _field(
+        "", "Run directory for logs, samples, checkpoints and export (default runs/<model>_<dataset>).")
+    epochs: int = _field(20, "Passes over the training set.")
+    steps_per_epoch: int = _field(
+        0, "Cap on training steps per epoch for short runs; 0 means one full pass.")
+    batch_size: int = _field(100, "Minibatch size m of each network update.")
+    d_steps: int = _field(
+        1, "k of Algorithm 1: discriminator updates, each on a fresh minibatch, per generator update.")
+    gen_loss: str = _field("non_saturating", "Generator loss: minimax | non_saturating.")
+    latent_dim: int = _field(100, "Dimension of the noise / code z.")
+    noise: str = _field("uniform", "Noise prior p(z) of the generator: uniform | gaussian.")
+    seed: int = _field(0, "Seed for initialisation, data order and noise.")
+    optimizer: str = _field("sgd", "Optimizer for every network: sgd | adam.")
+    learning_rate: float = _field(0.1, "Initial learning rate.")
+    lr_decay: float = _field(
+        1.0, "Learning rate is divided by this factor after every update (1 = constant).")
+    min_learning_rate: float = _field(0.0, "Floor of the decayed learning rate.")
+    momentum: float = _field(0.0, "SGD momentum at the start of training.")
+    final_momentum: float = _field(0.0, "SGD momentum reached after --momentum_epochs epochs.")
+    momentum_epochs: int = _field(0, "Epochs over which momentum rises linearly (0 = constant).")
+    beta_1: float = _field(0.9, "Adam beta_1.")
+    paper_split: bool = _field(
+        False, "MNIST only: train on the first 50,000 training digits and hold out 50,000-60,000 "
+               "as validation, as the GAN paper did.")
+    log_every_steps: int = _field(100, "Write TensorBoard training scalars every this many steps.")
+    num_samples: int = _field(100, "Images in the per-epoch sample grid (a square number looks best).")
+    keep_checkpoints: int = _field(3, "How many most recent checkpoints to keep.")
+
+    # --- derived helpers -------------------------------------------------
+    def to_flagfile(self) -> str:
+        """The config as absl flagfile text (one --name=value per line)."""
+        lines = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                lines.append(f"--{f.name}" if value else f"--no{f.name}")
+            else:
+                lines.append(f"--{f.name}={value}")
+        return "\n".join(lines) + "\n"
+
+    def validate(self) -> "Config":
+        """Raises UserError with one actionable line for any bad value."""
+        from gan_zoo import registry  # imports TensorFlow; keep `import config` light
+
+        registry.model_class(self.model)
+        registry.dataset_loader(self.dataset)
+        _check_choice("gen_loss", self.gen_loss, ("minimax", "non_saturating"))
+        _check_choice("noise", self.noise, ("uniform", "gaussian"))
+        _check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        _check_positive("epochs", self.epochs)
+        _check_positive("batch_size", self.batch_size)
+        _check_positive("d_steps", self.d_steps)
+        _check_positive("latent_dim", self.latent_dim)
+        _check_positive("learning_rate", self.learning_rate)
+        _check_positive("log_every_steps", self.log_every_steps)
+        _check_positive("num_samples", self.num_samples)
+        _check_positive("keep_checkpoints", self.keep_checkpoints)
+        if self.steps_per_epoch < 0:
+            raise UserError(f"--steps_per_epoch={self.steps_per_epoch} must be >= 0 (0 = full pass).")
+        if self.lr_decay < 1.0:
+            raise UserError(f"--lr_decay={self.lr_decay} must be >= 1 (the rate is divided by it).")
+        for name in ("momentum", "final_momentum", "beta_1"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise UserError(f"--{name}={value} must be in [0, 1).")
+        if self.momentum_epochs < 0:
+            raise UserError(f"--momentum_epochs={self.momentum_epochs} must be >= 0.")
+        return self
+
+
+def _check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise UserError(f"--{name}={value!r} is not one of: {', '.join(choices)}.")
+
+
+def _check_positive(name: str, value) -> None:
+    if not value > 0:
+        raise UserError(f"--{name}={value} must be > 0.")
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config)]
+
+
+def resolve(overrides: Mapping[str, Any]) -> Config:
+    """Builds the Config for a run from the flags the user actually gave.
+
+    Args:
+      overrides: flag name -> value, only for flags given on the command line
+        or in a flagfile. Everything else comes from the model's paper
+        defaults, then from the dataclass defaults.
+
+    Returns:
+      A validated Config with ``workdir`` filled in.
+    """
+    from gan_zoo import registry
+
+    unknown = set(overrides) - set(field_names())
+    if unknown:
+        raise UserError(f"unknown setting(s): {', '.join(sorted(unknown))}.")
+    model = overrides.get("model", Config.model)
+    values = dict(registry.model_class(model).paper_defaults)
+    values.update(overrides)
+    cfg = Config(**values)
+    if not cfg.workdir:
+        cfg = dataclasses.replace(cfg, workdir=os.path.join("runs", f"{cfg.model}_{cfg.dataset}"))
+    return cfg.validate()

@@ -1,0 +1,1 @@
+"""Dataset sources. Each ``load(config)`` returns a :class:`Source`."""

@@ -1,0 +1,81 @@
+"""What every dataset gives the training pipeline: uint8 images and labels per split."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from gan_zoo.errors import UserError
+
+
+class Source:
+    """A dataset: named splits of uint8 NHWC images with optional int labels.
+
+    Subclasses that stream from disk override :meth:`dataset` and
+    :meth:`num_examples`; in-memory data uses :class:`ArraySource`.
+    """
+
+    name: str
+    image_shape: tuple[int, int, int]
+    num_classes: int  # 0 for unlabelled data
+
+    def split_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def num_examples(self, split: str) -> int:
+        raise NotImplementedError
+
+    def dataset(self, split: str) -> tf.data.Dataset:
+        """Unbatched elements ``{"image": uint8[H, W, C], "label": int32[]}``."""
+        raise NotImplementedError
+
+    def pixel_mean(self, split: str = "train", limit: int = 10000) -> np.ndarray:
+        """Mean image in [0, 1] over (up to ``limit`` of) the split's examples."""
+        total, count = None, 0
+        for batch in self.dataset(split).take(limit).batch(1000).as_numpy_iterator():
+            images = batch["image"].astype(np.float64) / 255.0
+            total = images.sum(0) if total is None else total + images.sum(0)
+            count += len(images)
+        return (total / count).astype(np.float32)
+
+    def _check_split(self, split: str) -> None:
+        if split not in self.split_names():
+            raise UserError(f"dataset {self.name!r} has no split {split!r}; it has: "
+                            f"{', '.join(self.split_names())}.")
+
+
+class ArraySource(Source):
+    """A dataset small enough to hold in memory as numpy arrays."""
+
+    def __init__(self, name: str, splits: dict[str, tuple[np.ndarray, np.ndarray | None]],
+                 num_classes: int):
+        self.name = name
+        self.num_classes = num_classes
+        self._splits = {}
+        for split, (images, labels) in splits.items():
+            images = np.asarray(images, np.uint8)
+            if images.ndim == 3:
+                images = images[..., None]
+            if labels is None:
+                labels = np.full(len(images), -1, np.int32)
+            self._splits[split] = (images, np.asarray(labels, np.int32))
+        self.image_shape = tuple(next(iter(self._splits.values()))[0].shape[1:])
+
+    def split_names(self) -> list[str]:
+        return list(self._splits)
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 images NHWC, int32 labels) of a split."""
+        self._check_split(split)
+        return self._splits[split]
+
+    def num_examples(self, split: str) -> int:
+        return len(self.arrays(split)[0])
+
+    def dataset(self, split: str) -> tf.data.Dataset:
+        images, labels = self.arrays(split)
+        return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+
+    def pixel_mean(self, split: str = "train", limit: int = 10000) -> np.ndarray:
+        images = self.arrays(split)[0][:limit]
+        return (images.astype(np.float64).mean(0) / 255.0).astype(np.float32)

@@ -1,0 +1,50 @@
+"""tf.data input pipelines: shuffle, batch, scale to the model's range, prefetch."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from gan_zoo.datasets.base import Source
+from gan_zoo.errors import UserError
+
+
+def scale_images(images: tf.Tensor, value_range: tuple[float, float]) -> tf.Tensor:
+    """uint8 [0, 255] -> float32 in ``value_range`` (e.g. (0, 1) or (-1, 1))."""
+    low, high = value_range
+    return tf.cast(images, tf.float32) * ((high - low) / 255.0) + low
+
+
+def training_dataset(source: Source, split: str, batch_size: int,
+                     value_range: tuple[float, float], seed: int):
+    """An endless, reshuffled-every-pass stream of training batches.
+
+    Batches are cut from one shuffled pass at a time, so ``steps_per_epoch``
+    consecutive batches are exactly one pass over the data (the last partial
+    batch is dropped), which keeps "epoch" meaning what it says.
+
+    Args:
+      source: the dataset.
+      split: which split to read.
+      batch_size: examples per element (for a GAN with k discriminator steps,
+        k times the minibatch size).
+      value_range: the model's declared pixel range.
+      seed: shuffle seed.
+
+    Returns:
+      (dataset of {"image": float32[B,H,W,C], "label": int32[B]}, steps_per_epoch)
+    """
+    n = source.num_examples(split)
+    steps = n // batch_size
+    if steps == 0:
+        raise UserError(f"the {split} split of {source.name!r} has {n} examples, fewer than one "
+                        f"step needs ({batch_size}); lower --batch_size or --d_steps.")
+    ds = source.dataset(split)
+    if split == "train":
+        # In-memory sources fit a full shuffle buffer; streaming ones cap it.
+        buffer = min(n, 60000)
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.map(lambda b: {"image": scale_images(b["image"], value_range), "label": b["label"]},
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
+    return ds, steps

@@ -1,0 +1,9 @@
+"""The one exception type that means "the user asked for something we cannot do"."""
+
+
+class UserError(Exception):
+    """A mistake in the user's command or data.
+
+    Entry points catch it and print its message as one line, with no
+    traceback, so the message itself must say what is wrong and what to do.
+    """

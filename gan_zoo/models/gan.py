@@ -1,0 +1,244 @@
+"""Generative Adversarial Nets (Goodfellow et al., 2014), Algorithm 1.
+
+This file holds the adversarial training step that every GAN in the zoo uses
+(DCGAN and the conditional GAN subclass :class:`GAN` and swap networks or
+inputs), and the paper's MNIST networks: a ReLU MLP generator and a maxout
+discriminator with dropout.
+
+Algorithm 1 asks for k discriminator updates, each on a *fresh* minibatch of m
+data examples and m noise samples, then one generator update on fresh noise.
+Keras' ``fit`` hands ``train_step`` one element of the dataset per call, so
+the input pipeline batches k*m examples per element and ``train_step`` splits
+them into k disjoint minibatches of m. Every D update therefore sees data it
+has not seen in this step, and an epoch of N/(k*m) steps is still exactly one
+pass over the data. (Drawing k batches from an iterator inside the step would
+also work, but would break ``steps_per_epoch`` accounting and resumption.)
+
+Deviations from the authors' Theano code, where it differs from the paper:
+their code updated D and G *simultaneously* from one shared sample batch; we
+follow Algorithm 1's alternation. Their D cost was halved; we use eq. (1).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_zoo import losses, networks, optimizers, priors
+
+
+def to_unit_range(images, value_range):
+    """Model pixels in ``value_range`` -> [0, 1]."""
+    low, high = value_range
+    return (images - low) / (high - low)
+
+
+def from_unit_range(images, value_range):
+    """[0, 1] pixels -> the model's ``value_range``."""
+    low, high = value_range
+    return images * (high - low) + low
+
+
+@keras.saving.register_keras_serializable("gan_zoo")
+class GAN(keras.Model):
+    """A generator/discriminator pair trained by Algorithm 1.
+
+    Args:
+      generator: keras.Model, z [N, latent_dim] -> images in ``output_range``.
+      discriminator: keras.Model, images -> logits [N, 1].
+      latent_dim: size of z.
+      d_steps: k, discriminator updates per generator update.
+      gen_loss: "minimax" (log(1 - D(G(z))), minimised) or "non_saturating"
+        (-log D(G(z))).
+      noise: name of the prior p(z) in gan_zoo.priors.
+      seed: seed of the model's noise stream.
+    """
+
+    # Goodfellow et al.'s code (adversarial/mnist.yaml): batch 100, SGD lr 0.1
+    # divided by 1.000004 per update (floor 1e-6), momentum 0.5 -> 0.7 over 250
+    # epochs. The yaml leaves the noise at its class default (Gaussian); we use
+    # the unit-variance uniform U(-sqrt3, sqrt3) the same code offers. Epochs
+    # are not in the paper; 30 keeps the no-flag run on the embedded digits to
+    # minutes (flags/gan_mnist.flags sets the long run).
+    paper_defaults = dict(
+        batch_size=100, latent_dim=100, d_steps=1, gen_loss="non_saturating", noise="uniform",
+        optimizer="sgd", learning_rate=0.1, lr_decay=1.000004, min_learning_rate=1e-6,
+        momentum=0.5, final_momentum=0.7, momentum_epochs=250, epochs=30)
+    output_range = (0.0, 1.0)
+
+    def __init__(self, generator, discriminator, latent_dim, d_steps=1,
+                 gen_loss="non_saturating", noise="uniform", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(generator, dict):
+            generator = keras.saving.deserialize_keras_object(generator)
+        if isinstance(discriminator, dict):
+            discriminator = keras.saving.deserialize_keras_object(discriminator)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+        self.d_steps = int(d_steps)
+        self.gen_loss = gen_loss
+        self.noise = noise
+        self.seed = seed
+        self.prior = priors.noise(noise)
+        self.generator_loss_fn = losses.GENERATOR_LOSSES[gen_loss]
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="D_x")
+        self.d_fake_tracker = keras.metrics.Mean(name="D_G_z")
+        self.built = True  # both networks are built functional models
+
+    # ----- construction from a Config --------------------------------------
+    @classmethod
+    def examples_per_step(cls, config) -> int:
+        return config.batch_size * config.d_steps
+
+    @classmethod
+    def build_networks(cls, config, source):
+        """Goodfellow et al.'s MNIST networks (adversarial/mnist.yaml)."""
+        # The authors initialised the sigmoid output bias to the logit of the
+        # data's mean image (init_sigmoid_bias_from_marginals), so G starts
+        # out drawing the average digit instead of grey noise.
+        mean = np.clip(source.pixel_mean("train"), 1e-7, 1 - 1e-7)
+        generator = networks.mlp_generator(
+            config.latent_dim, source.image_shape, hidden=(1200, 1200), init_limit=0.05,
+            output_bias=np.log(mean) - np.log1p(-mean), seed=config.seed)
+        discriminator = networks.maxout_discriminator(
+            source.image_shape, units=240, pieces=5, hidden_layers=2, init_limit=0.005,
+            input_dropout=0.2, hidden_dropout=0.5, seed=config.seed + 1000)
+        return generator, discriminator
+
+    @classmethod
+    def from_flags(cls, config, source, steps_per_epoch: int):
+        """Builds and compiles the model a Config describes."""
+        generator, discriminator = cls.build_networks(config, source)
+        model = cls(generator, discriminator, latent_dim=config.latent_dim,
+                    d_steps=config.d_steps, gen_loss=config.gen_loss, noise=config.noise,
+                    seed=config.seed, name=config.model)
+        model.compile(
+            d_optimizer=optimizers.build(config, steps_per_epoch * config.d_steps),
+            g_optimizer=optimizers.build(config, steps_per_epoch))
+        return model
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        # Keras' own `optimizer` slot gets the generator's: its update count is
+        # the number of Algorithm 1 iterations, which is what Keras callbacks
+        # (TensorBoard's step axis) read. Passing none would make Keras build
+        # an unused RMSprop over every variable.
+        super().compile(optimizer=g_optimizer, **kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        # Slots exist before a checkpoint is restored into them.
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    # ----- the networks as the training step sees them ---------------------
+    # Subclasses that condition on labels override these two.
+    def generate_from(self, z, batch, training):
+        del batch
+        return self.generator(z, training=training)
+
+    def discriminate(self, images, batch, training):
+        del batch
+        return tf.reshape(self.discriminator(images, training=training), [-1])
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def sample_noise(self, m):
+        return self.prior.sample((m, self.latent_dim), seed=self.seed_generator)
+
+    # ----- Algorithm 1 ------------------------------------------------------
+    def train_step(self, data):
+        batches = split_minibatches(data, self.d_steps)
+        for batch in batches:
+            self.discriminator_update(batch)
+        self.generator_update(batches[-1])
+        return {m.name: m.result() for m in self.metrics}
+
+    def discriminator_update(self, batch):
+        """One D ascent step on a fresh data minibatch and fresh noise."""
+        real = batch["image"]
+        z = self.sample_noise(tf.shape(real)[0])
+        fake = self.generate_from(z, batch, training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminate(real, batch, training=True)
+            fake_logits = self.discriminate(fake, batch, training=True)
+            loss = losses.average(losses.discriminator_loss(real_logits, fake_logits))
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.d_loss_tracker.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)
+        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
+        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
+
+    def generator_update(self, batch):
+        """One G step on fresh noise; only the generator's variables move."""
+        z = self.sample_noise(tf.shape(batch["image"])[0])
+        with tf.GradientTape() as tape:
+            fake = self.generate_from(z, batch, training=True)
+            loss = losses.average(self.generator_loss_fn(self.discriminate(fake, batch, True)))
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.g_loss_tracker.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker,
+                self.d_fake_tracker]
+
+    # ----- what the driver, callbacks and export use -----------------------
+    def checkpoint_items(self):
+        return {"d_optimizer": self.d_optimizer, "g_optimizer": self.g_optimizer}
+
+    def schedule_values(self):
+        values = {}
+        for prefix, opt in (("d", self.d_optimizer), ("g", self.g_optimizer)):
+            values[f"{prefix}_learning_rate"] = float(keras.ops.convert_to_numpy(opt.learning_rate))
+            if isinstance(opt, optimizers.ScheduledMomentumSGD):
+                values[f"{prefix}_momentum"] = opt.current_momentum()
+        return values
+
+    def preview(self, num, seed):
+        """``num`` samples in [0, 1] from a fixed seed, for the per-epoch grid."""
+        z = self.prior.stateless_sample((num, self.latent_dim), tf.constant([seed, 0]))
+        return to_unit_range(self.generator(z, training=False), self.output_range)
+
+    def export_signatures(self):
+        latent, value_range, prior = self.latent_dim, self.output_range, self.prior
+        image_shape = tuple(self.discriminator.inputs[0].shape[1:])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32, name="z")])
+        def generate(z):
+            return {"images": to_unit_range(self.generator(z, training=False), value_range)}
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="num"),
+                                      tf.TensorSpec([], tf.int64, name="seed")])
+        def sample(num, seed):
+            z = prior.stateless_sample(tf.stack([num, latent]), tf.stack([seed, 0]))
+            images = to_unit_range(self.generator(z, training=False), value_range)
+            return {"images": images, "z": z}
+
+        @tf.function(input_signature=[
+            tf.TensorSpec((None,) + image_shape, tf.float32, name="images")])
+        def discriminate(images):
+            logits = tf.reshape(self.discriminator(from_unit_range(images, value_range),
+                                                   training=False), [-1])
+            return {"probability": tf.sigmoid(logits), "logit": logits}
+
+        return {"generate": generate, "sample": sample, "discriminate": discriminate}
+
+    def get_config(self):
+        return {
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "latent_dim": self.latent_dim, "d_steps": self.d_steps, "gen_loss": self.gen_loss,
+            "noise": self.noise, "seed": self.seed, "name": self.name,
+        }
+
+
+def split_minibatches(data, k: int):
+    """Splits a batch of k*m examples into k disjoint minibatches of m (dicts of tensors)."""
+    parts = {key: tf.split(value, k, axis=0) for key, value in data.items()}
+    return [{key: parts[key][i] for key in parts} for i in range(k)]

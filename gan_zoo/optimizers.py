@@ -1,0 +1,111 @@
+"""Optimizers and schedules the papers specify and Keras lacks.
+
+Goodfellow et al.'s code (pylearn2) used SGD whose learning rate is divided by
+1.000004 after every update down to a floor, and whose momentum rises
+linearly from 0.5 to 0.7 over the first 250 epochs. Keras' SGD takes momentum
+as a constant, so :class:`ScheduledMomentumSGD` reads it from a schedule of
+the optimizer's own update count.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable("gan_zoo")
+class DecayWithFloor(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(t) = max(initial / factor**t, floor): pylearn2's ExponentialDecay."""
+
+    def __init__(self, initial: float, factor: float, floor: float):
+        self.initial, self.factor, self.floor = initial, factor, floor
+
+    def __call__(self, step):
+        # exp(-t log f), with log f taken in float64: 1/1.000004 rounded to
+        # float32 and raised to the t-th power drifts by 0.1 % at t = 1e5.
+        step = ops.cast(step, "float32")
+        decayed = self.initial * ops.exp(-step * math.log(self.factor))
+        return ops.maximum(decayed, self.floor)
+
+    def get_config(self):
+        return {"initial": self.initial, "factor": self.factor, "floor": self.floor}
+
+
+@keras.saving.register_keras_serializable("gan_zoo")
+class EpochRamp(keras.optimizers.schedules.LearningRateSchedule):
+    """A value that moves linearly from ``start`` to ``end`` over ``epochs`` epochs.
+
+    Piecewise constant within an epoch, as pylearn2's MomentumAdjustor, which
+    updated momentum once per epoch (from epoch 1, saturating at ``epochs``).
+    ``updates_per_epoch`` converts the optimizer's update count to epochs.
+    """
+
+    def __init__(self, start: float, end: float, epochs: int, updates_per_epoch: int):
+        self.start, self.end = start, end
+        self.epochs, self.updates_per_epoch = epochs, updates_per_epoch
+
+    def __call__(self, step):
+        if self.epochs <= 0:
+            return ops.convert_to_tensor(self.start, "float32")
+        epoch = ops.floor(ops.cast(step, "float32") / float(self.updates_per_epoch))
+        alpha = ops.clip(epoch / float(self.epochs), 0.0, 1.0)
+        return self.start + (self.end - self.start) * alpha
+
+    def get_config(self):
+        return {"start": self.start, "end": self.end, "epochs": self.epochs,
+                "updates_per_epoch": self.updates_per_epoch}
+
+
+@keras.saving.register_keras_serializable("gan_zoo")
+class ScheduledMomentumSGD(keras.optimizers.SGD):
+    """SGD with classical momentum whose coefficient follows a schedule.
+
+    Update (same as pylearn2's Momentum rule):
+      v <- mu(t) * v - lr(t) * g;   w <- w + v
+    """
+
+    def __init__(self, learning_rate, momentum_schedule, **kwargs):
+        kwargs.pop("momentum", None)
+        # A non-zero constant makes the base class create the velocity slots.
+        super().__init__(learning_rate=learning_rate, momentum=0.5, **kwargs)
+        if isinstance(momentum_schedule, dict):
+            momentum_schedule = keras.saving.deserialize_keras_object(momentum_schedule)
+        self.momentum_schedule = momentum_schedule
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        momentum = ops.cast(self.momentum_schedule(self.iterations), variable.dtype)
+        velocity = self.momentums[self._get_variable_index(variable)]
+        self.assign(velocity, velocity * momentum - gradient * learning_rate)
+        self.assign_add(variable, velocity)
+
+    def current_momentum(self) -> float:
+        return float(self.momentum_schedule(self.iterations))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("momentum", None)
+        config["momentum_schedule"] = keras.saving.serialize_keras_object(self.momentum_schedule)
+        return config
+
+
+def build(config, updates_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer a Config asks for, one fresh instance per network.
+
+    Args:
+      config: the run's Config (optimizer, learning_rate, lr_decay, ...).
+      updates_per_epoch: how many times *this* optimizer steps per epoch
+        (k times the steps for a discriminator), for epoch-based schedules.
+    """
+    learning_rate = config.learning_rate
+    if config.lr_decay != 1.0:
+        learning_rate = DecayWithFloor(config.learning_rate, config.lr_decay,
+                                       config.min_learning_rate)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate, beta_1=config.beta_1)
+    schedule = EpochRamp(config.momentum, config.final_momentum, config.momentum_epochs,
+                         updates_per_epoch)
+    return ScheduledMomentumSGD(learning_rate, schedule)

@@ -1,0 +1,35 @@
+"""Name -> builder maps for ``--model`` and ``--dataset``.
+
+Adding a model is one file under gan_zoo/models plus one line here.
+"""
+
+from __future__ import annotations
+
+from gan_zoo.datasets import digits, mnist
+from gan_zoo.errors import UserError
+from gan_zoo.models import gan
+
+MODELS = {
+    "gan": gan.GAN,
+}
+
+DATASETS = {
+    "digits": digits.load,
+    "mnist": mnist.load,
+}
+
+
+def _lookup(kind: str, table: dict, name: str):
+    if name not in table:
+        raise UserError(f"unknown --{kind}={name!r}; choose one of: {', '.join(sorted(table))}.")
+    return table[name]
+
+
+def model_class(name: str):
+    """The keras.Model subclass registered as ``name``."""
+    return _lookup("model", MODELS, name)
+
+
+def dataset_loader(name: str):
+    """The function ``load(config) -> Source`` registered as ``name``."""
+    return _lookup("dataset", DATASETS, name)

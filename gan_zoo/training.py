@@ -1,0 +1,120 @@
+"""The training driver: data, model, checkpoints, monitoring, fit, export.
+
+Nothing here is specific to a model; models provide the hooks listed in
+gan_zoo/models/__init__.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from gan_zoo import callbacks, export, registry
+from gan_zoo.config import Config
+from gan_zoo.datasets import pipeline
+
+
+@dataclasses.dataclass
+class Run:
+    """What a finished run leaves behind."""
+
+    config: Config
+    model: keras.Model
+    epochs_done: int
+    history: dict
+    images_per_second: float | None
+    export_dir: str | None
+
+
+def _prepare(cfg: Config):
+    """Loads data, builds the compiled model and its checkpoint manager, and
+    restores the newest checkpoint in the workdir if there is one."""
+    keras.utils.set_random_seed(cfg.seed)
+    source = registry.dataset_loader(cfg.dataset)(cfg)
+    model_cls = registry.model_class(cfg.model)
+    per_step = model_cls.examples_per_step(cfg)
+    dataset, steps = pipeline.training_dataset(
+        source, "train", per_step, model_cls.output_range, cfg.seed)
+    if cfg.steps_per_epoch:
+        steps = min(steps, cfg.steps_per_epoch)
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        model = model_cls.from_flags(cfg, source, steps)
+        epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
+    checkpoint = tf.train.Checkpoint(model=model, epochs_done=epochs_done,
+                                     **model.checkpoint_items())
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(cfg.workdir, "checkpoints"),
+                                         max_to_keep=cfg.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    return source, model, dataset, steps, per_step, manager, epochs_done
+
+
+def export_model(cfg: Config, model) -> str:
+    """Writes ``<workdir>/export`` from ``model``."""
+    metadata = {"model": cfg.model, "config": dataclasses.asdict(cfg),
+                "output_range": list(model.output_range)}
+    return export.export(model, os.path.join(cfg.workdir, "export"), metadata)
+
+
+def write_flagfile(cfg: Config) -> str:
+    path = os.path.join(cfg.workdir, "flags.txt")
+    with open(path, "w") as f:
+        f.write(cfg.to_flagfile())
+    return path
+
+
+def run(cfg: Config, verbose="auto") -> Run:
+    """Trains ``cfg.model`` on ``cfg.dataset`` into ``cfg.workdir``, resuming
+    from the newest checkpoint there, and exports the result.
+
+    Args:
+      cfg: the resolved Config.
+      verbose: Keras progress-bar verbosity.
+
+    Returns:
+      A :class:`Run` describing the finished run.
+    """
+    os.makedirs(cfg.workdir, exist_ok=True)
+    _, model, dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
+    write_flagfile(cfg)
+    initial_epoch = int(epochs_done.numpy())
+    if initial_epoch:
+        print(f"Resuming from {manager.latest_checkpoint} (epoch {initial_epoch}).")
+    writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs", "images"))
+    throughput = callbacks.Throughput(per_step, writer)
+    cbs = [
+        keras.callbacks.TensorBoard(os.path.join(cfg.workdir, "logs"), write_graph=False,
+                                    update_freq=cfg.log_every_steps),
+        callbacks.EpochPreview(cfg.workdir, writer, cfg.num_samples, cfg.seed),
+        throughput,
+        callbacks.Checkpoint(manager, epochs_done),
+    ]
+    history = {}
+    if initial_epoch < cfg.epochs:
+        result = model.fit(dataset, epochs=cfg.epochs, steps_per_epoch=steps,
+                           initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose,
+                           shuffle=False)  # the pipeline shuffles
+        history = result.history
+    export_dir = export_model(cfg, model)
+    summary = {"epochs_done": int(epochs_done.numpy()), "steps_per_epoch": steps,
+               "images_per_second": throughput.median(), "export": export_dir,
+               "final_metrics": {k: float(v[-1]) for k, v in history.items()}}
+    with open(os.path.join(cfg.workdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print(f"Done: {summary['epochs_done']} epochs in {cfg.workdir}; export at {export_dir}.")
+    return Run(cfg, model, int(epochs_done.numpy()), history, throughput.median(), export_dir)
+
+
+def export_only(cfg: Config) -> str:
+    """Restores the newest checkpoint in ``cfg.workdir`` and writes the export."""
+    from gan_zoo.errors import UserError
+
+    _, model, _, _, _, manager, _ = _prepare(cfg)
+    if not manager.latest_checkpoint:
+        raise UserError(f"no checkpoint in {cfg.workdir}/checkpoints to export; train first.")
+    return export_model(cfg, model)

@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="gan_zoo",
+    version="0.1.0",
+    description="GANs (Goodfellow 2014), DCGAN, adversarial autoencoders and their relatives "
+                "in Keras 3 / TensorFlow.",
+    packages=find_packages(include=["gan_zoo", "gan_zoo.*"]),
+    package_data={"gan_zoo": ["data/*.npz"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<4",
+        "tensorflow-datasets>=4.9.10,<5",
+        # tfds imports it when it downloads, but does not declare it.
+        "importlib_resources>=6",
+        "tensorboard>=2.21,<2.22",
+        "numpy>=2.0,<3",
+        "matplotlib>=3.9,<4",
+        "pillow>=10",
+        "absl-py>=2.1,<3",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+)

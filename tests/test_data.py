@@ -1,0 +1,94 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from conftest import fake_mnist_dir, write_idx
+from gan_zoo.datasets import digits, idx, mnist, pipeline
+from gan_zoo.errors import UserError
+
+
+@pytest.mark.parametrize("name", ["x-idx3-ubyte", "x-idx3-ubyte.gz"])
+def test_idx_round_trip_raw_and_gzipped(tmp_path, name):
+    array = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / name, array)
+    np.testing.assert_array_equal(idx.read_idx(str(tmp_path / name)), array)
+
+
+def test_idx_rejects_bad_magic_and_truncation(tmp_path):
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04rest")
+    with pytest.raises(UserError, match="not an IDX file"):
+        idx.read_idx(str(tmp_path / "bad"))
+    write_idx(tmp_path / "full", np.zeros((4, 3), np.uint8))
+    data = (tmp_path / "full").read_bytes()
+    (tmp_path / "cut").write_bytes(data[:-5])
+    with pytest.raises(UserError, match="truncated"):
+        idx.read_idx(str(tmp_path / "cut"))
+    with gzip.open(tmp_path / "broken.gz", "wb") as f:
+        f.write(data)
+    (tmp_path / "broken2.gz").write_bytes((tmp_path / "broken.gz").read_bytes()[:20])
+    with pytest.raises(UserError):
+        idx.read_idx(str(tmp_path / "broken2.gz"))
+
+
+def test_mnist_from_idx_dir_with_paper_split(tmp_path, tiny):
+    fake_mnist_dir(tmp_path, n_train=60200, n_test=10, gz=False)
+    source = mnist.load(tiny(dataset="mnist", data_dir=str(tmp_path), paper_split=True))
+    assert source.num_examples("train") == 50000
+    assert source.num_examples("validation") == 10200
+    assert source.num_examples("test") == 10
+    assert source.image_shape == (28, 28, 1)
+    raw = idx.read_idx(str(tmp_path / "train-images-idx3-ubyte"))
+    np.testing.assert_array_equal(source.arrays("validation")[0][0, ..., 0], raw[50000])
+
+
+def test_mnist_missing_file_names_what_is_missing(tmp_path, tiny):
+    fake_mnist_dir(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(UserError, match="t10k-labels-idx1-ubyte"):
+        mnist.load(tiny(dataset="mnist", data_dir=str(tmp_path)))
+
+
+def test_mnist_without_data_or_network_says_how_to_get_it(tmp_path, tiny, monkeypatch):
+    monkeypatch.setattr(mnist, "_reachable", lambda *a, **k: False)
+    with pytest.raises(UserError, match="--data_dir"):
+        mnist.load(tiny(dataset="mnist", data_dir=str(tmp_path)))
+
+
+def test_embedded_digits_are_real_labelled_mnist():
+    source = digits.load()
+    images, labels = source.arrays("train")
+    assert images.shape == (9000, 28, 28, 1) and images.dtype == np.uint8
+    assert source.num_examples("test") == 1000
+    assert set(np.unique(labels)) == set(range(10))
+    # Real digits: dark background, bright strokes, mostly empty borders.
+    assert images[:, :2].mean() < 1.0 and 20 < images.mean() < 50
+
+
+def test_pipeline_batches_scales_and_counts_one_pass(tiny):
+    source = digits.load()
+    ds, steps = pipeline.training_dataset(source, "train", 3 * 32, (-1.0, 1.0), seed=0)
+    assert steps == 9000 // 96
+    batch = next(iter(ds))
+    assert batch["image"].shape == (96, 28, 28, 1)
+    assert batch["image"].dtype.name == "float32"
+    values = batch["image"].numpy()
+    assert values.min() == -1.0 and values.max() == 1.0
+
+
+def test_pipeline_epoch_visits_every_example_once():
+    from gan_zoo.datasets.base import ArraySource
+
+    images = np.arange(50, dtype=np.uint8).reshape(50, 1, 1, 1)
+    source = ArraySource("toy", {"train": (images, None)}, num_classes=0)
+    ds, steps = pipeline.training_dataset(source, "train", 10, (0.0, 255.0), seed=3)
+    first = np.concatenate([b["image"].numpy().ravel() for b in ds.take(steps)])
+    second = np.concatenate([b["image"].numpy().ravel() for b in ds.skip(steps).take(steps)])
+    assert sorted(first.round().astype(int)) == list(range(50))
+    assert sorted(second.round().astype(int)) == list(range(50))
+    assert not np.array_equal(first, second)  # reshuffled every pass
+
+
+def test_pipeline_refuses_batch_larger_than_data():
+    with pytest.raises(UserError, match="batch_size"):
+        pipeline.training_dataset(digits.load(), "test", 5000, (0, 1), seed=0)

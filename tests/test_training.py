@@ -1,0 +1,126 @@
+"""End to end: a tiny run leaves logs, samples, checkpoints and a working export;
+a second run resumes; flags.txt reproduces the config."""
+
+import glob
+import json
+import os
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import fake_mnist_dir, run_script
+from gan_zoo import training
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from conftest import tiny_config
+
+    cfg = tiny_config(tmp_path_factory.mktemp("run") / "w", epochs=2)
+    return training.run(cfg, verbose=0)
+
+
+def test_run_directory_has_everything(finished_run):
+    w = finished_run.config.workdir
+    assert finished_run.epochs_done == 2
+    assert glob.glob(f"{w}/logs/train/events.out.tfevents.*")
+    assert glob.glob(f"{w}/logs/images/events.out.tfevents.*")
+    assert os.path.isfile(f"{w}/samples/epoch_0001.png") and os.path.isfile(f"{w}/samples/epoch_0002.png")
+    assert os.path.isfile(f"{w}/checkpoints/checkpoint")
+    assert os.path.isfile(f"{w}/export/saved_model.pb")
+    assert json.load(open(f"{w}/export/gan_zoo.json"))["model"] == "gan"
+    assert os.path.isfile(f"{w}/flags.txt")
+
+
+def test_tensorboard_has_scalars_and_sample_images(finished_run):
+    w = finished_run.config.workdir
+    tags = set()
+    for path in glob.glob(f"{w}/logs/*/events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    assert {"samples", "epoch_d_loss", "epoch_g_loss", "epoch_D_x", "epoch_D_G_z"} <= tags
+    assert "schedule/d_momentum" in tags and "throughput/images_per_second" in tags
+
+
+_RELOAD = textwrap.dedent("""
+    import sys
+    sys.modules["gan_zoo"] = None  # prove the export needs no gan_zoo code
+    import numpy as np, tensorflow as tf
+    export, inputs, out = sys.argv[1:]
+    m = tf.saved_model.load(export)
+    x = np.load(inputs)
+    g = m.signatures["generate"](z=tf.constant(x["z"]))["images"].numpy()
+    d = m.signatures["discriminate"](images=tf.constant(x["images"]))["probability"].numpy()
+    s = m.signatures["sample"](num=tf.constant(5), seed=tf.constant(7, tf.int64))
+    s2 = m.signatures["sample"](num=tf.constant(5), seed=tf.constant(7, tf.int64))
+    np.savez(out, g=g, d=d, s=s["images"].numpy(), s2=s2["images"].numpy(), sz=s["z"].numpy())
+""")
+
+
+def test_export_reloads_without_gan_zoo_and_matches_keras(finished_run, tmp_path):
+    model = finished_run.model
+    rng = np.random.default_rng(0)
+    z = rng.uniform(-1.7, 1.7, (6, 100)).astype(np.float32)
+    images = rng.uniform(0, 1, (6, 28, 28, 1)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", z=z, images=images)
+    script = tmp_path / "reload.py"
+    script.write_text(_RELOAD)
+    result = run_script(str(script), f"{finished_run.config.workdir}/export",
+                        str(tmp_path / "in.npz"), str(tmp_path / "out.npz"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = np.load(tmp_path / "out.npz")
+    assert out["g"].shape == (6, 28, 28, 1) and out["d"].shape == (6,)
+    assert out["g"].min() >= 0 and out["g"].max() <= 1
+    assert out["d"].min() >= 0 and out["d"].max() <= 1
+    np.testing.assert_allclose(out["g"], model.generator(z, training=False).numpy(), atol=1e-5)
+    expected_d = tf.sigmoid(model.discriminator(images, training=False)).numpy().ravel()
+    np.testing.assert_allclose(out["d"], expected_d, atol=1e-5)
+    assert out["s"].shape == (5, 28, 28, 1)
+    np.testing.assert_array_equal(out["s"], out["s2"])  # same seed, same images
+    np.testing.assert_allclose(out["s"], model.generator(out["sz"], training=False).numpy(),
+                               atol=1e-5)
+
+
+def test_rerun_resumes_from_checkpoint(finished_run):
+    cfg = finished_run.config
+    steps = 2
+    weights = [w.numpy() for w in finished_run.model.weights]
+    # Same command again: restores epoch 2 and has nothing left to do.
+    again = training.run(cfg, verbose=0)
+    assert again.epochs_done == 2 and again.history == {}
+    for a, b in zip(weights, again.model.weights):
+        np.testing.assert_array_equal(a, b.numpy())
+    assert int(again.model.g_optimizer.iterations) == 2 * steps
+    # A longer run continues from there instead of starting over.
+    import dataclasses
+    longer = training.run(dataclasses.replace(cfg, epochs=3), verbose=0)
+    assert longer.epochs_done == 3 and list(longer.history["d_loss"]) and \
+        len(longer.history["d_loss"]) == 1
+    assert int(longer.model.g_optimizer.iterations) == 3 * steps
+    assert int(longer.model.d_optimizer.iterations) == 3 * steps
+
+
+def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path):
+    data = fake_mnist_dir(tmp_path / "mnist")
+    first = tmp_path / "a"
+    result = run_script("train.py", "--dataset=mnist", f"--data_dir={data}", f"--workdir={first}",
+                        "--epochs=1", "--steps_per_epoch=1", "--batch_size=5", "--d_steps=2",
+                        "--gen_loss=minimax", "--noise=gaussian", "--learning_rate=0.05",
+                        "--num_samples=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    second = tmp_path / "b"
+    result = run_script("train.py", f"--flagfile={first}/flags.txt", f"--workdir={second}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    a = (first / "flags.txt").read_text().splitlines()
+    b = (second / "flags.txt").read_text().splitlines()
+    assert [l for l in a if not l.startswith("--workdir")] == \
+        [l for l in b if not l.startswith("--workdir")]
+    assert "--d_steps=2" in a and "--gen_loss=minimax" in a and "--noise=gaussian" in a
+    out = tmp_path / "grid.png"
+    result = run_script("sample.py", f"--export={second}/export", "--num=9", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from PIL import Image
+
+    assert Image.open(out).size == (2 * (3 * 30 + 2), 2 * (3 * 30 + 2))

@@ -1,0 +1,43 @@
+"""Train a gan_zoo model.
+
+    python train.py                                  # Goodfellow's GAN on the embedded digits
+    python train.py --flagfile=flags/gan_mnist.flags # the paper's MNIST run
+    python train.py --flagfile=runs/gan_digits/flags.txt   # reproduce a run
+
+Every setting is a flag named after a field of gan_zoo.config.Config; flags you
+do not give take the model's paper defaults.
+"""
+
+import dataclasses
+
+from gan_zoo import cli
+from absl import flags
+
+from gan_zoo import config as config_lib
+
+_DEFINE = {"str": flags.DEFINE_string, "int": flags.DEFINE_integer,
+           "float": flags.DEFINE_float, "bool": flags.DEFINE_bool}
+
+for _field in dataclasses.fields(config_lib.Config):
+    _DEFINE[_field.type](_field.name, None,
+                         f"{_field.metadata['help']} [default: the model's paper value, "
+                         f"else {_field.default!r}]")
+flags.DEFINE_bool("export_only", False,
+                  "Write <workdir>/export from the newest checkpoint and exit; no training.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    given = {name: FLAGS[name].value for name in config_lib.field_names() if FLAGS[name].present}
+    from gan_zoo import training  # imports TensorFlow, after cli has quieted it
+
+    cfg = config_lib.resolve(given)
+    if FLAGS.export_only:
+        print(f"Exported to {training.export_only(cfg)}")
+    else:
+        training.run(cfg)
+
+
+if __name__ == "__main__":
+    cli.run(main)
