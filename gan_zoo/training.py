@@ -45,7 +45,11 @@ def _prepare(cfg: Config):
     with strategy.scope():
         model = model_cls.from_flags(cfg, source, steps)
         epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
-    checkpoint = tf.train.Checkpoint(model=model, epochs_done=epochs_done,
+    # Keras 3 models do not expose their layers' variables to tf.train's
+    # object graph (a Checkpoint(model=...) silently saves no weights), so the
+    # checkpoint lists them explicitly, in the model's deterministic order:
+    # weights, BatchNorm statistics and every SeedGenerator's state.
+    checkpoint = tf.train.Checkpoint(variables=list(model.variables), epochs_done=epochs_done,
                                      **model.checkpoint_items())
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(cfg.workdir, "checkpoints"),
                                          max_to_keep=cfg.keep_checkpoints)
