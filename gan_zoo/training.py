@@ -16,6 +16,7 @@ import tensorflow as tf
 from gan_zoo import callbacks, export, registry
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
+from gan_zoo.errors import UserError
 
 
 @dataclasses.dataclass
@@ -54,7 +55,13 @@ def _prepare(cfg: Config):
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(cfg.workdir, "checkpoints"),
                                          max_to_keep=cfg.keep_checkpoints)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            raise UserError(
+                f"the checkpoint {manager.latest_checkpoint} does not fit this model and these "
+                f"flags ({str(e).splitlines()[0][:120]}); pass a new --workdir, or the flags "
+                "of the run that wrote it (--flagfile=<workdir>/flags.txt).") from None
     return source, model, dataset, steps, per_step, manager, epochs_done
 
 
@@ -116,9 +123,7 @@ def run(cfg: Config, verbose="auto") -> Run:
 
 def export_only(cfg: Config) -> str:
     """Restores the newest checkpoint in ``cfg.workdir`` and writes the export."""
-    from gan_zoo.errors import UserError
-
-    _, model, _, _, _, manager, _ = _prepare(cfg)
-    if not manager.latest_checkpoint:
+    if not tf.train.latest_checkpoint(os.path.join(cfg.workdir, "checkpoints")):
         raise UserError(f"no checkpoint in {cfg.workdir}/checkpoints to export; train first.")
+    model = _prepare(cfg)[1]
     return export_model(cfg, model)

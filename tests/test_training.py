@@ -1,6 +1,7 @@
 """End to end: a tiny run leaves logs, samples, checkpoints and a working export;
 a second run resumes; flags.txt reproduces the config."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -97,12 +98,24 @@ def test_rerun_resumes_from_checkpoint(finished_run):
         np.testing.assert_array_equal(a, b.numpy())
     assert int(again.model.g_optimizer.iterations) == 2 * steps
     # A longer run continues from there instead of starting over.
-    import dataclasses
     longer = training.run(dataclasses.replace(cfg, epochs=3), verbose=0)
     assert longer.epochs_done == 3 and list(longer.history["d_loss"]) and \
         len(longer.history["d_loss"]) == 1
     assert int(longer.model.g_optimizer.iterations) == 3 * steps
     assert int(longer.model.d_optimizer.iterations) == 3 * steps
+
+
+def test_export_on_demand_from_the_last_checkpoint(finished_run, tmp_path):
+    import shutil
+
+    cfg = finished_run.config
+    shutil.rmtree(f"{cfg.workdir}/export")
+    assert training.export_only(cfg) == os.path.abspath(f"{cfg.workdir}/export")
+    assert os.path.isfile(f"{cfg.workdir}/export/saved_model.pb")
+    from gan_zoo.errors import UserError
+
+    with pytest.raises(UserError, match="no checkpoint"):
+        training.export_only(dataclasses.replace(cfg, workdir=str(tmp_path / "empty")))
 
 
 def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path):
