@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 
@@ -14,7 +15,8 @@ from gan_zoo import visualization
 
 class EpochPreview(keras.callbacks.Callback):
     """Every epoch: a sample grid from a fixed seed (PNG + TensorBoard), and the
-    optimizers' current learning rates / momenta as scalars."""
+    optimizers' current learning rates / momenta as scalars. At the end of
+    training: samples/progress.gif, the grids of all epochs animated."""
 
     def __init__(self, workdir: str, writer, num: int, seed: int):
         super().__init__()
@@ -32,6 +34,11 @@ class EpochPreview(keras.callbacks.Callback):
             for name, value in self.model.schedule_values().items():
                 tf.summary.scalar(f"schedule/{name}", value)
         self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        frames = sorted(glob.glob(os.path.join(self.directory, "epoch_*.png")))
+        if len(frames) > 1:
+            visualization.save_gif(frames, os.path.join(self.directory, "progress.gif"))
 
 
 class Throughput(keras.callbacks.Callback):

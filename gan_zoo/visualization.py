@@ -41,3 +41,16 @@ def save_png(picture: np.ndarray, path: str, scale: int = 1) -> str:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     image.save(path)
     return path
+
+
+def save_gif(paths: list[str], path: str, max_frames: int = 50, duration_ms: int = 150) -> str:
+    """Animates PNG files (in order) into a looping GIF, evenly subsampled to at
+    most ``max_frames`` frames and always ending on the last one."""
+    if len(paths) > max_frames:
+        step = len(paths) / max_frames
+        paths = [paths[int(i * step)] for i in range(max_frames - 1)] + [paths[-1]]
+    frames = [Image.open(p).convert("P") for p in paths]
+    # Hold the final frame so the end state is easy to look at.
+    durations = [duration_ms] * (len(frames) - 1) + [duration_ms * 10]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return path

@@ -29,6 +29,9 @@ def test_run_directory_has_everything(finished_run):
     assert glob.glob(f"{w}/logs/train/events.out.tfevents.*")
     assert glob.glob(f"{w}/logs/images/events.out.tfevents.*")
     assert os.path.isfile(f"{w}/samples/epoch_0001.png") and os.path.isfile(f"{w}/samples/epoch_0002.png")
+    from PIL import Image
+
+    assert Image.open(f"{w}/samples/progress.gif").format == "GIF"
     assert os.path.isfile(f"{w}/checkpoints/checkpoint")
     assert os.path.isfile(f"{w}/export/saved_model.pb")
     assert json.load(open(f"{w}/export/gan_zoo.json"))["model"] == "gan"
