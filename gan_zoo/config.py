@@ -54,6 +54,13 @@ class Config:
     paper_split: bool = _field(
         False, "MNIST only: train on the first 50,000 training digits and hold out 50,000-60,000 "
                "as validation, as the GAN paper did.")
+    image_size: int = _field(
+        64, "Convolutional models: height and width of generated images (32, 64 or 128); "
+            "image datasets are resized (short side) and center-cropped to it.")
+    ngf: int = _field(64, "DCGAN: generator width; its last hidden layer has ngf channels.")
+    ndf: int = _field(64, "DCGAN: discriminator width; its first layer has ndf channels.")
+    lsun_category: str = _field("bedroom", "LSUN scene category, e.g. bedroom, church_outdoor.")
+    max_examples: int = _field(0, "Use at most this many training examples (0 = all).")
     log_every_steps: int = _field(100, "Write TensorBoard training scalars every this many steps.")
     num_samples: int = _field(100, "Images in the per-epoch sample grid (a square number looks best).")
     keep_checkpoints: int = _field(3, "How many most recent checkpoints to keep.")
@@ -95,6 +102,11 @@ class Config:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise UserError(f"--{name}={value} must be in [0, 1).")
+        if self.max_examples < 0:
+            raise UserError(f"--max_examples={self.max_examples} must be >= 0 (0 = all).")
+        _check_positive("ngf", self.ngf)
+        _check_positive("ndf", self.ndf)
+        registry.model_class(self.model).check_config(self)
         if self.momentum_epochs < 0:
             raise UserError(f"--momentum_epochs={self.momentum_epochs} must be >= 0.")
         return self

@@ -39,7 +39,8 @@ def _prepare(cfg: Config):
     model_cls = registry.model_class(cfg.model)
     per_step = model_cls.examples_per_step(cfg)
     dataset, steps = pipeline.training_dataset(
-        source, "train", per_step, model_cls.output_range, cfg.seed)
+        source, "train", per_step, model_cls.output_range, cfg.seed,
+        image_shape=model_cls.image_shape(cfg, source), max_examples=cfg.max_examples)
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
     strategy = tf.distribute.get_strategy()

@@ -14,8 +14,22 @@ def scale_images(images: tf.Tensor, value_range: tuple[float, float]) -> tf.Tens
     return tf.cast(images, tf.float32) * ((high - low) / 255.0) + low
 
 
+def resize_images(images: tf.Tensor, image_shape) -> tf.Tensor:
+    """Float images [B, H, W, C] -> [B, h, w, C] (bilinear, antialiased when shrinking).
+
+    Used to feed fixed-size datasets (28x28 MNIST) to models that work at
+    another size (a 32 or 64 pixel DCGAN); sources that decode files resize
+    as they decode instead.
+    """
+    height, width = int(image_shape[0]), int(image_shape[1])
+    if tuple(images.shape[1:3]) == (height, width):
+        return images
+    return tf.image.resize(images, (height, width), method="bilinear", antialias=True)
+
+
 def training_dataset(source: Source, split: str, batch_size: int,
-                     value_range: tuple[float, float], seed: int):
+                     value_range: tuple[float, float], seed: int, image_shape=None,
+                     max_examples: int = 0):
     """An endless, reshuffled-every-pass stream of training batches.
 
     Batches are cut from one shuffled pass at a time, so ``steps_per_epoch``
@@ -29,22 +43,34 @@ def training_dataset(source: Source, split: str, batch_size: int,
         k times the minibatch size).
       value_range: the model's declared pixel range.
       seed: shuffle seed.
+      image_shape: (H, W, C) the model works at; images are resized to it.
+      max_examples: if > 0, use only the first this many examples.
 
     Returns:
       (dataset of {"image": float32[B,H,W,C], "label": int32[B]}, steps_per_epoch)
     """
+    image_shape = tuple(image_shape or source.image_shape)
+    if image_shape[-1] != source.image_shape[-1]:
+        raise UserError(f"the model expects {image_shape[-1]}-channel images but "
+                        f"{source.name!r} has {source.image_shape[-1]}.")
     n = source.num_examples(split)
+    if max_examples:
+        n = min(n, max_examples)
     steps = n // batch_size
     if steps == 0:
         raise UserError(f"the {split} split of {source.name!r} has {n} examples, fewer than one "
                         f"step needs ({batch_size}); lower --batch_size or --d_steps.")
     ds = source.dataset(split)
+    if max_examples:
+        ds = ds.take(max_examples)
     if split == "train":
         # In-memory sources fit a full shuffle buffer; streaming ones cap it.
         buffer = min(n, 60000)
         ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True)
-    ds = ds.map(lambda b: {"image": scale_images(b["image"], value_range), "label": b["label"]},
+    ds = ds.map(lambda b: {"image": resize_images(scale_images(b["image"], value_range),
+                                                  image_shape),
+                           "label": b["label"]},
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
     return ds, steps

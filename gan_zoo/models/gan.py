@@ -96,6 +96,15 @@ class GAN(keras.Model):
         return config.batch_size * config.d_steps
 
     @classmethod
+    def check_config(cls, config) -> None:
+        """Raises UserError for settings this model cannot use (none for the MLP GAN)."""
+
+    @classmethod
+    def image_shape(cls, config, source):
+        """The (H, W, C) the model works at; the pipeline resizes data to it."""
+        return source.image_shape
+
+    @classmethod
     def build_networks(cls, config, source):
         """Goodfellow et al.'s MNIST networks (adversarial/mnist.yaml)."""
         # The authors initialised the sigmoid output bias to the logit of the
