@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from gan_zoo.datasets import digits, mnist
 from gan_zoo.errors import UserError
-from gan_zoo.models import gan
+from gan_zoo.models import dcgan, gan
 
 MODELS = {
     "gan": gan.GAN,
+    "dcgan": dcgan.DCGAN,
 }
 
 DATASETS = {

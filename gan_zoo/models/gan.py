@@ -81,7 +81,7 @@ class GAN(keras.Model):
         self.gen_loss = gen_loss
         self.noise = noise
         self.seed = seed
-        self.prior = priors.noise(noise)
+        self.prior = self.make_prior(noise)
         self.generator_loss_fn = losses.GENERATOR_LOSSES[gen_loss]
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -89,6 +89,10 @@ class GAN(keras.Model):
         self.d_real_tracker = keras.metrics.Mean(name="D_x")
         self.d_fake_tracker = keras.metrics.Mean(name="D_G_z")
         self.built = True  # both networks are built functional models
+
+    def make_prior(self, name):
+        """p(z); "uniform" is U(-sqrt3, sqrt3) here, as in Goodfellow's code."""
+        return priors.noise(name)
 
     # ----- construction from a Config --------------------------------------
     @classmethod

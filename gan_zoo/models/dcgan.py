@@ -1,0 +1,165 @@
+"""DCGAN (Radford, Metz & Chintala, 2015): convolutional G and D under the
+paper's architecture guidelines, trained by the same Algorithm 1 as
+:class:`gan_zoo.models.gan.GAN` (this class only swaps the networks, the
+noise range and the optimizer defaults).
+
+The guidelines (Sec. 3), as built here:
+- no pooling: G upsamples with fractionally-strided (transposed) convolutions,
+  D downsamples with strided convolutions;
+- BatchNorm in both networks, except G's output layer and D's input layer;
+- no fully connected hidden layers: z is projected by one matrix multiply and
+  reshaped to 4x4x(8 ngf) for 64-pixel images; D's last 4x4 feature map goes
+  to one logit through a 4x4 "valid" convolution (the same linear map as the
+  paper's flatten + sigmoid unit, but without a Dense layer);
+- ReLU in G except the tanh output; LeakyReLU(0.2) in D;
+- weights ~ N(0, 0.02); Adam lr 2e-4, beta_1 0.5; minibatch 128; z ~ U(-1, 1)^100.
+
+Readings where the paper is silent, following the authors' Torch code: 4x4
+kernels; BatchNorm momentum 0.9 (Torch's 0.1) and epsilon 1e-5; BatchNorm
+scales start at 1 (the paper's N(0, 0.02) is read as applying to conv and
+projection weights only); D sees real and generated minibatches in separate
+forward passes, so BatchNorm statistics never mix them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from gan_zoo import priors
+from gan_zoo.errors import UserError
+from gan_zoo.models.gan import GAN, from_unit_range
+
+IMAGE_SIZES = (32, 64, 128)
+
+
+def _init(seed):
+    return keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
+
+
+def _batch_norm(name):
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+
+
+def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None) -> keras.Model:
+    """z -> tanh images of ``image_shape``; 4x4 start, resolution doubling per layer.
+
+    Args:
+      latent_dim: size of z.
+      image_shape: (S, S, C) output, S in 32 / 64 / 128.
+      ngf: channels of the last hidden layer; each earlier layer doubles them
+        (so 8 ngf at 4x4 for S = 64, as in the paper's Figure 1).
+      seed: initializer seed.
+    """
+    size, channels = int(image_shape[0]), int(image_shape[-1])
+    ups = int(math.log2(size // 4))
+    width = ngf * 2 ** (ups - 1)
+    z = keras.Input((latent_dim,), name="z")
+    h = layers.Dense(4 * 4 * width, use_bias=False, kernel_initializer=_init(seed),
+                     name="project")(z)
+    h = layers.Reshape((4, 4, width), name="reshape")(h)
+    h = layers.ReLU(name="project_relu")(_batch_norm("project_bn")(h))
+    for i in range(ups - 1):
+        width //= 2
+        h = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False,
+                                   kernel_initializer=_init(None if seed is None else seed + i + 1),
+                                   name=f"deconv{i}")(h)
+        h = layers.ReLU(name=f"relu{i}")(_batch_norm(f"bn{i}")(h))
+    images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
+                                    kernel_initializer=_init(None if seed is None else seed + 99),
+                                    name="output")(h)
+    return keras.Model(z, images, name="generator")
+
+
+def discriminator(image_shape, ndf: int, seed: int | None = None) -> keras.Model:
+    """Images -> one logit per image ([N, 1]); strided convs, LeakyReLU(0.2).
+
+    The activations after each strided convolution are named ``features{i}``;
+    the export's ``features`` signature and the SVM probe read them.
+    """
+    size = int(image_shape[0])
+    downs = int(math.log2(size // 4))
+    x = keras.Input(tuple(image_shape), name="image")
+    h, width = x, ndf
+    for i in range(downs):
+        h = layers.Conv2D(width, 4, strides=2, padding="same", use_bias=i == 0,
+                          kernel_initializer=_init(None if seed is None else seed + i),
+                          name=f"conv{i}")(h)
+        if i > 0:  # no BatchNorm on the input layer
+            h = _batch_norm(f"bn{i}")(h)
+        h = layers.LeakyReLU(negative_slope=0.2, name=f"features{i}")(h)
+        width *= 2
+    logit = layers.Conv2D(1, 4, padding="valid",
+                          kernel_initializer=_init(None if seed is None else seed + 99),
+                          name="logit")(h)
+    logit = layers.Flatten(name="flatten")(logit)
+    return keras.Model(x, logit, name="discriminator")
+
+
+@keras.saving.register_keras_serializable("gan_zoo")
+class DCGAN(GAN):
+    """A GAN whose networks follow the DCGAN guidelines; see the module docstring."""
+
+    # Radford et al. 2015, Sec. 4: batch 128, Adam lr 2e-4 with beta_1 0.5,
+    # z ~ U(-1, 1)^100. LSUN models were shown after 1 and 5 epochs.
+    paper_defaults = dict(
+        batch_size=128, latent_dim=100, d_steps=1, gen_loss="non_saturating", noise="uniform",
+        optimizer="adam", learning_rate=2e-4, beta_1=0.5, lr_decay=1.0, epochs=5,
+        image_size=64, ngf=64, ndf=64)
+    output_range = (-1.0, 1.0)
+
+    def make_prior(self, name):
+        """p(z); "uniform" is U(-1, 1) here, as in the DCGAN paper."""
+        return priors.Uniform(1.0) if name == "uniform" else priors.noise(name)
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.image_size not in IMAGE_SIZES:
+            raise UserError(f"--image_size={config.image_size} is not supported by dcgan; "
+                            f"choose one of: {', '.join(map(str, IMAGE_SIZES))}.")
+
+    @classmethod
+    def image_shape(cls, config, source):
+        return (config.image_size, config.image_size, source.image_shape[-1])
+
+    @classmethod
+    def build_networks(cls, config, source):
+        shape = cls.image_shape(config, source)
+        return (generator(config.latent_dim, shape, config.ngf, seed=config.seed),
+                discriminator(shape, config.ndf, seed=config.seed + 1000))
+
+    def feature_layers(self):
+        """D's activations after each strided convolution, input side first."""
+        return [l for l in self.discriminator.layers if l.name.startswith("features")]
+
+    def features(self, images):
+        """The paper's Sec. 5.1 representation: every D layer max-pooled to 4x4,
+        flattened and concatenated. ``images`` are in the model's range."""
+        extractor = getattr(self, "_feature_model", None)
+        if extractor is None:
+            extractor = keras.Model(self.discriminator.inputs,
+                                    [l.output for l in self.feature_layers()])
+            self._feature_model = extractor
+        pooled = []
+        for fmap in extractor(images, training=False):
+            pool = int(fmap.shape[1]) // 4
+            if pool > 1:
+                fmap = tf.nn.max_pool2d(fmap, pool, pool, "VALID")
+            pooled.append(tf.reshape(fmap, [tf.shape(fmap)[0], -1]))
+        return tf.concat(pooled, axis=1)
+
+    def export_signatures(self):
+        signatures = super().export_signatures()
+        value_range = self.output_range
+        image_shape = tuple(self.discriminator.inputs[0].shape[1:])
+
+        @tf.function(input_signature=[
+            tf.TensorSpec((None,) + image_shape, tf.float32, name="images")])
+        def features(images):
+            return {"features": self.features(from_unit_range(images, value_range))}
+
+        signatures["features"] = features
+        return signatures

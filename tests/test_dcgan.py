@@ -1,0 +1,110 @@
+"""DCGAN: the paper's architecture guidelines, checked on the built networks."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan_zoo import config
+from gan_zoo.datasets import digits
+from gan_zoo.errors import UserError
+from gan_zoo.models.dcgan import DCGAN
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    cfg = config.resolve(dict(model="dcgan", image_size=64, ngf=8, ndf=8, batch_size=4,
+                              workdir=str(tmp_path_factory.mktemp("w"))))
+    return DCGAN.from_flags(cfg, digits.load(), steps_per_epoch=1)
+
+
+def _of(net, kind):
+    return [l for l in net.layers if isinstance(l, kind)]
+
+
+def test_generator_shape_projection_and_activations(model):
+    g = model.generator
+    assert g.output_shape == (None, 64, 64, 1)
+    assert g.get_layer("reshape").output.shape[1:] == (4, 4, 8 * 8)  # 4x4x(8 ngf)
+    deconvs = _of(g, keras.layers.Conv2DTranspose)
+    assert [d.strides for d in deconvs] == [(2, 2)] * 4  # 4 -> 8 -> 16 -> 32 -> 64
+    assert deconvs[-1].activation.__name__ == "tanh"
+    assert len(_of(g, keras.layers.ReLU)) == 4  # ReLU after projection and each hidden deconv
+    assert len(_of(g, keras.layers.Dense)) == 1  # only the projection of z
+
+
+def test_batchnorm_everywhere_but_g_output_and_d_input(model):
+    g, d = model.generator, model.discriminator
+    # Each G layer but the last is followed by BN; the output goes straight to tanh.
+    g_names = [l.name for l in g.layers]
+    assert g_names[g_names.index("output") + 1:] == []
+    assert len(_of(g, keras.layers.BatchNormalization)) == 4
+    convs = _of(d, keras.layers.Conv2D)
+    bns = _of(d, keras.layers.BatchNormalization)
+    assert len(bns) == len(convs) - 2  # none after the input conv, none on the logit
+    first = d.get_layer("conv0")
+    assert not any(l.input is first.output for l in bns)
+
+
+def test_discriminator_strides_leaky_relu_no_pooling_no_dense(model):
+    d = model.discriminator
+    convs = _of(d, keras.layers.Conv2D)
+    assert [c.strides for c in convs[:-1]] == [(2, 2)] * 4
+    assert [l.negative_slope for l in _of(d, keras.layers.LeakyReLU)] == [0.2] * 4
+    for net in (model.generator, model.discriminator):
+        names = [type(l).__name__ for l in net.layers]
+        assert not any("Pool" in n for n in names)
+    assert not _of(d, keras.layers.Dense)
+    assert d.output_shape == (None, 1)
+
+
+def test_weights_start_normal_with_std_002(model):
+    for net in (model.generator, model.discriminator):
+        for layer in net.layers:
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+                kernel = layer.kernel.numpy()
+                if kernel.size >= 1000:
+                    assert abs(kernel.mean()) < 0.003
+                    assert kernel.std() == pytest.approx(0.02, rel=0.1)
+
+
+def test_paper_optimizer_and_noise(model):
+    assert isinstance(model.d_optimizer, keras.optimizers.Adam)
+    assert float(model.d_optimizer.learning_rate) == pytest.approx(2e-4)
+    assert float(model.g_optimizer.beta_1) == pytest.approx(0.5)
+    z = model.sample_noise(5000).numpy()
+    assert -1.0 <= z.min() < -0.99 and 0.99 < z.max() <= 1.0
+    assert config.resolve({"model": "dcgan"}).batch_size == 128
+
+
+def test_features_are_every_layer_pooled_to_4x4(model):
+    images = tf.random.uniform((3, 64, 64, 1))
+    out = model.export_signatures()["features"](images)["features"]
+    assert out.shape == (3, 16 * 8 * (1 + 2 + 4 + 8))
+
+
+def test_train_step_moves_both_networks_and_bn_statistics(model):
+    batch = {"image": tf.random.uniform((4, 64, 64, 1), -1, 1),
+             "label": tf.zeros(4, tf.int32)}
+    g_before = [v.numpy().copy() for v in model.generator.weights]
+    d_before = [v.numpy().copy() for v in model.discriminator.weights]
+    model.train_step(batch)
+    assert all(not np.array_equal(b, v.numpy()) for b, v in zip(g_before, model.generator.weights))
+    assert all(not np.array_equal(b, v.numpy())
+               for b, v in zip(d_before, model.discriminator.weights))
+
+
+@pytest.mark.parametrize("size", [16, 48, 256])
+def test_unsupported_image_size_is_a_user_error(size):
+    with pytest.raises(UserError, match="32, 64, 128"):
+        config.resolve({"model": "dcgan", "image_size": size})
+
+
+def test_mnist_is_resized_and_keeps_one_channel(tmp_path):
+    from conftest import tiny_config
+    from gan_zoo import training
+
+    run = training.run(tiny_config(tmp_path / "w", model="dcgan", image_size=32, ngf=4, ndf=4),
+                       verbose=0)
+    assert run.model.generator.output_shape == (None, 32, 32, 1)
+    assert run.model.discriminator.input_shape == (None, 32, 32, 1)
