@@ -5,7 +5,7 @@ Adding a model is one file under gan_zoo/models plus one line here.
 
 from __future__ import annotations
 
-from gan_zoo.datasets import digits, mnist
+from gan_zoo.datasets import digits, image_folder, lsun, mnist, tfds_images
 from gan_zoo.errors import UserError
 from gan_zoo.models import dcgan, gan
 
@@ -17,6 +17,10 @@ MODELS = {
 DATASETS = {
     "digits": digits.load,
     "mnist": mnist.load,
+    "lsun": lsun.load,
+    "celeb_a": tfds_images.load_celeb_a,
+    "cifar10": tfds_images.load_cifar10,
+    "image_folder": image_folder.load,
 }
 
 

@@ -11,7 +11,7 @@ def test_registry_lists_choices_for_unknown_names():
     assert registry.model_class("gan").__name__ == "GAN"
     with pytest.raises(UserError, match="gan"):
         registry.model_class("nope")
-    with pytest.raises(UserError, match="digits, mnist"):
+    with pytest.raises(UserError, match="digits, image_folder, lsun, mnist"):
         registry.dataset_loader("nope")
 
 
@@ -36,8 +36,8 @@ def test_paper_defaults_fill_unset_flags_and_flags_override_them():
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--model=nope"], "choose one of: gan"),
-    (["--dataset=nope"], "choose one of: digits, mnist"),
+    (["--model=nope"], "choose one of: dcgan, gan"),
+    (["--dataset=nope"], "celeb_a, cifar10, digits, image_folder, lsun, mnist"),
     (["--gen_loss=foo"], "minimax, non_saturating"),
     (["--batch_size=-4"], "batch_size"),
     (["stray"], "every setting is a --flag"),

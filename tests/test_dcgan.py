@@ -108,3 +108,38 @@ def test_mnist_is_resized_and_keeps_one_channel(tmp_path):
                        verbose=0)
     assert run.model.generator.output_shape == (None, 32, 32, 1)
     assert run.model.discriminator.input_shape == (None, 32, 32, 1)
+
+
+def test_train_py_dcgan_on_a_generated_lsun_lmdb_trains_and_exports(tmp_path):
+    """The headline command on a tiny LSUN-layout LMDB (WebP and JPEG records of
+    different sizes, one corrupt), through the real CLI."""
+    import json
+
+    from conftest import run_script
+    from test_image_datasets import lsun_records, write_lmdb
+
+    write_lmdb(tmp_path / "lsun" / "bedroom_train_lmdb", lsun_records())
+    workdir = tmp_path / "run"
+    result = run_script("train.py", "--model=dcgan", "--dataset=lsun",
+                        f"--data_dir={tmp_path / 'lsun'}", f"--workdir={workdir}",
+                        "--image_size=32", "--ngf=4", "--ndf=4", "--batch_size=2",
+                        "--epochs=1", "--steps_per_epoch=3", "--num_samples=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "skipped undecodable" in result.stderr  # the truncated record, counted not fatal
+    meta = json.loads((workdir / "export" / "gan_zoo.json").read_text())
+    assert meta["model"] == "dcgan" and meta["config"]["dataset"] == "lsun"
+    loaded = tf.saved_model.load(str(workdir / "export"))
+    out = loaded.signatures["sample"](num=tf.constant(3), seed=tf.constant(1, tf.int64))
+    assert out["images"].shape == (3, 32, 32, 3)
+    features = loaded.signatures["features"](images=out["images"])["features"]
+    assert features.shape == (3, 16 * 4 * (1 + 2 + 4))
+
+
+def test_lsun_without_data_says_where_it_comes_from(tmp_path):
+    from conftest import run_script
+
+    result = run_script("train.py", "--model=dcgan", "--dataset=lsun",
+                        f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "github.com/fyu/lsun" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -19,6 +19,10 @@ class Source:
     image_shape: tuple[int, int, int]
     num_classes: int  # 0 for unlabelled data
 
+    # Streams cap the shuffle buffer: it holds decoded images (0.7 GB for
+    # 60k at 64x64x3) and must fill before the first batch.
+    shuffle_buffer: int = 10000
+
     def split_names(self) -> list[str]:
         raise NotImplementedError
 
@@ -60,6 +64,7 @@ class ArraySource(Source):
                 labels = np.full(len(images), -1, np.int32)
             self._splits[split] = (images, np.asarray(labels, np.int32))
         self.image_shape = tuple(next(iter(self._splits.values()))[0].shape[1:])
+        self.shuffle_buffer = max(len(images) for images, _ in self._splits.values())
 
     def split_names(self) -> list[str]:
         return list(self._splits)

@@ -64,9 +64,7 @@ def training_dataset(source: Source, split: str, batch_size: int,
     if max_examples:
         ds = ds.take(max_examples)
     if split == "train":
-        # In-memory sources fit a full shuffle buffer; streaming ones cap it.
-        buffer = min(n, 60000)
-        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(n, source.shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(lambda b: {"image": resize_images(scale_images(b["image"], value_range),
                                                   image_shape),

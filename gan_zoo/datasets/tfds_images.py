@@ -1,0 +1,146 @@
+"""CelebA and CIFAR-10 through tensorflow_datasets, streamed and square-cropped.
+
+A copy already prepared in ``--data_dir`` (or tfds' default location) is
+used; otherwise tfds downloads it where the network allows, and the user gets
+one line saying how to get it where it does not.
+
+CelebA's aligned faces are 178 wide and 218 tall. We keep the central
+178 x 178 square (the short side, like every image dataset here) and resize
+it; that keeps the whole head and some background. The other common recipe,
+DCGAN-tensorflow's 108 x 108 crop of the face alone, is not what this does.
+CelebA is used unlabelled (its 40 attributes are not a class).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from gan_zoo.datasets import images, mnist
+from gan_zoo.datasets.base import Source
+from gan_zoo.errors import UserError
+
+
+def load_celeb_a(config) -> TfdsSource:
+    """CelebA (tfds ``celeb_a``): splits train, validation, test; unlabelled.
+
+    Args:
+      config: reads ``data_dir``, ``image_size`` and ``max_examples``.
+
+    Returns:
+      A TfdsSource of ``image_size`` x ``image_size`` RGB faces, labels -1.
+
+    Raises:
+      UserError: if the data is not there and cannot be downloaded.
+    """
+    how_to = ("run `tfds build celeb_a --data_dir=DIR` where there is network and pass "
+              "--data_dir=DIR, or unzip img_align_celeba.zip from "
+              "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and read that folder with "
+              "--dataset=image_folder")
+    builder = _prepared_builder("celeb_a", config.data_dir, "drive.google.com", how_to)
+    return TfdsSource("celeb_a", builder, ("train", "validation", "test"), config.image_size,
+                      num_classes=0, max_examples=config.max_examples)
+
+
+def load_cifar10(config) -> TfdsSource:
+    """CIFAR-10 (tfds ``cifar10``): splits train and test; labels 0-9.
+
+    Args:
+      config: reads ``data_dir``, ``image_size`` and ``max_examples``.
+
+    Returns:
+      A TfdsSource of ``image_size`` x ``image_size`` RGB images (resized
+      from 32 x 32 when ``image_size`` differs).
+
+    Raises:
+      UserError: if the data is not there and cannot be downloaded.
+    """
+    how_to = ("run `tfds build cifar10 --data_dir=DIR` where there is network and pass "
+              "--data_dir=DIR")
+    builder = _prepared_builder("cifar10", config.data_dir, "www.cs.toronto.edu", how_to)
+    return TfdsSource("cifar10", builder, ("train", "test"), config.image_size,
+                      num_classes=10, max_examples=config.max_examples)
+
+
+class TfdsSource(Source):
+    """Images of a prepared tfds builder, square-cropped to ``image_size`` as they stream."""
+
+    def __init__(self, name: str, builder, splits: tuple[str, ...], image_size: int,
+                 num_classes: int, max_examples: int = 0):
+        """
+        Args:
+          name: the dataset's name, for messages.
+          builder: a tfds DatasetBuilder whose data is prepared.
+          splits: the split names to offer.
+          image_size: side of the output images.
+          num_classes: 0 to ignore tfds' labels (every label -1), else their count.
+          max_examples: if > 0, use at most this many examples of a split.
+        """
+        self.name = name
+        self.image_shape = (image_size, image_size, 3)
+        self.num_classes = num_classes
+        self._builder = builder
+        self._splits = tuple(splits)
+        self._max_examples = max_examples
+
+    def split_names(self) -> list[str]:
+        return list(self._splits)
+
+    def num_examples(self, split: str) -> int:
+        self._check_split(split)
+        # The stream's own cardinality, which tfds asserts; the split metadata
+        # is the fallback (and is what tfds' mock data lacks).
+        n = int(self._raw(split).cardinality())
+        if n < 0:
+            n = self._builder.info.splits[split].num_examples
+        return min(n, self._max_examples) if self._max_examples else n
+
+    def dataset(self, split: str) -> tf.data.Dataset:
+        self._check_split(split)
+        size, labelled = self.image_shape[0], self.num_classes > 0
+
+        def convert(example):
+            label = tf.cast(example["label"], tf.int32) if labelled else tf.constant(-1, tf.int32)
+            return {"image": images.center_square(example["image"], size), "label": label}
+
+        ds = self._raw(split)
+        if self._max_examples:
+            ds = ds.take(self._max_examples)
+        return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def _raw(self, split: str) -> tf.data.Dataset:
+        return self._builder.as_dataset(split=split, shuffle_files=False)
+
+
+def _prepared_builder(name: str, data_dir: str, host: str, how_to: str):
+    """The tfds builder of ``name`` with its data present, downloading it if need be."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise UserError(f"--dataset={name} needs tensorflow_datasets, which is not installed "
+                        f"(pip install tensorflow-datasets).") from None
+    builder = tfds.builder(name, data_dir=data_dir or None)
+    if _is_prepared(builder):
+        return builder
+    if not mnist._reachable(host):
+        where = f"in --data_dir={data_dir}" if data_dir else "(no --data_dir given)"
+        raise UserError(f"{name} not found {where} and there is no network to download it; "
+                        f"{how_to}.")
+    try:
+        builder.download_and_prepare()
+    except Exception as e:  # noqa: BLE001 - any download failure means the same to the user
+        detail = (str(e).splitlines() or [""])[0][:200]  # the message must stay one line
+        raise UserError(f"downloading {name} through tfds failed ({type(e).__name__}: {detail}); "
+                        f"{how_to}.") from None
+    return builder
+
+
+def _is_prepared(builder) -> bool:
+    if builder.is_prepared():
+        return True
+    # tfds.testing.mock_data fakes as_dataset but not is_prepared; asking for
+    # a dataset answers for both (it reads nothing yet).
+    try:
+        builder.as_dataset(split="train")
+    except AssertionError:  # how tfds says "not prepared"
+        return False
+    return True
