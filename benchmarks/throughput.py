@@ -47,7 +47,6 @@ def matmul_peak_gflops(n: int, repeats: int = 10) -> float:
 
 def step_flops(fn, batch) -> float:
     """FLOPs of one call of tf.function ``fn`` on ``batch``, from TF's profiler."""
-    import tensorflow as tf
     from tensorflow.python.profiler import model_analyzer, option_builder
 
     graph = fn.get_concrete_function(batch).graph

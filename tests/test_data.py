@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import fake_mnist_dir, write_idx
-from gan_zoo.datasets import digits, idx, mnist, pipeline
+from gan_zoo.datasets import digits, idx, mnist, pipeline, tfds_util
 from gan_zoo.errors import UserError
 
 
@@ -50,7 +50,7 @@ def test_mnist_missing_file_names_what_is_missing(tmp_path, tiny):
 
 
 def test_mnist_without_data_or_network_says_how_to_get_it(tmp_path, tiny, monkeypatch):
-    monkeypatch.setattr(mnist, "_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(tfds_util, "reachable", lambda *a, **k: False)
     with pytest.raises(UserError, match="--data_dir"):
         mnist.load(tiny(dataset="mnist", data_dir=str(tmp_path)))
 

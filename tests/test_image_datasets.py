@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from gan_zoo import config
-from gan_zoo.datasets import image_folder, images, lsun, mnist, pipeline, tfds_images
+from gan_zoo.datasets import image_folder, images, lsun, pipeline, tfds_images, tfds_util
 from gan_zoo.errors import UserError
 
 SIZE = 32
@@ -219,6 +219,6 @@ def test_cifar10_and_celeb_a_under_tfds_mock_data():
 
 
 def test_tfds_image_set_missing_offline_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(mnist, "_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(tfds_util, "reachable", lambda *a, **k: False)
     with pytest.raises(UserError, match="no network.*tfds build cifar10"):
         tfds_images.load_cifar10(make_config(data_dir=str(tmp_path)))

@@ -8,11 +8,9 @@ line saying how to get the data.
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 
-from gan_zoo.datasets import idx
+from gan_zoo.datasets import idx, tfds_util
 from gan_zoo.datasets.base import ArraySource
 from gan_zoo.errors import UserError
 
@@ -70,32 +68,11 @@ def _read_idx_dir(data_dir: str):
     return arrays
 
 
-def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """A quick connect test: tfds retries for minutes before failing offline."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _read_tfds(data_dir: str | None):
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise UserError(f"MNIST not found and tensorflow_datasets is not installed; "
-                        f"{_HOW_TO_GET}.") from None
-    builder = tfds.builder("mnist", data_dir=data_dir)
-    if not builder.is_prepared():
-        if not _reachable("storage.googleapis.com"):
-            where = f"in --data_dir={data_dir}" if data_dir else "(no --data_dir given)"
-            raise UserError(f"MNIST not found {where} and there is no network to download it; "
-                            f"{_HOW_TO_GET}.")
-        try:
-            builder.download_and_prepare()
-        except Exception as e:  # noqa: BLE001 - any download failure means the same to the user
-            raise UserError(f"downloading MNIST through tfds failed ({type(e).__name__}); "
-                            f"{_HOW_TO_GET}.") from None
+    import tensorflow_datasets as tfds
+
+    builder = tfds_util.prepared_builder("mnist", data_dir or "", "storage.googleapis.com",
+                                         _HOW_TO_GET)
     arrays = {}
     for split in ("train", "test"):
         data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from gan_zoo.datasets import images, mnist
+from gan_zoo.datasets import images
+from gan_zoo.datasets.tfds_util import prepared_builder
 from gan_zoo.datasets.base import Source
-from gan_zoo.errors import UserError
 
 
 def load_celeb_a(config) -> TfdsSource:
@@ -36,7 +36,7 @@ def load_celeb_a(config) -> TfdsSource:
               "--data_dir=DIR, or unzip img_align_celeba.zip from "
               "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and read that folder with "
               "--dataset=image_folder")
-    builder = _prepared_builder("celeb_a", config.data_dir, "drive.google.com", how_to)
+    builder = prepared_builder("celeb_a", config.data_dir, "drive.google.com", how_to)
     return TfdsSource("celeb_a", builder, ("train", "validation", "test"), config.image_size,
                       num_classes=0, max_examples=config.max_examples)
 
@@ -56,7 +56,7 @@ def load_cifar10(config) -> TfdsSource:
     """
     how_to = ("run `tfds build cifar10 --data_dir=DIR` where there is network and pass "
               "--data_dir=DIR")
-    builder = _prepared_builder("cifar10", config.data_dir, "www.cs.toronto.edu", how_to)
+    builder = prepared_builder("cifar10", config.data_dir, "www.cs.toronto.edu", how_to)
     return TfdsSource("cifar10", builder, ("train", "test"), config.image_size,
                       num_classes=10, max_examples=config.max_examples)
 
@@ -109,38 +109,3 @@ class TfdsSource(Source):
 
     def _raw(self, split: str) -> tf.data.Dataset:
         return self._builder.as_dataset(split=split, shuffle_files=False)
-
-
-def _prepared_builder(name: str, data_dir: str, host: str, how_to: str):
-    """The tfds builder of ``name`` with its data present, downloading it if need be."""
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError:
-        raise UserError(f"--dataset={name} needs tensorflow_datasets, which is not installed "
-                        f"(pip install tensorflow-datasets).") from None
-    builder = tfds.builder(name, data_dir=data_dir or None)
-    if _is_prepared(builder):
-        return builder
-    if not mnist._reachable(host):
-        where = f"in --data_dir={data_dir}" if data_dir else "(no --data_dir given)"
-        raise UserError(f"{name} not found {where} and there is no network to download it; "
-                        f"{how_to}.")
-    try:
-        builder.download_and_prepare()
-    except Exception as e:  # noqa: BLE001 - any download failure means the same to the user
-        detail = (str(e).splitlines() or [""])[0][:200]  # the message must stay one line
-        raise UserError(f"downloading {name} through tfds failed ({type(e).__name__}: {detail}); "
-                        f"{how_to}.") from None
-    return builder
-
-
-def _is_prepared(builder) -> bool:
-    if builder.is_prepared():
-        return True
-    # tfds.testing.mock_data fakes as_dataset but not is_prepared; asking for
-    # a dataset answers for both (it reads nothing yet).
-    try:
-        builder.as_dataset(split="train")
-    except AssertionError:  # how tfds says "not prepared"
-        return False
-    return True
