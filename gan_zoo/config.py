@@ -83,17 +83,17 @@ class Config:
 
         registry.model_class(self.model)
         registry.dataset_loader(self.dataset)
-        _check_choice("gen_loss", self.gen_loss, ("minimax", "non_saturating"))
-        _check_choice("noise", self.noise, ("uniform", "gaussian"))
-        _check_choice("optimizer", self.optimizer, ("sgd", "adam"))
-        _check_positive("epochs", self.epochs)
-        _check_positive("batch_size", self.batch_size)
-        _check_positive("d_steps", self.d_steps)
-        _check_positive("latent_dim", self.latent_dim)
-        _check_positive("learning_rate", self.learning_rate)
-        _check_positive("log_every_steps", self.log_every_steps)
-        _check_positive("num_samples", self.num_samples)
-        _check_positive("keep_checkpoints", self.keep_checkpoints)
+        check_choice("gen_loss", self.gen_loss, ("minimax", "non_saturating"))
+        check_choice("noise", self.noise, ("uniform", "gaussian"))
+        check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        check_positive("epochs", self.epochs)
+        check_positive("batch_size", self.batch_size)
+        check_positive("d_steps", self.d_steps)
+        check_positive("latent_dim", self.latent_dim)
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("log_every_steps", self.log_every_steps)
+        check_positive("num_samples", self.num_samples)
+        check_positive("keep_checkpoints", self.keep_checkpoints)
         if self.steps_per_epoch < 0:
             raise UserError(f"--steps_per_epoch={self.steps_per_epoch} must be >= 0 (0 = full pass).")
         if self.lr_decay < 1.0:
@@ -104,20 +104,20 @@ class Config:
                 raise UserError(f"--{name}={value} must be in [0, 1).")
         if self.max_examples < 0:
             raise UserError(f"--max_examples={self.max_examples} must be >= 0 (0 = all).")
-        _check_positive("ngf", self.ngf)
-        _check_positive("ndf", self.ndf)
+        check_positive("ngf", self.ngf)
+        check_positive("ndf", self.ndf)
         registry.model_class(self.model).check_config(self)
         if self.momentum_epochs < 0:
             raise UserError(f"--momentum_epochs={self.momentum_epochs} must be >= 0.")
         return self
 
 
-def _check_choice(name: str, value: str, choices) -> None:
+def check_choice(name: str, value: str, choices) -> None:
     if value not in choices:
         raise UserError(f"--{name}={value!r} is not one of: {', '.join(choices)}.")
 
 
-def _check_positive(name: str, value) -> None:
+def check_positive(name: str, value) -> None:
     if not value > 0:
         raise UserError(f"--{name}={value} must be > 0.")
 

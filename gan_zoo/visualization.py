@@ -6,7 +6,7 @@ import math
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 
 def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:
@@ -36,11 +36,16 @@ def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:
 def save_png(picture: np.ndarray, path: str, scale: int = 1) -> str:
     """Writes a uint8 [H, W, C] picture (C = 1 or 3) as PNG, optionally upscaled."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _to_image(picture, scale).save(path)
+    return path
+
+
+def _to_image(picture: np.ndarray, scale: int = 1) -> Image.Image:
+    """uint8 [H, W, C] (C = 1 or 3) -> PIL image, nearest-neighbour upscaled."""
     image = Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture)
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    image.save(path)
-    return path
+    return image
 
 
 def save_gif(paths: list[str], path: str, max_frames: int = 50, duration_ms: int = 150) -> str:
@@ -52,5 +57,63 @@ def save_gif(paths: list[str], path: str, max_frames: int = 50, duration_ms: int
     frames = [Image.open(p).convert("P") for p in paths]
     # Hold the final frame so the end state is easy to look at.
     durations = [duration_ms] * (len(frames) - 1) + [duration_ms * 10]
+    return _write_gif(frames, path, durations)
+
+
+def save_frames_gif(pictures, path: str, duration_ms: int = 120, scale: int = 1) -> str:
+    """Animates uint8 pictures [H, W, C] (C = 1 or 3, all the same size) into a
+    looping GIF with every frame shown for ``duration_ms``.
+
+    Unlike :func:`save_gif` the frames are not forced onto the fixed web
+    palette: Pillow then picks an adaptive palette per frame, which keeps the
+    smooth shading of generated images (a latent walk) free of banding.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    frames = [_to_image(np.asarray(p, np.uint8), scale) for p in pictures]
+    return _write_gif(frames, path, [duration_ms] * len(frames))
+
+
+def _write_gif(frames: list, path: str, durations: list[int]) -> str:
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return path
+
+
+def labelled_grid(images, labels, cols: int | None = None, pad: int = 2,
+                  scale: int = 1) -> np.ndarray:
+    """:func:`image_grid`, upscaled, with a short text label in the top-left
+    corner of chosen cells (white on a black box, readable on any image).
+
+    The text is drawn after upscaling so that it stays sharp and legible even
+    on 28x28 images.
+
+    Args:
+      images: [N, H, W, C] floats in [0, 1] (C = 1 or 3).
+      labels: N strings; "" leaves a cell unlabelled.
+      cols: images per row (default: ceil(sqrt(N))).
+      pad: pixels of border between images, before upscaling.
+      scale: nearest-neighbour upscale factor.
+
+    Returns:
+      uint8 [rows*(H+pad)+pad, cols*(W+pad)+pad, C] times ``scale``; save it
+      with ``save_png(picture, path)`` (scale 1).
+    """
+    images = np.asarray(images, np.float32)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(labels)} labels for {len(images)} images.")
+    n, h, w, c = images.shape
+    cols = cols or int(math.ceil(math.sqrt(n)))
+    image = _to_image(image_grid(images, cols=cols, pad=pad), scale)
+    draw = ImageDraw.Draw(image)
+    # About a sixth of a cell high: two or three digits cover a corner only.
+    font = ImageFont.load_default(size=max(10, min(h, w) * scale // 6))
+    white = 255 if c == 1 else (255, 255, 255)
+    for i, label in enumerate(labels):
+        if not label:
+            continue
+        r, q = divmod(i, cols)
+        top, left = (pad + r * (h + pad)) * scale, (pad + q * (w + pad)) * scale
+        box = draw.textbbox((left + 1, top), label, font=font)
+        draw.rectangle((left, top, box[2] + 1, box[3] + 1), fill=0)
+        draw.text((left + 1, top), label, fill=white, font=font)
+    picture = np.asarray(image)
+    return picture[..., None] if picture.ndim == 2 else picture
