@@ -92,3 +92,19 @@ def test_pipeline_epoch_visits_every_example_once():
 def test_pipeline_refuses_batch_larger_than_data():
     with pytest.raises(UserError, match="batch_size"):
         pipeline.training_dataset(digits.load(), "test", 5000, (0, 1), seed=0)
+
+
+def test_pipeline_resizes_to_the_model_shape_and_caps_examples():
+    source = digits.load()
+    ds, steps = pipeline.training_dataset(source, "train", 10, (-1.0, 1.0), seed=0,
+                                          image_shape=(32, 32, 1), max_examples=95)
+    assert steps == 9  # 95 examples, batches of 10
+    batch = next(iter(ds))["image"].numpy()
+    assert batch.shape == (10, 32, 32, 1)
+    assert -1.0 <= batch.min() and batch.max() <= 1.0 and batch.max() > 0.5
+
+
+def test_pipeline_refuses_a_channel_mismatch():
+    with pytest.raises(UserError, match="3-channel"):
+        pipeline.training_dataset(digits.load(), "train", 10, (0, 1), seed=0,
+                                  image_shape=(28, 28, 3))
