@@ -61,6 +61,21 @@ class Config:
     ndf: int = _field(64, "DCGAN: discriminator width; its first layer has ndf channels.")
     lsun_category: str = _field("bedroom", "LSUN scene category, e.g. bedroom, church_outdoor.")
     max_examples: int = _field(0, "Use at most this many training examples (0 = all).")
+    prior: str = _field(
+        "gaussian", "AAE: target distribution of the code: gaussian | mixture_gaussian "
+                    "(10 2-D Gaussians on a circle) | swiss_roll | uniform.")
+    conditional_prior: bool = _field(
+        False, "AAE: the code discriminator also sees the one-hot label, and prior samples come "
+               "from the label's mixture component / swiss-roll segment (the paper's Fig. 4).")
+    g_steps: int = _field(1, "AAE: encoder-as-generator updates per training step.")
+    pretrain_epochs: int = _field(
+        0, "AAE: epochs of reconstruction-only training before the regularization phase starts.")
+    hidden_units: int = _field(1000, "AAE: width of every hidden layer of the MLPs.")
+    hidden_layers: int = _field(3, "AAE: hidden layers in encoder, decoder and discriminator.")
+    d_learning_rate: float = _field(
+        0.0, "Learning rate of the (code) discriminator; 0 = --learning_rate.")
+    g_learning_rate: float = _field(
+        0.0, "AAE: learning rate of the encoder's generator phase; 0 = --learning_rate.")
     log_every_steps: int = _field(100, "Write TensorBoard training scalars every this many steps.")
     num_samples: int = _field(100, "Images in the per-epoch sample grid (a square number looks best).")
     keep_checkpoints: int = _field(3, "How many most recent checkpoints to keep.")
@@ -104,6 +119,11 @@ class Config:
                 raise UserError(f"--{name}={value} must be in [0, 1).")
         if self.max_examples < 0:
             raise UserError(f"--max_examples={self.max_examples} must be >= 0 (0 = all).")
+        for name in ("g_steps", "hidden_units", "hidden_layers"):
+            check_positive(name, getattr(self, name))
+        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name}={getattr(self, name)} must be >= 0.")
         check_positive("ngf", self.ngf)
         check_positive("ndf", self.ndf)
         registry.model_class(self.model).check_config(self)

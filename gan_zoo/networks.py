@@ -91,3 +91,29 @@ def maxout_discriminator(image_shape, units=240, pieces=5, hidden_layers=2, init
 
 def _offset(seed, i):
     return None if seed is None else seed + i
+
+
+def dense_stack(input_shape, hidden: int, layers_: int, output_units: int,
+                output_activation=None, output_shape=None, name="mlp") -> keras.Model:
+    """Flatten -> ``layers_`` ReLU layers of ``hidden`` units -> ``output_units``.
+
+    The AAE paper's encoder, decoder and code discriminator are all this
+    shape (three 1000-unit ReLU layers on MNIST).
+
+    Args:
+      input_shape: shape of one input, e.g. (28, 28, 1) or (2,).
+      hidden: width of each hidden layer.
+      layers_: number of hidden layers.
+      output_units: size of the (linear or ``output_activation``) output.
+      output_activation: e.g. "sigmoid" for pixels; None for codes and logits.
+      output_shape: reshape the output to this per-example shape, if given.
+      name: model name.
+    """
+    x = keras.Input(tuple(input_shape), name="input")
+    h = layers.Flatten()(x) if len(input_shape) > 1 else x
+    for i in range(layers_):
+        h = layers.Dense(hidden, activation="relu", name=f"h{i}")(h)
+    out = layers.Dense(output_units, activation=output_activation, name="output")(h)
+    if output_shape is not None:
+        out = layers.Reshape(tuple(output_shape), name="reshape")(out)
+    return keras.Model(x, out, name=name)

@@ -92,18 +92,21 @@ class ScheduledMomentumSGD(keras.optimizers.SGD):
         return config
 
 
-def build(config, updates_per_epoch: int) -> keras.optimizers.Optimizer:
+def build(config, updates_per_epoch: int, learning_rate: float = 0.0
+          ) -> keras.optimizers.Optimizer:
     """The optimizer a Config asks for, one fresh instance per network.
 
     Args:
       config: the run's Config (optimizer, learning_rate, lr_decay, ...).
       updates_per_epoch: how many times *this* optimizer steps per epoch
         (k times the steps for a discriminator), for epoch-based schedules.
+      learning_rate: this network's own initial rate (e.g. --d_learning_rate);
+        0 means --learning_rate.
     """
-    learning_rate = config.learning_rate
+    initial = learning_rate or config.learning_rate
+    learning_rate = initial
     if config.lr_decay != 1.0:
-        learning_rate = DecayWithFloor(config.learning_rate, config.lr_decay,
-                                       config.min_learning_rate)
+        learning_rate = DecayWithFloor(initial, config.lr_decay, config.min_learning_rate)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate, beta_1=config.beta_1)
     schedule = EpochRamp(config.momentum, config.final_momentum, config.momentum_epochs,

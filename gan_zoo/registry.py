@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from gan_zoo.datasets import digits, image_folder, lsun, mnist, tfds_images
 from gan_zoo.errors import UserError
-from gan_zoo.models import dcgan, gan
+from gan_zoo.models import aae, dcgan, gan
 
 MODELS = {
     "gan": gan.GAN,
     "dcgan": dcgan.DCGAN,
+    "aae": aae.AAE,
 }
 
 DATASETS = {

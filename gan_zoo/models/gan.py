@@ -131,7 +131,8 @@ class GAN(keras.Model):
                     d_steps=config.d_steps, gen_loss=config.gen_loss, noise=config.noise,
                     seed=config.seed, name=config.model)
         model.compile(
-            d_optimizer=optimizers.build(config, steps_per_epoch * config.d_steps),
+            d_optimizer=optimizers.build(config, steps_per_epoch * config.d_steps,
+                                         config.d_learning_rate),
             g_optimizer=optimizers.build(config, steps_per_epoch))
         return model
 
