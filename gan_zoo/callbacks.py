@@ -82,3 +82,34 @@ class Checkpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.epoch_counter.assign(epoch + 1)
         self.manager.save(checkpoint_number=epoch + 1)
+
+
+class EpochPictures(keras.callbacks.Callback):
+    """Every epoch: the model's own diagnostic pictures of held-out data
+    (``model.pictures(images, labels)`` -> {name: uint8 picture}), as PNG
+    under ``pictures/<name>/`` and in TensorBoard; at the end, a GIF of each.
+    Models without a ``pictures`` method get nothing."""
+
+    def __init__(self, workdir: str, writer, images, labels):
+        super().__init__()
+        self.directory = os.path.join(workdir, "pictures")
+        self.writer, self.images, self.labels = writer, images, labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not hasattr(self.model, "pictures"):
+            return
+        pictures = self.model.pictures(self.images, self.labels)
+        with self.writer.as_default(step=epoch + 1):
+            for name, picture in pictures.items():
+                visualization.save_png(
+                    picture, os.path.join(self.directory, name, f"epoch_{epoch + 1:04d}.png"))
+                tf.summary.image(name, picture[None])
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        if not os.path.isdir(self.directory):
+            return
+        for name in sorted(os.listdir(self.directory)):
+            frames = sorted(glob.glob(os.path.join(self.directory, name, "epoch_*.png")))
+            if len(frames) > 1:
+                visualization.save_gif(frames, os.path.join(self.directory, f"{name}.gif"))

@@ -92,7 +92,7 @@ def run(cfg: Config, verbose="auto") -> Run:
       A :class:`Run` describing the finished run.
     """
     os.makedirs(cfg.workdir, exist_ok=True)
-    _, model, dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
+    source, model, dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
     write_flagfile(cfg)
     initial_epoch = int(epochs_done.numpy())
     if initial_epoch:
@@ -103,6 +103,8 @@ def run(cfg: Config, verbose="auto") -> Run:
         keras.callbacks.TensorBoard(os.path.join(cfg.workdir, "logs"), write_graph=False,
                                     update_freq=cfg.log_every_steps),
         callbacks.EpochPreview(cfg.workdir, writer, cfg.num_samples, cfg.seed),
+        callbacks.EpochPictures(cfg.workdir, writer, *pipeline.held_out(
+            source, 2000, model.output_range, model.image_shape(cfg, source))),
         throughput,
         callbacks.Checkpoint(manager, epochs_done),
     ]

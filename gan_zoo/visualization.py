@@ -117,3 +117,63 @@ def labelled_grid(images, labels, cols: int | None = None, pad: int = 2,
         draw.text((left + 1, top), label, fill=white, font=font)
     picture = np.asarray(image)
     return picture[..., None] if picture.ndim == 2 else picture
+
+
+def figure_to_array(figure) -> np.ndarray:
+    """Renders a matplotlib figure to uint8 [H, W, 3] and closes it."""
+    import matplotlib.pyplot as plt
+
+    figure.canvas.draw()
+    picture = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(figure)
+    return picture
+
+
+def latent_scatter(codes, labels, log_density=None, extent: float = 4.0,
+                   title: str = "") -> np.ndarray:
+    """The codes q(z) of a labelled set, coloured by label, over a prior's density.
+
+    Args:
+      codes: [N, 2] codes.
+      labels: [N] integer labels (-1 = unlabelled, drawn grey).
+      log_density: optional function [M, 2] -> [M] log p(z), drawn as the
+        background so one sees whether q(z) covers p(z).
+      extent: the axes span [-extent, extent] in both coordinates.
+      title: figure title.
+
+    Returns:
+      uint8 [H, W, 3].
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 5), dpi=80)
+    if log_density is not None:
+        ticks = np.linspace(-extent, extent, 200, dtype=np.float32)
+        grid = np.stack(np.meshgrid(ticks, ticks), -1).reshape(-1, 2)
+        density = np.exp(np.asarray(log_density(grid), np.float64)).reshape(200, 200)
+        axes.imshow(density, extent=(-extent, extent, -extent, extent), origin="lower",
+                    cmap="Greys", alpha=0.6)
+    codes, labels = np.asarray(codes), np.asarray(labels)
+    unlabelled = labels < 0
+    axes.scatter(codes[unlabelled, 0], codes[unlabelled, 1], s=2, c="grey")
+    points = axes.scatter(codes[~unlabelled, 0], codes[~unlabelled, 1], s=2,
+                          c=labels[~unlabelled], cmap="tab10", vmin=-0.5, vmax=9.5)
+    if (~unlabelled).any():
+        figure.colorbar(points, ax=axes, ticks=range(10), fraction=0.046, pad=0.04)
+    axes.set_xlim(-extent, extent)
+    axes.set_ylim(-extent, extent)
+    axes.set_aspect("equal")
+    axes.set_title(title)
+    figure.tight_layout()
+    return figure_to_array(figure)
+
+
+def manifold_codes(extent: float, num: int) -> np.ndarray:
+    """A num x num grid of 2-D codes over [-extent, extent]^2, row-major with
+    the top row at +extent (so the picture has the plot's orientation)."""
+    ticks = np.linspace(-extent, extent, num, dtype=np.float32)
+    ys, xs = np.meshgrid(ticks[::-1], ticks, indexing="ij")
+    return np.stack([xs, ys], -1).reshape(-1, 2)

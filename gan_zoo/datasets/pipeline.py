@@ -72,3 +72,19 @@ def training_dataset(source: Source, split: str, batch_size: int,
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
     return ds, steps
+
+
+def held_out(source: Source, num: int, value_range, image_shape=None):
+    """Up to ``num`` labelled examples for monitoring, from the test split if
+    there is one (else the start of the training split), scaled and resized
+    like training data.
+
+    Returns:
+      (float32 [n, H, W, C] in ``value_range``, int32 [n] labels).
+    """
+    split = "test" if "test" in source.split_names() else "train"
+    batch = next(iter(source.dataset(split).take(num).batch(num)))
+    images = scale_images(batch["image"], value_range)
+    if image_shape is not None:
+        images = resize_images(images, image_shape)
+    return images, batch["label"]

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_zoo import losses, networks, optimizers, priors
+from gan_zoo import losses, networks, optimizers, priors, visualization
 from gan_zoo.errors import UserError
 from gan_zoo.models.gan import from_unit_range, to_unit_range
 
@@ -226,6 +226,29 @@ class AAE(keras.Model):
         """Decodes ``num`` prior samples drawn from a fixed seed."""
         z = self._stateless_prior(num, tf.constant([seed, 0], tf.int64))
         return to_unit_range(self.decoder(z, training=False), self.output_range)
+
+    def pictures(self, images, labels):
+        """Per-epoch diagnostics of held-out data: reconstructions, and for a
+        2-D code the encoded set q(z) over the prior's density and the
+        decoder's manifold (decodes of a grid of codes)."""
+        codes = self.encoder(images, training=False)
+        originals = to_unit_range(images[:50], self.output_range)
+        rebuilt = to_unit_range(self.decoder(codes[:50], training=False), self.output_range)
+        # Rows alternate: 10 originals, then their 10 reconstructions.
+        pairs = tf.reshape(tf.stack([tf.reshape(originals, (5, 10) + originals.shape[1:]),
+                                     tf.reshape(rebuilt, (5, 10) + rebuilt.shape[1:])], 1),
+                           (-1,) + tuple(originals.shape[1:]))
+        pictures = {"reconstructions": visualization.image_grid(pairs.numpy(), cols=10)}
+        if self.latent_dim == 2:
+            extent = 4.0
+            pictures["latent"] = visualization.latent_scatter(
+                codes.numpy(), labels.numpy(),
+                lambda grid: self.prior.log_prob(tf.constant(grid)).numpy(), extent,
+                title=f"q(z) of held-out data over p(z) = {self.prior_name}")
+            grid = visualization.manifold_codes(extent * 0.75, 20)
+            decoded = to_unit_range(self.decoder(grid, training=False), self.output_range)
+            pictures["manifold"] = visualization.image_grid(decoded.numpy(), cols=20, pad=0)
+        return pictures
 
     def _stateless_prior(self, num, seed):
         return self.prior.stateless_sample(tf.stack([num, self.latent_dim]), seed)
