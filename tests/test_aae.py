@@ -107,3 +107,65 @@ def test_get_config_round_trips(tmp_path):
     assert (clone.prior_name, clone.conditional_prior, clone.g_steps, clone.latent_dim) == \
         ("mixture_gaussian", True, 2, 2)
     assert clone.discriminator.count_params() == model.discriminator.count_params()
+
+
+def test_pictures_show_codes_manifold_and_reconstructions(tmp_path):
+    model = _model(tmp_path, prior="mixture_gaussian")
+    batch = _batch(60)
+    pictures = model.pictures(batch["image"], batch["label"])
+    assert set(pictures) == {"reconstructions", "latent", "manifold"}
+    assert pictures["manifold"].shape == (20 * 28, 20 * 28, 1)
+    assert pictures["reconstructions"].shape == (10 * 30 + 2, 10 * 30 + 2, 1)
+    assert pictures["latent"].ndim == 3 and pictures["latent"].shape[-1] == 3
+    # First row: the originals themselves.
+    originals = np.round(batch["image"].numpy()[:10] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(pictures["reconstructions"][2:30, 2:30], originals[0])
+
+
+def test_no_2d_pictures_for_a_wider_code(tmp_path):
+    model = _model(tmp_path, latent_dim=8)
+    batch = _batch(50)
+    assert set(model.pictures(batch["image"], batch["label"])) == {"reconstructions"}
+
+
+def test_supervised_decoder_uses_the_label(tmp_path):
+    from gan_zoo.models.aae_supervised import SupervisedAAE
+
+    cfg = tiny_config(tmp_path / "w", model="aae_supervised", hidden_units=32, hidden_layers=2)
+    model = SupervisedAAE.from_flags(cfg, digits.load(), steps_per_epoch=2)
+    assert model.decoder.input_shape == (None, 2 + 10)
+    z = tf.zeros((2, 2))
+    a = model.decode(z, tf.constant([1, 1])).numpy()
+    b = model.decode(z, tf.constant([7, 7])).numpy()
+    assert not np.allclose(a, b)
+    before = _snapshot(model)
+    model.train_step(_batch())
+    assert all(_moved(model, before).values())
+    batch = _batch(20)
+    style = model.pictures(batch["image"], batch["label"])["style"]
+    assert style.shape == (10 * 30 + 2, 10 * 30 + 2, 1)
+
+
+def test_supervised_aae_trains_and_exports_label_signatures(tmp_path):
+    from gan_zoo import training
+
+    run = training.run(tiny_config(tmp_path / "w", model="aae_supervised", hidden_units=16,
+                                   hidden_layers=1), verbose=0)
+    loaded = tf.saved_model.load(run.export_dir)
+    z = tf.zeros((3, 2))
+    one = loaded.signatures["decode"](z=z, label=tf.constant([1, 1, 1]))["images"].numpy()
+    two = loaded.signatures["decode"](z=z, label=tf.constant([2, 2, 2]))["images"].numpy()
+    assert one.shape == (3, 28, 28, 1) and not np.allclose(one, two)
+    images = tf.random.uniform((3, 28, 28, 1))
+    out = loaded.signatures["reconstruct"](images=images, label=tf.constant([0, 1, 2]))
+    assert out["images"].shape == (3, 28, 28, 1)
+
+
+def test_supervised_aae_on_unlabelled_data_is_a_user_error(tmp_path):
+    from gan_zoo.datasets.base import ArraySource
+    from gan_zoo.models.aae_supervised import SupervisedAAE
+
+    source = ArraySource("toy", {"train": (np.zeros((20, 28, 28), np.uint8), None)}, 0)
+    cfg = tiny_config(tmp_path / "w", model="aae_supervised")
+    with pytest.raises(UserError, match="needs labels"):
+        SupervisedAAE.from_flags(cfg, source, steps_per_epoch=1)

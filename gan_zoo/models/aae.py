@@ -90,17 +90,23 @@ class AAE(keras.Model):
     def image_shape(cls, config, source):
         return source.image_shape
 
+    # Whether the decoder reads the one-hot label besides z (aae_supervised).
+    decoder_takes_label = False
+
     @classmethod
     def from_flags(cls, config, source, steps_per_epoch: int):
-        if config.conditional_prior and not source.num_classes:
-            raise UserError(f"--conditional_prior needs labels, and {source.name!r} has none; "
-                            "use a labelled dataset (mnist, digits) or drop the flag.")
+        for needed, flag in ((config.conditional_prior, "--conditional_prior"),
+                             (cls.decoder_takes_label, f"--model={config.model}")):
+            if needed and not source.num_classes:
+                raise UserError(f"{flag} needs labels, and {source.name!r} has none; use a "
+                                "labelled dataset (mnist, digits).")
         shape = source.image_shape
         width, depth, latent = config.hidden_units, config.hidden_layers, config.latent_dim
         label_dim = source.num_classes if config.conditional_prior else 0
+        decoder_inputs = latent + (source.num_classes if cls.decoder_takes_label else 0)
         model = cls(
             networks.dense_stack(shape, width, depth, latent, name="encoder"),
-            networks.dense_stack((latent,), width, depth, int(np.prod(shape)), "sigmoid",
+            networks.dense_stack((decoder_inputs,), width, depth, int(np.prod(shape)), "sigmoid",
                                  output_shape=shape, name="decoder"),
             networks.dense_stack((latent + label_dim,), width, depth, 1, name="discriminator"),
             latent_dim=latent, prior=config.prior,
@@ -132,7 +138,17 @@ class AAE(keras.Model):
 
     # ----- the pieces of a step --------------------------------------------
     def call(self, images, training=False):
-        return self.decoder(self.encoder(images, training=training), training=training)
+        return self.decode(self.encoder(images, training=training), None, training)
+
+    def decode(self, codes, labels, training=False):
+        """p(x|z). Labels are ignored here; aae_supervised feeds them to the decoder."""
+        del labels
+        return self.decoder(codes, training=training)
+
+    @staticmethod
+    def cycling_labels(num, num_classes):
+        """0, 1, ..., K-1, 0, 1, ...: a grid with K columns shows one class per column."""
+        return tf.math.floormod(tf.range(num), num_classes)
 
     def discriminate(self, codes, labels):
         if self.conditional_prior:
@@ -148,7 +164,8 @@ class AAE(keras.Model):
         """Encoder and decoder minimise the reconstruction error."""
         x = batch["image"]
         with tf.GradientTape() as tape:
-            loss = losses.average(reconstruction_loss(x, self(x, training=True)))
+            rebuilt = self.decode(self.encoder(x, training=True), batch["label"], True)
+            loss = losses.average(reconstruction_loss(x, rebuilt))
         variables = self.autoencoder_variables
         self.ae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         self._track("recon_loss", loss)
@@ -225,20 +242,24 @@ class AAE(keras.Model):
     def preview(self, num, seed):
         """Decodes ``num`` prior samples drawn from a fixed seed."""
         z = self._stateless_prior(num, tf.constant([seed, 0], tf.int64))
-        return to_unit_range(self.decoder(z, training=False), self.output_range)
+        labels = self.cycling_labels(num, self.num_classes)
+        return to_unit_range(self.decode(z, labels), self.output_range)
 
     def pictures(self, images, labels):
         """Per-epoch diagnostics of held-out data: reconstructions, and for a
         2-D code the encoded set q(z) over the prior's density and the
         decoder's manifold (decodes of a grid of codes)."""
         codes = self.encoder(images, training=False)
-        originals = to_unit_range(images[:50], self.output_range)
-        rebuilt = to_unit_range(self.decoder(codes[:50], training=False), self.output_range)
-        # Rows alternate: 10 originals, then their 10 reconstructions.
-        pairs = tf.reshape(tf.stack([tf.reshape(originals, (5, 10) + originals.shape[1:]),
-                                     tf.reshape(rebuilt, (5, 10) + rebuilt.shape[1:])], 1),
-                           (-1,) + tuple(originals.shape[1:]))
-        pictures = {"reconstructions": visualization.image_grid(pairs.numpy(), cols=10)}
+        n = max(1, min(50, len(images)) // 10) * 10 if len(images) >= 10 else len(images)
+        cols = min(10, n)
+        originals = to_unit_range(images[:n], self.output_range)
+        rebuilt = to_unit_range(self.decode(codes[:n], labels[:n]), self.output_range)
+        # Rows alternate: `cols` originals, then their reconstructions.
+        shape = tuple(originals.shape[1:])
+        pairs = tf.reshape(tf.stack([tf.reshape(originals, (n // cols, cols) + shape),
+                                     tf.reshape(rebuilt, (n // cols, cols) + shape)], 1),
+                           (-1,) + shape)
+        pictures = {"reconstructions": visualization.image_grid(pairs.numpy(), cols=cols)}
         if self.latent_dim == 2:
             extent = 4.0
             pictures["latent"] = visualization.latent_scatter(
@@ -246,7 +267,8 @@ class AAE(keras.Model):
                 lambda grid: self.prior.log_prob(tf.constant(grid)).numpy(), extent,
                 title=f"q(z) of held-out data over p(z) = {self.prior_name}")
             grid = visualization.manifold_codes(extent * 0.75, 20)
-            decoded = to_unit_range(self.decoder(grid, training=False), self.output_range)
+            decoded = to_unit_range(self.decode(grid, tf.zeros(len(grid), tf.int32)),
+                                    self.output_range)
             pictures["manifold"] = visualization.image_grid(decoded.numpy(), cols=20, pad=0)
         return pictures
 
@@ -275,7 +297,8 @@ class AAE(keras.Model):
                                       tf.TensorSpec([], tf.int64, name="seed")])
         def generate(num, seed):
             z = self._stateless_prior(num, tf.stack([seed, tf.constant(0, tf.int64)]))
-            return {"images": to_unit_range(self.decoder(z, training=False), value_range), "z": z}
+            labels = self.cycling_labels(num, self.num_classes)
+            return {"images": to_unit_range(self.decode(z, labels), value_range), "z": z}
 
         # `sample` is the name every generative export shares (sample.py uses it).
         return {"encode": encode, "decode": decode, "reconstruct": reconstruct,
