@@ -21,6 +21,12 @@ def average(per_example: tf.Tensor) -> tf.Tensor:
     return tf.nn.compute_average_loss(tf.reshape(per_example, [-1]))
 
 
+def replica_mean(averaged: tf.Tensor) -> tf.Tensor:
+    """Undoes :func:`average`'s division by the replica count, for reporting:
+    the mean loss over this replica's examples."""
+    return averaged * tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
     """-[log D(x) + log(1 - D(G(z)))] per example (Goodfellow et al. 2014, eq. 1).
 

@@ -14,6 +14,18 @@ def scale_images(images: tf.Tensor, value_range: tuple[float, float]) -> tf.Tens
     return tf.cast(images, tf.float32) * ((high - low) / 255.0) + low
 
 
+def to_unit_range(images, value_range):
+    """Model pixels in ``value_range`` -> [0, 1] (what exports and pictures use)."""
+    low, high = value_range
+    return (images - low) / (high - low)
+
+
+def from_unit_range(images, value_range):
+    """[0, 1] pixels -> the model's ``value_range``."""
+    low, high = value_range
+    return images * (high - low) + low
+
+
 def resize_images(images: tf.Tensor, image_shape) -> tf.Tensor:
     """Float images [B, H, W, C] -> [B, h, w, C] (bilinear, antialiased when shrinking).
 

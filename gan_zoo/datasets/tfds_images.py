@@ -16,8 +16,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from gan_zoo.datasets import images
-from gan_zoo.datasets.tfds_util import prepared_builder
 from gan_zoo.datasets.base import Source
+from gan_zoo.datasets.tfds_util import prepared_builder
 
 
 def load_celeb_a(config) -> TfdsSource:

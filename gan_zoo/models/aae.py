@@ -28,8 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors, visualization
+from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
 from gan_zoo.errors import UserError
-from gan_zoo.models.gan import from_unit_range, to_unit_range
 
 
 def reconstruction_loss(images, reconstructions):
@@ -209,7 +209,7 @@ class AAE(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def _track(self, name, loss):
-        self.trackers[name].update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)
+        self.trackers[name].update_state(losses.replica_mean(loss))
 
     @property
     def metrics(self):

@@ -12,8 +12,8 @@ import keras
 import tensorflow as tf
 
 from gan_zoo import visualization
+from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
 from gan_zoo.models.aae import AAE
-from gan_zoo.models.gan import from_unit_range, to_unit_range
 
 
 @keras.saving.register_keras_serializable("gan_zoo")

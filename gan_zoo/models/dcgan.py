@@ -30,8 +30,9 @@ import tensorflow as tf
 from keras import layers
 
 from gan_zoo import priors
+from gan_zoo.datasets.pipeline import from_unit_range
 from gan_zoo.errors import UserError
-from gan_zoo.models.gan import GAN, from_unit_range
+from gan_zoo.models.gan import GAN
 
 IMAGE_SIZES = (32, 64, 128)
 

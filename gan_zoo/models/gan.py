@@ -26,18 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors
-
-
-def to_unit_range(images, value_range):
-    """Model pixels in ``value_range`` -> [0, 1]."""
-    low, high = value_range
-    return (images - low) / (high - low)
-
-
-def from_unit_range(images, value_range):
-    """[0, 1] pixels -> the model's ``value_range``."""
-    low, high = value_range
-    return images * (high - low) + low
+from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -183,7 +172,7 @@ class GAN(keras.Model):
             loss = losses.average(losses.discriminator_loss(real_logits, fake_logits))
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        self.d_loss_tracker.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)
+        self.d_loss_tracker.update_state(losses.replica_mean(loss))
         self.d_real_tracker.update_state(tf.sigmoid(real_logits))
         self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
 
@@ -195,7 +184,7 @@ class GAN(keras.Model):
             loss = losses.average(self.generator_loss_fn(self.discriminate(fake, batch, True)))
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        self.g_loss_tracker.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)
+        self.g_loss_tracker.update_state(losses.replica_mean(loss))
 
     @property
     def metrics(self):
