@@ -52,13 +52,11 @@ def main(argv):
     import os
 
     from gan_zoo import config, exported, probe, registry
-    from gan_zoo.errors import UserError
 
     for name in ("svm_steps", "batch_size", "tol"):
         config.check_positive(name, FLAGS[name].value)
     for name in ("max_train", "max_test"):
-        if FLAGS[name].value < 0:
-            raise UserError(f"--{name}={FLAGS[name].value} must be >= 0 (0 = all).")
+        config.check_non_negative(name, FLAGS[name].value, " (0 = all)")
     l2 = _parse_l2(FLAGS.l2)
     model = exported.load_export(FLAGS.export)
     model.signature("features", _NEEDS_DCGAN)

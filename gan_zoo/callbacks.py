@@ -36,9 +36,7 @@ class EpochPreview(keras.callbacks.Callback):
         self.writer.flush()
 
     def on_train_end(self, logs=None):
-        frames = sorted(glob.glob(os.path.join(self.directory, "epoch_*.png")))
-        if len(frames) > 1:
-            visualization.save_gif(frames, os.path.join(self.directory, "progress.gif"))
+        _animate_epochs(self.directory, os.path.join(self.directory, "progress.gif"))
 
 
 class Throughput(keras.callbacks.Callback):
@@ -88,7 +86,7 @@ class EpochPictures(keras.callbacks.Callback):
     """Every epoch: the model's own diagnostic pictures of held-out data
     (``model.pictures(images, labels)`` -> {name: uint8 picture}), as PNG
     under ``pictures/<name>/`` and in TensorBoard; at the end, a GIF of each.
-    Models without a ``pictures`` method get nothing."""
+    Only for models that have a ``pictures`` method."""
 
     def __init__(self, workdir: str, writer, images, labels):
         super().__init__()
@@ -96,8 +94,6 @@ class EpochPictures(keras.callbacks.Callback):
         self.writer, self.images, self.labels = writer, images, labels
 
     def on_epoch_end(self, epoch, logs=None):
-        if not hasattr(self.model, "pictures"):
-            return
         pictures = self.model.pictures(self.images, self.labels)
         with self.writer.as_default(step=epoch + 1):
             for name, picture in pictures.items():
@@ -110,6 +106,13 @@ class EpochPictures(keras.callbacks.Callback):
         if not os.path.isdir(self.directory):
             return
         for name in sorted(os.listdir(self.directory)):
-            frames = sorted(glob.glob(os.path.join(self.directory, name, "epoch_*.png")))
-            if len(frames) > 1:
-                visualization.save_gif(frames, os.path.join(self.directory, f"{name}.gif"))
+            if os.path.isdir(os.path.join(self.directory, name)):
+                _animate_epochs(os.path.join(self.directory, name),
+                                os.path.join(self.directory, f"{name}.gif"))
+
+
+def _animate_epochs(directory: str, gif_path: str) -> None:
+    """The epoch_*.png pictures of ``directory``, in order, as a GIF (if more than one)."""
+    frames = sorted(glob.glob(os.path.join(directory, "epoch_*.png")))
+    if len(frames) > 1:
+        visualization.save_gif(frames, gif_path)

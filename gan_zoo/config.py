@@ -109,32 +109,33 @@ class Config:
         check_positive("log_every_steps", self.log_every_steps)
         check_positive("num_samples", self.num_samples)
         check_positive("keep_checkpoints", self.keep_checkpoints)
-        if self.steps_per_epoch < 0:
-            raise UserError(f"--steps_per_epoch={self.steps_per_epoch} must be >= 0 (0 = full pass).")
+        check_non_negative("steps_per_epoch", self.steps_per_epoch, " (0 = full pass)")
         if self.lr_decay < 1.0:
             raise UserError(f"--lr_decay={self.lr_decay} must be >= 1 (the rate is divided by it).")
         for name in ("momentum", "final_momentum", "beta_1"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise UserError(f"--{name}={value} must be in [0, 1).")
-        if self.max_examples < 0:
-            raise UserError(f"--max_examples={self.max_examples} must be >= 0 (0 = all).")
+        check_non_negative("max_examples", self.max_examples, " (0 = all)")
         for name in ("g_steps", "hidden_units", "hidden_layers"):
             check_positive(name, getattr(self, name))
-        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate"):
-            if getattr(self, name) < 0:
-                raise UserError(f"--{name}={getattr(self, name)} must be >= 0.")
+        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate", "momentum_epochs"):
+            check_non_negative(name, getattr(self, name))
         check_positive("ngf", self.ngf)
         check_positive("ndf", self.ndf)
         registry.model_class(self.model).check_config(self)
-        if self.momentum_epochs < 0:
-            raise UserError(f"--momentum_epochs={self.momentum_epochs} must be >= 0.")
         return self
 
 
 def check_choice(name: str, value: str, choices) -> None:
     if value not in choices:
         raise UserError(f"--{name}={value!r} is not one of: {', '.join(choices)}.")
+
+
+def check_non_negative(name: str, value, meaning: str = "") -> None:
+    """Raises UserError ``--name=value must be >= 0<meaning>.`` unless value >= 0."""
+    if value < 0:
+        raise UserError(f"--{name}={value} must be >= 0{meaning}.")
 
 
 def check_positive(name: str, value) -> None:

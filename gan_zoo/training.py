@@ -103,11 +103,12 @@ def run(cfg: Config, verbose="auto") -> Run:
         keras.callbacks.TensorBoard(os.path.join(cfg.workdir, "logs"), write_graph=False,
                                     update_freq=cfg.log_every_steps),
         callbacks.EpochPreview(cfg.workdir, writer, cfg.num_samples, cfg.seed),
-        callbacks.EpochPictures(cfg.workdir, writer, *pipeline.held_out(
-            source, 2000, model.output_range, model.image_shape(cfg, source))),
         throughput,
         callbacks.Checkpoint(manager, epochs_done),
     ]
+    if hasattr(model, "pictures"):  # only then is held-out data worth loading
+        cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *pipeline.held_out(
+            source, 2000, model.output_range, model.image_shape(cfg, source))))
     history = {}
     if initial_epoch < cfg.epochs:
         result = model.fit(dataset, epochs=cfg.epochs, steps_per_epoch=steps,

@@ -39,6 +39,12 @@ def resize_images(images: tf.Tensor, image_shape) -> tf.Tensor:
     return tf.image.resize(images, (height, width), method="bilinear", antialias=True)
 
 
+def model_images(images: tf.Tensor, value_range, image_shape=None) -> tf.Tensor:
+    """uint8 batches -> what the model trains on: its pixel range, its size."""
+    images = scale_images(images, value_range)
+    return images if image_shape is None else resize_images(images, image_shape)
+
+
 def training_dataset(source: Source, split: str, batch_size: int,
                      value_range: tuple[float, float], seed: int, image_shape=None,
                      max_examples: int = 0):
@@ -78,8 +84,7 @@ def training_dataset(source: Source, split: str, batch_size: int,
     if split == "train":
         ds = ds.shuffle(min(n, source.shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True)
-    ds = ds.map(lambda b: {"image": resize_images(scale_images(b["image"], value_range),
-                                                  image_shape),
+    ds = ds.map(lambda b: {"image": model_images(b["image"], value_range, image_shape),
                            "label": b["label"]},
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
@@ -96,7 +101,4 @@ def held_out(source: Source, num: int, value_range, image_shape=None):
     """
     split = "test" if "test" in source.split_names() else "train"
     batch = next(iter(source.dataset(split).take(num).batch(num)))
-    images = scale_images(batch["image"], value_range)
-    if image_shape is not None:
-        images = resize_images(images, image_shape)
-    return images, batch["label"]
+    return model_images(batch["image"], value_range, image_shape), batch["label"]

@@ -83,8 +83,9 @@ class AAE(keras.Model):
 
     @classmethod
     def check_config(cls, config) -> None:
-        if config.prior in ("mixture_gaussian", "swiss_roll") and config.latent_dim != 2:
-            raise UserError(f"--prior={config.prior} is a 2-D distribution; pass --latent_dim=2.")
+        # Unknown names and 2-D priors with another --latent_dim fail here,
+        # before any data is loaded.
+        priors.target(config.prior, config.latent_dim)
 
     @classmethod
     def image_shape(cls, config, source):
@@ -250,8 +251,8 @@ class AAE(keras.Model):
         2-D code the encoded set q(z) over the prior's density and the
         decoder's manifold (decodes of a grid of codes)."""
         codes = self.encoder(images, training=False)
-        n = max(1, min(50, len(images)) // 10) * 10 if len(images) >= 10 else len(images)
-        cols = min(10, n)
+        cols = min(10, len(images))
+        n = min(50, len(images)) // cols * cols
         originals = to_unit_range(images[:n], self.output_range)
         rebuilt = to_unit_range(self.decode(codes[:n], labels[:n]), self.output_range)
         # Rows alternate: `cols` originals, then their reconstructions.
@@ -260,15 +261,16 @@ class AAE(keras.Model):
                                      tf.reshape(rebuilt, (n // cols, cols) + shape)], 1),
                            (-1,) + shape)
         pictures = {"reconstructions": visualization.image_grid(pairs.numpy(), cols=cols)}
+        extent = 4.0  # every target prior puts nearly all its mass inside [-4, 4]^2
         if self.latent_dim == 2:
-            extent = 4.0
             pictures["latent"] = visualization.latent_scatter(
                 codes.numpy(), labels.numpy(),
                 lambda grid: self.prior.log_prob(tf.constant(grid)).numpy(), extent,
                 title=f"q(z) of held-out data over p(z) = {self.prior_name}")
+        # A label-reading decoder has no single manifold (aae_supervised draws style instead).
+        if self.latent_dim == 2 and not self.decoder_takes_label:
             grid = visualization.manifold_codes(extent * 0.75, 20)
-            decoded = to_unit_range(self.decode(grid, tf.zeros(len(grid), tf.int32)),
-                                    self.output_range)
+            decoded = to_unit_range(self.decode(grid, None), self.output_range)
             pictures["manifold"] = visualization.image_grid(decoded.numpy(), cols=20, pad=0)
         return pictures
 

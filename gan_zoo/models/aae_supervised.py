@@ -35,7 +35,6 @@ class SupervisedAAE(AAE):
         """Reconstructions, q(z) and, instead of an unlabelled manifold, the
         style picture: each row one held-out digit's z decoded with every label."""
         pictures = super().pictures(images, labels)
-        pictures.pop("manifold", None)
         codes = self.encoder(images[:10], training=False)
         rows = tf.repeat(codes, self.num_classes, axis=0)
         decoded = self.decode(rows, self.cycling_labels(len(rows), self.num_classes))
