@@ -111,6 +111,20 @@ class EpochPictures(keras.callbacks.Callback):
                                 os.path.join(self.directory, f"{name}.gif"))
 
 
+class HeldOutMetrics(keras.callbacks.Callback):
+    """Every epoch: ``model.held_out_metrics(images, labels)`` (error rates and
+    the like, {name: float}) added to the epoch's logs, so TensorBoard, the
+    progress bar, the History and summary.json carry them."""
+
+    def __init__(self, images, labels):
+        super().__init__()
+        self.images, self.labels = images, labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.model.held_out_metrics(self.images, self.labels))
+
+
 def _animate_epochs(directory: str, gif_path: str) -> None:
     """The epoch_*.png pictures of ``directory``, in order, as a GIF (if more than one)."""
     frames = sorted(glob.glob(os.path.join(directory, "epoch_*.png")))

@@ -76,6 +76,12 @@ class Config:
         0.0, "Learning rate of the (code) discriminator; 0 = --learning_rate.")
     g_learning_rate: float = _field(
         0.0, "AAE: learning rate of the encoder's generator phase; 0 = --learning_rate.")
+    c_learning_rate: float = _field(
+        0.0, "aae_semi_supervised: learning rate of the classification phase; "
+             "0 = --learning_rate.")
+    num_labels: int = _field(
+        100, "aae_semi_supervised: labelled training examples, class-balanced (0 = all labels).")
+    num_clusters: int = _field(16, "aae_clustering: categories of the code y (clusters).")
     log_every_steps: int = _field(100, "Write TensorBoard training scalars every this many steps.")
     num_samples: int = _field(100, "Images in the per-epoch sample grid (a square number looks best).")
     keep_checkpoints: int = _field(3, "How many most recent checkpoints to keep.")
@@ -117,9 +123,13 @@ class Config:
             if not 0.0 <= value < 1.0:
                 raise UserError(f"--{name}={value} must be in [0, 1).")
         check_non_negative("max_examples", self.max_examples, " (0 = all)")
+        check_non_negative("num_labels", self.num_labels, " (0 = all labels)")
+        if self.num_clusters < 2:
+            raise UserError(f"--num_clusters={self.num_clusters} must be >= 2.")
         for name in ("g_steps", "hidden_units", "hidden_layers"):
             check_positive(name, getattr(self, name))
-        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate", "momentum_epochs"):
+        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate", "c_learning_rate",
+                     "momentum_epochs"):
             check_non_negative(name, getattr(self, name))
         check_positive("ngf", self.ngf)
         check_positive("ndf", self.ndf)

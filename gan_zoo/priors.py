@@ -159,6 +159,47 @@ class Gaussian(Prior):
         return -0.5 * tf.reduce_sum(tf.square(z), axis=-1) - 0.5 * d * math.log(2.0 * math.pi)
 
 
+class Categorical(Prior):
+    """Cat(K): one-hot vectors of K equally likely categories, the prior the
+    AAE's semi-supervised and clustering variants put on their softmax code y.
+
+    A distribution on K points, not a density: ``log_prob`` is the
+    probability mass, -log K on one-hot rows and -inf elsewhere.
+
+    Args:
+      num_categories: K.
+    """
+
+    name = "categorical"
+
+    def __init__(self, num_categories: int):
+        self.dim = self.num_categories = int(num_categories)
+
+    def sample(self, shape, seed):
+        n = shape[0]
+        picks = keras.random.randint((n,), 0, self.num_categories, dtype="int32", seed=seed)
+        return tf.one_hot(picks, self.num_categories)
+
+    def stateless_sample(self, shape, seed):
+        picks = tf.random.stateless_uniform((shape[0],), seed, 0, self.num_categories, tf.int32)
+        return tf.one_hot(picks, self.num_categories)
+
+    def log_prob(self, z):
+        z = tf.convert_to_tensor(z, tf.float32)
+        one_hot = tf.logical_and(tf.reduce_all((z == 0.0) | (z == 1.0), axis=-1),
+                                 tf.reduce_sum(z, axis=-1) == 1.0)
+        return tf.where(one_hot, -math.log(self.num_categories), -math.inf)
+
+    def sample_for_labels(self, labels, seed):
+        """The labels' own one-hot vectors: a label pins the category."""
+        del seed
+        return tf.one_hot(labels, self.num_categories)
+
+    def stateless_sample_for_labels(self, labels, seed):
+        del seed
+        return tf.one_hot(labels, self.num_categories)
+
+
 NOISE = {"uniform": Uniform, "gaussian": Gaussian}
 
 

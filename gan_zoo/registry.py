@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from gan_zoo.datasets import digits, image_folder, lsun, mnist, tfds_images
 from gan_zoo.errors import UserError
-from gan_zoo.models import aae, aae_supervised, dcgan, gan
+from gan_zoo.models import aae, aae_clustering, aae_semi_supervised, aae_supervised, dcgan, gan
 
 MODELS = {
     "gan": gan.GAN,
     "dcgan": dcgan.DCGAN,
     "aae": aae.AAE,
     "aae_supervised": aae_supervised.SupervisedAAE,
+    "aae_semi_supervised": aae_semi_supervised.SemiSupervisedAAE,
+    "aae_clustering": aae_clustering.ClusteringAAE,
 }
 
 DATASETS = {

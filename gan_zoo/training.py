@@ -38,9 +38,15 @@ def _prepare(cfg: Config):
     source = registry.dataset_loader(cfg.dataset)(cfg)
     model_cls = registry.model_class(cfg.model)
     per_step = model_cls.examples_per_step(cfg)
+    image_shape = model_cls.image_shape(cfg, source)
     dataset, steps = pipeline.training_dataset(
         source, "train", per_step, model_cls.output_range, cfg.seed,
-        image_shape=model_cls.image_shape(cfg, source), max_examples=cfg.max_examples)
+        image_shape=image_shape, max_examples=cfg.max_examples)
+    if hasattr(model_cls, "labelled_subset"):
+        dataset = pipeline.with_labelled_stream(
+            dataset, source, model_cls.labelled_subset(cfg), cfg.batch_size,
+            model_cls.output_range, cfg.seed, image_shape, cfg.max_examples
+        ).prefetch(tf.data.AUTOTUNE)
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
     strategy = tf.distribute.get_strategy()
@@ -106,9 +112,16 @@ def run(cfg: Config, verbose="auto") -> Run:
         throughput,
         callbacks.Checkpoint(manager, epochs_done),
     ]
-    if hasattr(model, "pictures"):  # only then is held-out data worth loading
-        cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *pipeline.held_out(
-            source, 2000, model.output_range, model.image_shape(cfg, source))))
+    # Held-out data is loaded only for models that use it: pictures need a
+    # sample; error rates are measured on (up to 10,000 of) the test split.
+    metrics = hasattr(model, "held_out_metrics")
+    if metrics or hasattr(model, "pictures"):
+        held_out = pipeline.held_out(source, 10000 if metrics else 2000, model.output_range,
+                                     model.image_shape(cfg, source))
+    if hasattr(model, "pictures"):
+        cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *held_out))
+    if metrics:  # first, so TensorBoard, History and the progress bar all see them
+        cbs.insert(0, callbacks.HeldOutMetrics(*held_out))
     history = {}
     if initial_epoch < cfg.epochs:
         result = model.fit(dataset, epochs=cfg.epochs, steps_per_epoch=steps,

@@ -23,15 +23,19 @@ def _batch(n=8, seed=0):
             "label": tf.constant(labels[:n])}
 
 
+def _networks(model):
+    return [getattr(model, name) for name in model.network_names]
+
+
 def _snapshot(model):
     return {net.name: [v.numpy().copy() for v in net.trainable_variables]
-            for net in (model.encoder, model.decoder, model.discriminator)}
+            for net in _networks(model)}
 
 
 def _moved(model, before):
     return {net.name: any(not np.array_equal(b, v.numpy())
                           for b, v in zip(before[net.name], net.trainable_variables))
-            for net in (model.encoder, model.decoder, model.discriminator)}
+            for net in _networks(model)}
 
 
 @pytest.mark.parametrize("phase, expected", [
@@ -66,8 +70,8 @@ def test_conditional_discriminator_sees_the_label(tmp_path):
     model = _model(tmp_path, prior="mixture_gaussian", conditional_prior=True)
     assert model.discriminator.input_shape == (None, 2 + 10)
     codes = tf.zeros((4, 2))
-    a = model.discriminate(codes, tf.constant([0, 0, 0, 0]))
-    b = model.discriminate(codes, tf.constant([3, 3, 3, 3]))
+    a = model.discriminate("z", codes, tf.constant([0, 0, 0, 0]))
+    b = model.discriminate("z", codes, tf.constant([3, 3, 3, 3]))
     assert not np.allclose(a.numpy(), b.numpy())
 
 
@@ -135,8 +139,8 @@ def test_supervised_decoder_uses_the_label(tmp_path):
     model = SupervisedAAE.from_flags(cfg, digits.load(), steps_per_epoch=2)
     assert model.decoder.input_shape == (None, 2 + 10)
     z = tf.zeros((2, 2))
-    a = model.decode(z, tf.constant([1, 1])).numpy()
-    b = model.decode(z, tf.constant([7, 7])).numpy()
+    a = model.decode({"z": z}, tf.constant([1, 1])).numpy()
+    b = model.decode({"z": z}, tf.constant([7, 7])).numpy()
     assert not np.allclose(a, b)
     before = _snapshot(model)
     model.train_step(_batch())
@@ -169,3 +173,135 @@ def test_supervised_aae_on_unlabelled_data_is_a_user_error(tmp_path):
     cfg = tiny_config(tmp_path / "w", model="aae_supervised")
     with pytest.raises(UserError, match="needs labels"):
         SupervisedAAE.from_flags(cfg, source, steps_per_epoch=1)
+
+
+# ----- semi-supervised and clustering variants ----------------------------------
+
+def _categorical_model(tmp_path, model="aae_clustering", **overrides):
+    from gan_zoo import registry
+
+    values = dict(model=model, hidden_units=32, hidden_layers=1, batch_size=8, latent_dim=3,
+                  num_clusters=5)
+    values.update(overrides)
+    cfg = tiny_config(tmp_path / "w", **values)
+    return registry.model_class(model).from_flags(cfg, digits.load(), steps_per_epoch=2)
+
+
+def _labelled_batch(n=8):
+    batch = _batch(n)
+    images, labels = digits.load().arrays("train")
+    batch.update(labelled_image=tf.constant(images[100:100 + n].astype(np.float32) / 255.0),
+                 labelled_label=tf.constant(labels[100:100 + n]))
+    return batch
+
+
+NO = {"encoder": False, "decoder": False, "discriminator": False, "y_discriminator": False}
+
+
+@pytest.mark.parametrize("model_name", ["aae_clustering", "aae_semi_supervised"])
+@pytest.mark.parametrize("phase, moving", [
+    ("reconstruction_phase", {"encoder", "decoder"}),
+    ("discriminator_phase", {"discriminator", "y_discriminator"}),
+    ("generator_phase", {"encoder"}),
+    ("classification_phase", {"encoder"}),
+])
+def test_categorical_phases_update_only_their_own_variables(tmp_path, model_name, phase, moving):
+    model = _categorical_model(tmp_path, model_name)
+    if not hasattr(model, phase):
+        assert model_name == "aae_clustering" and phase == "classification_phase"
+        return
+    before = _snapshot(model)
+    getattr(model, phase)(_labelled_batch())
+    assert _moved(model, before) == {**NO, **{name: True for name in moving}}
+
+
+def test_categorical_code_has_a_softmax_y_and_a_style_z(tmp_path):
+    model = _categorical_model(tmp_path)
+    assert model.encoder.output_shape == (None, 5 + 3)
+    assert model.decoder.input_shape == (None, 5 + 3)
+    assert model.y_discriminator.input_shape == (None, 5)
+    assert model.discriminator.input_shape == (None, 3)
+    code = model.encode(_batch()["image"])
+    assert code["y"].shape == (8, 5) and code["z"].shape == (8, 3)
+    np.testing.assert_allclose(code["y"].numpy().sum(1), 1.0, rtol=1e-5)
+    # Real samples for the y discriminator are one-hot; the code's prior is gaussian.
+    y = model.prior_samples("y", tf.zeros(64, tf.int32)).numpy()
+    assert y.shape == (64, 5) and np.all(y.sum(1) == 1.0) and set(np.unique(y)) == {0.0, 1.0}
+    assert model.prior_samples("z", tf.zeros(64, tf.int32)).shape == (64, 3)
+    # The decoder reads y: the same z with another category decodes differently.
+    z = tf.zeros((1, 3))
+    a = model.decode({"y": tf.one_hot([0], 5), "z": z}, None).numpy()
+    b = model.decode({"y": tf.one_hot([4], 5), "z": z}, None).numpy()
+    assert not np.allclose(a, b)
+
+
+def test_classification_phase_learns_the_labelled_batch(tmp_path):
+    model = _categorical_model(tmp_path, "aae_semi_supervised")
+    batch = _labelled_batch(16)
+    for _ in range(60):
+        model.classification_phase(batch)
+    predicted = model.categories(batch["labelled_image"]).numpy()
+    np.testing.assert_array_equal(predicted, batch["labelled_label"].numpy())
+    assert int(model.c_optimizer.iterations) == 60
+
+
+def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
+    model = _categorical_model(tmp_path, "aae_semi_supervised")
+    batch = _batch(40)
+    predicted = model.categories(batch["image"]).numpy()
+    error = model.held_out_metrics(batch["image"], batch["label"])["test_error"]
+    assert error == pytest.approx(np.mean(predicted != batch["label"].numpy()))
+    clustering = _categorical_model(tmp_path, "aae_clustering")
+    assert 0.0 <= clustering.held_out_metrics(batch["image"], batch["label"])[
+        "test_cluster_error"] < 1.0
+
+
+def test_categories_picture_has_one_row_per_category(tmp_path):
+    model = _categorical_model(tmp_path)
+    batch = _batch(30)
+    pictures = model.pictures(batch["image"], batch["label"])
+    assert set(pictures) == {"reconstructions", "categories"}
+    assert pictures["categories"].shape == (5 * 30 + 2, 11 * 30 + 2, 1)
+    assert "cluster" in model.export_signatures()
+
+
+def test_clustering_refuses_a_conditional_prior(tmp_path):
+    with pytest.raises(UserError, match="drop --conditional_prior"):
+        tiny_config(tmp_path / "w", model="aae_clustering", conditional_prior=True)
+
+
+def test_semi_supervised_needs_labels(tmp_path):
+    from gan_zoo.datasets.base import ArraySource
+    from gan_zoo.models.aae_semi_supervised import SemiSupervisedAAE
+
+    source = ArraySource("toy", {"train": (np.zeros((20, 28, 28), np.uint8), None)}, 0)
+    cfg = tiny_config(tmp_path / "w", model="aae_semi_supervised")
+    with pytest.raises(UserError, match="needs labels"):
+        SemiSupervisedAAE.from_flags(cfg, source, steps_per_epoch=1)
+
+
+def test_semi_supervised_trains_logs_its_error_and_exports_classify(tmp_path):
+    import json
+
+    from gan_zoo import training
+
+    cfg = tiny_config(tmp_path / "w", model="aae_semi_supervised", hidden_units=16,
+                      hidden_layers=1, latent_dim=2, num_labels=20, epochs=2)
+    run = training.run(cfg, verbose=0)
+    assert len(run.history["test_error"]) == 2
+    assert int(run.model.c_optimizer.iterations) == 4
+    summary = json.load(open(tmp_path / "w" / "summary.json"))
+    assert summary["final_metrics"]["test_error"] == run.history["test_error"][-1]
+    loaded = tf.saved_model.load(run.export_dir)
+    assert {"classify", "encode", "decode", "generate", "reconstruct"} <= set(loaded.signatures)
+    images = digits.load().arrays("test")[0][:6].astype(np.float32) / 255.0
+    out = loaded.signatures["classify"](images=tf.constant(images))
+    np.testing.assert_array_equal(out["y"].numpy(),
+                                  run.model.categories(tf.constant(images)).numpy())
+    assert out["probabilities"].shape == (6, 10)
+    code = loaded.signatures["encode"](images=tf.constant(images))
+    assert code["y"].shape == (6, 10) and code["z"].shape == (6, 2)
+    decoded = loaded.signatures["decode"](z=code["z"], y=out["y"])["images"]
+    assert decoded.shape == (6, 28, 28, 1)
+    sample = loaded.signatures["generate"](num=tf.constant(20), seed=tf.constant(0, tf.int64))
+    np.testing.assert_array_equal(np.argmax(sample["y"].numpy(), 1), np.arange(20) % 10)

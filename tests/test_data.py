@@ -108,3 +108,35 @@ def test_pipeline_refuses_a_channel_mismatch():
     with pytest.raises(UserError, match="3-channel"):
         pipeline.training_dataset(digits.load(), "train", 10, (0, 1), seed=0,
                                   image_shape=(28, 28, 3))
+
+
+def test_balanced_subset_takes_equal_counts_per_class_reproducibly():
+    labels = np.repeat(np.arange(10), 30)
+    picked = pipeline.balanced_subset(labels, 100, 10, seed=3)
+    assert len(picked) == len(set(picked)) == 100
+    np.testing.assert_array_equal(np.bincount(labels[picked]), [10] * 10)
+    np.testing.assert_array_equal(picked, pipeline.balanced_subset(labels, 100, 10, seed=3))
+    assert not np.array_equal(picked, pipeline.balanced_subset(labels, 100, 10, seed=4))
+    with pytest.raises(UserError, match="multiple of the 10 classes"):
+        pipeline.balanced_subset(labels, 105, 10, seed=0)
+    with pytest.raises(UserError, match="class 0 has only 30"):
+        pipeline.balanced_subset(labels, 400, 10, seed=0)
+
+
+def test_labelled_stream_draws_only_the_chosen_examples_and_hides_other_labels():
+    source = digits.load()
+    train, steps = pipeline.training_dataset(source, "train", 50, (0.0, 1.0), seed=0)
+    ds = pipeline.with_labelled_stream(train, source, 20, 10, (0.0, 1.0), seed=0)
+    images, labels = source.arrays("train")
+    chosen = pipeline.balanced_subset(labels, 20, 10, seed=0)
+    chosen_images = images[chosen].astype(np.float32) / 255.0
+    seen = []
+    for batch in ds.take(6).as_numpy_iterator():
+        assert batch["image"].shape == (50, 28, 28, 1) and np.all(batch["label"] == -1)
+        assert batch["labelled_image"].shape == (10, 28, 28, 1)
+        for image, label in zip(batch["labelled_image"], batch["labelled_label"]):
+            match = np.flatnonzero(np.all(np.abs(chosen_images - image) < 1e-6, (1, 2, 3)))
+            assert len(match) == 1 and labels[chosen[match[0]]] == label
+            seen.append(match[0])
+    # 60 draws cycle through all 20 labelled examples, 3 times each.
+    np.testing.assert_array_equal(np.bincount(seen, minlength=20), [3] * 20)

@@ -206,3 +206,24 @@ def test_mixture_log_prob_matches_direct_sum():
         total += np.exp(-0.5 * quad) / (2 * np.pi * np.sqrt(np.linalg.det(cov))) / K
     np.testing.assert_allclose(prior.log_prob(z.astype(np.float32)).numpy(), np.log(total),
                                rtol=1e-4)
+
+
+# ----- the categorical prior of the semi-supervised / clustering AAE ------------
+
+def test_categorical_samples_are_one_hot_and_balanced():
+    prior = priors.Categorical(4)
+    draws = [prior.sample((4000, 4), keras.random.SeedGenerator(1)).numpy(),
+             prior.stateless_sample(tf.constant([4000, 4]), tf.constant([3, 4])).numpy()]
+    for z in draws:
+        assert z.shape == (4000, 4)
+        assert set(np.unique(z)) == {0.0, 1.0} and np.all(z.sum(1) == 1.0)
+        np.testing.assert_allclose(z.mean(0), 0.25, atol=0.03)
+    fixed = prior.sample_for_labels(tf.constant([2, 0]), None).numpy()
+    np.testing.assert_array_equal(fixed, [[0, 0, 1, 0], [1, 0, 0, 0]])
+
+
+def test_categorical_mass_is_on_one_hot_vectors_only():
+    logp = priors.Categorical(4).log_prob(
+        tf.constant([[0, 1, 0, 0], [0.5, 0.5, 0, 0], [1, 1, 0, 0]], tf.float32)).numpy()
+    assert logp[0] == pytest.approx(-math.log(4))
+    assert np.all(np.isneginf(logp[1:]))

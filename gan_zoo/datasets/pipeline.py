@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from gan_zoo.datasets.base import Source
@@ -89,6 +90,72 @@ def training_dataset(source: Source, split: str, batch_size: int,
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
     return ds, steps
+
+
+def balanced_subset(labels, num: int, num_classes: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``num`` examples, ``num / num_classes`` of every class,
+    picked at random with ``seed`` (the semi-supervised papers' labelled set).
+
+    Raises:
+      UserError: ``num`` is not a multiple of ``num_classes``, or a class has
+        too few examples.
+    """
+    labels = np.asarray(labels)
+    if num % num_classes:
+        raise UserError(f"--num_labels={num} must be a multiple of the {num_classes} classes "
+                        "(the labelled set has the same number of each).")
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        if len(members) < num // num_classes:
+            raise UserError(f"class {c} has only {len(members)} training examples, fewer than "
+                            f"the {num // num_classes} that --num_labels={num} needs per class.")
+        picked.append(rng.choice(members, num // num_classes, replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: int,
+                         value_range, seed: int, image_shape=None, max_examples: int = 0):
+    """Adds a labelled minibatch to every element of ``dataset``, for models
+    with a supervised phase on few labels (aae_semi_supervised).
+
+    The labelled stream cycles, reshuffled every pass, through ``num_labels``
+    class-balanced training examples (0 = all of them); its batches are
+    independent of the unlabelled ones. The unlabelled batches lose their
+    labels (-1), so only the supervised phase can ever read one.
+
+    Returns:
+      dataset of {"image", "label" (all -1), "labelled_image", "labelled_label"}.
+    """
+    if not source.num_classes:
+        raise UserError(f"{source.name!r} has no labels for a labelled subset.")
+    labelled = source.dataset("train")
+    if max_examples:
+        labelled = labelled.take(max_examples)
+    n = source.num_examples("train") if not max_examples else min(
+        max_examples, source.num_examples("train"))
+    if num_labels:
+        labels = np.concatenate(list(
+            labelled.map(lambda e: e["label"]).batch(10000).as_numpy_iterator()))
+        keep = tf.constant(balanced_subset(labels, num_labels, source.num_classes, seed),
+                           tf.int64)
+
+        def chosen(index, element):
+            del element
+            return tf.reduce_any(tf.equal(index, keep))
+
+        labelled = labelled.enumerate().filter(chosen).map(lambda _, e: e).cache()
+        n = num_labels
+    # A different seed from the unlabelled stream's, so the two orders differ.
+    labelled = labelled.shuffle(min(n, source.shuffle_buffer), seed=seed + 1,
+                                reshuffle_each_iteration=True).repeat()
+    labelled = labelled.batch(batch_size, drop_remainder=True).map(
+        lambda b: {"labelled_image": model_images(b["image"], value_range, image_shape),
+                   "labelled_label": b["label"]},
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return tf.data.Dataset.zip(dataset, labelled).map(
+        lambda a, b: {"image": a["image"], "label": tf.fill(tf.shape(a["label"]), -1), **b})
 
 
 def held_out(source: Source, num: int, value_range, image_shape=None):

@@ -10,4 +10,13 @@
 - ``preview(num, seed)``: images in [0, 1] for the per-epoch grid;
 - ``schedule_values()``: optimizer hyper-parameters now, for TensorBoard;
 - ``export_signatures()``: name -> tf.function with an input_signature.
+
+Optional hooks, used only where a model has them:
+
+- ``pictures(images, labels)``: {name: uint8 picture} of held-out data, per epoch;
+- ``held_out_metrics(images, labels)``: {name: float} of the test split, per epoch
+  (logged with the training metrics);
+- ``labelled_subset(config)``: the model also trains on labelled minibatches
+  (``labelled_image``, ``labelled_label``) from this many class-balanced
+  training examples (0 = all); the ordinary batches then carry label -1.
 """

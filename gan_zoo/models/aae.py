@@ -72,9 +72,20 @@ class AAE(keras.Model):
         self.g_steps, self.pretrain_steps, self.seed = int(g_steps), int(pretrain_steps), seed
         self.prior = priors.target(prior, self.latent_dim, self.num_classes)
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in
-                         ("recon_loss", "d_loss", "g_loss", "D_prior", "D_code")}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
         self.built = True
+
+    # The code parts the discriminators each shape, and the networks a config
+    # serialises; subclasses with more code parts (aae_clustering) extend them.
+    code_names = ("z",)
+    network_names = ("encoder", "decoder", "discriminator")
+
+    def metric_names(self):
+        """recon_loss, the summed d_loss and g_loss, and each discriminator's
+        mean D(prior sample) and D(code), suffixed by code name when there are several."""
+        suffixes = [""] if len(self.code_names) == 1 else [f"_{n}" for n in self.code_names]
+        return ["recon_loss", "d_loss", "g_loss"] + [
+            f"D_{kind}{suffix}" for suffix in suffixes for kind in ("prior", "code")]
 
     # ----- construction from a Config --------------------------------------
     @classmethod
@@ -96,32 +107,49 @@ class AAE(keras.Model):
 
     @classmethod
     def from_flags(cls, config, source, steps_per_epoch: int):
+        cls.check_labels(config, source)
+        shape, latent = source.image_shape, config.latent_dim
+        label_dim = source.num_classes if config.conditional_prior else 0
+        decoder_inputs = latent + (source.num_classes if cls.decoder_takes_label else 0)
+        model = cls(
+            cls.mlp(config, shape, latent, name="encoder"),
+            cls.mlp(config, (decoder_inputs,), int(np.prod(shape)), "sigmoid",
+                    output_shape=shape, name="decoder"),
+            cls.mlp(config, (latent + label_dim,), 1, name="discriminator"),
+            prior=config.prior, conditional_prior=config.conditional_prior,
+            **cls.common_kwargs(config, source, steps_per_epoch))
+        model.compile(**cls.optimizers_from_flags(config, steps_per_epoch))
+        return model
+
+    @classmethod
+    def check_labels(cls, config, source):
         for needed, flag in ((config.conditional_prior, "--conditional_prior"),
                              (cls.decoder_takes_label, f"--model={config.model}")):
             if needed and not source.num_classes:
                 raise UserError(f"{flag} needs labels, and {source.name!r} has none; use a "
                                 "labelled dataset (mnist, digits).")
-        shape = source.image_shape
-        width, depth, latent = config.hidden_units, config.hidden_layers, config.latent_dim
-        label_dim = source.num_classes if config.conditional_prior else 0
-        decoder_inputs = latent + (source.num_classes if cls.decoder_takes_label else 0)
-        model = cls(
-            networks.dense_stack(shape, width, depth, latent, name="encoder"),
-            networks.dense_stack((decoder_inputs,), width, depth, int(np.prod(shape)), "sigmoid",
-                                 output_shape=shape, name="decoder"),
-            networks.dense_stack((latent + label_dim,), width, depth, 1, name="discriminator"),
-            latent_dim=latent, prior=config.prior,
-            # Unlabelled data still gets the paper's 10 mixture components / roll segments.
-            num_classes=source.num_classes or 10,
-            conditional_prior=config.conditional_prior, g_steps=config.g_steps,
-            pretrain_steps=config.pretrain_epochs * steps_per_epoch, seed=config.seed,
-            name=config.model)
-        model.compile(
+
+    @staticmethod
+    def mlp(config, input_shape, outputs, activation=None, output_shape=None, name=None):
+        """One of the paper's MLPs: --hidden_layers ReLU layers of --hidden_units."""
+        return networks.dense_stack(input_shape, config.hidden_units, config.hidden_layers,
+                                    outputs, activation, output_shape=output_shape, name=name)
+
+    @staticmethod
+    def common_kwargs(config, source, steps_per_epoch):
+        """Constructor arguments every AAE variant takes the same way from flags."""
+        # Unlabelled data still gets the paper's 10 mixture components / roll segments.
+        return dict(latent_dim=config.latent_dim, num_classes=source.num_classes or 10,
+                    g_steps=config.g_steps, seed=config.seed, name=config.model,
+                    pretrain_steps=config.pretrain_epochs * steps_per_epoch)
+
+    @staticmethod
+    def optimizers_from_flags(config, steps_per_epoch):
+        return dict(
             ae_optimizer=optimizers.build(config, steps_per_epoch),
             d_optimizer=optimizers.build(config, steps_per_epoch, config.d_learning_rate),
             g_optimizer=optimizers.build(config, steps_per_epoch * config.g_steps,
                                          config.g_learning_rate))
-        return model
 
     def compile(self, ae_optimizer, d_optimizer, g_optimizer, **kwargs):
         # Keras' own slot gets the reconstruction optimizer: it steps once
@@ -130,67 +158,97 @@ class AAE(keras.Model):
         self.ae_optimizer, self.d_optimizer, self.g_optimizer = (ae_optimizer, d_optimizer,
                                                                  g_optimizer)
         self.ae_optimizer.build(self.autoencoder_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.d_optimizer.build(self.discriminator_variables)
         self.g_optimizer.build(self.encoder.trainable_variables)
 
     @property
     def autoencoder_variables(self):
         return self.encoder.trainable_variables + self.decoder.trainable_variables
 
+    def discriminators(self):
+        """Code name -> the discriminator that matches that code to its prior."""
+        return {"z": self.discriminator}
+
+    @property
+    def discriminator_variables(self):
+        return [v for net in self.discriminators().values() for v in net.trainable_variables]
+
     # ----- the pieces of a step --------------------------------------------
     def call(self, images, training=False):
-        return self.decode(self.encoder(images, training=training), None, training)
+        return self.decode(self.encode(images, training), None, training)
 
-    def decode(self, codes, labels, training=False):
-        """p(x|z). Labels are ignored here; aae_supervised feeds them to the decoder."""
+    def encode(self, images, training=False):
+        """q(.|x) as a dict of code parts by name; here just z."""
+        return {"z": self.encoder(images, training=training)}
+
+    def decode(self, code, labels, training=False):
+        """p(x|code). Labels are ignored here; aae_supervised feeds them to the decoder."""
         del labels
-        return self.decoder(codes, training=training)
+        return self.decoder(code["z"], training=training)
 
     @staticmethod
     def cycling_labels(num, num_classes):
         """0, 1, ..., K-1, 0, 1, ...: a grid with K columns shows one class per column."""
         return tf.math.floormod(tf.range(num), num_classes)
 
-    def discriminate(self, codes, labels):
+    def discriminate(self, name, code, labels):
+        """Logits of the ``name`` discriminator (with the one-hot label if conditional)."""
         if self.conditional_prior:
-            codes = tf.concat([codes, tf.one_hot(labels, self.num_classes)], axis=1)
-        return tf.reshape(self.discriminator(codes, training=True), [-1])
+            code = tf.concat([code, tf.one_hot(labels, self.num_classes)], axis=1)
+        return tf.reshape(self.discriminators()[name](code, training=True), [-1])
 
-    def prior_samples(self, labels):
+    def code_prior(self, name):
+        del name
+        return self.prior
+
+    def prior_samples(self, name, labels):
+        """Prior draws for code ``name``, one per label (from its component if conditional)."""
+        prior = self.code_prior(name)
         if self.conditional_prior:
-            return self.prior.sample_for_labels(labels, self.seed_generator)
-        return self.prior.sample((tf.shape(labels)[0], self.latent_dim), self.seed_generator)
+            return prior.sample_for_labels(labels, self.seed_generator)
+        return prior.sample((tf.shape(labels)[0], prior.dim), self.seed_generator)
 
     def reconstruction_phase(self, batch):
         """Encoder and decoder minimise the reconstruction error."""
         x = batch["image"]
         with tf.GradientTape() as tape:
-            rebuilt = self.decode(self.encoder(x, training=True), batch["label"], True)
+            rebuilt = self.decode(self.encode(x, True), batch["label"], True)
             loss = losses.average(reconstruction_loss(x, rebuilt))
         variables = self.autoencoder_variables
         self.ae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         self._track("recon_loss", loss)
 
+    def _suffix(self, name):
+        return "" if len(self.code_names) == 1 else f"_{name}"
+
     def discriminator_phase(self, batch):
-        """The code discriminator: prior samples are real, encoded codes fake."""
+        """Each code's discriminator: prior samples are real, encoded codes fake.
+
+        The discriminators share no weights, so one update of their summed
+        losses is each one's own update."""
         labels = batch["label"]
-        codes = self.encoder(batch["image"], training=True)
+        code = self.encode(batch["image"], True)
         with tf.GradientTape() as tape:
-            real = self.discriminate(self.prior_samples(labels), labels)
-            fake = self.discriminate(codes, labels)
-            loss = losses.average(losses.discriminator_loss(real, fake))
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        self._track("d_loss", loss)
-        self.trackers["D_prior"].update_state(tf.sigmoid(real))
-        self.trackers["D_code"].update_state(tf.sigmoid(fake))
+            total = 0.0
+            for name in self.code_names:
+                real = self.discriminate(name, self.prior_samples(name, labels), labels)
+                fake = self.discriminate(name, code[name], labels)
+                total += losses.average(losses.discriminator_loss(real, fake))
+                self.trackers["D_prior" + self._suffix(name)].update_state(tf.sigmoid(real))
+                self.trackers["D_code" + self._suffix(name)].update_state(tf.sigmoid(fake))
+        variables = self.discriminator_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        self._track("d_loss", total)
 
     def generator_phase(self, batch):
-        """The encoder, as the generator, learns codes the discriminator calls prior."""
+        """The encoder, as the generator, learns codes every discriminator calls prior."""
         labels = batch["label"]
         with tf.GradientTape() as tape:
-            logits = self.discriminate(self.encoder(batch["image"], training=True), labels)
-            loss = losses.average(losses.generator_loss_non_saturating(logits))
+            code = self.encode(batch["image"], True)
+            loss = tf.add_n([
+                losses.average(losses.generator_loss_non_saturating(
+                    self.discriminate(name, code[name], labels)))
+                for name in self.code_names])
         variables = self.encoder.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         self._track("g_loss", loss)
@@ -200,13 +258,17 @@ class AAE(keras.Model):
         for _ in range(self.g_steps):
             self.generator_phase(batch)
 
-    def train_step(self, data):
+    def run_phases(self, batch):
+        """One training step's phases, in the paper's order."""
         regularize = self.ae_optimizer.iterations >= self.pretrain_steps
-        self.reconstruction_phase(data)
+        self.reconstruction_phase(batch)
         # The count is read before this step's reconstruction update, so
         # exactly pretrain_steps steps are reconstruction-only.
-        tf.cond(regularize, lambda: self.regularization_phase(data) or tf.constant(True),
+        tf.cond(regularize, lambda: self.regularization_phase(batch) or tf.constant(True),
                 lambda: tf.constant(False))
+
+    def train_step(self, data):
+        self.run_phases(data)
         return {m.name: m.result() for m in self.metrics}
 
     def _track(self, name, loss):
@@ -218,7 +280,7 @@ class AAE(keras.Model):
 
     def get_config(self):
         nets = {name: keras.saving.serialize_keras_object(getattr(self, name))
-                for name in ("encoder", "decoder", "discriminator")}
+                for name in self.network_names}
         return {**nets, "latent_dim": self.latent_dim, "prior": self.prior_name,
                 "num_classes": self.num_classes, "conditional_prior": self.conditional_prior,
                 "g_steps": self.g_steps, "pretrain_steps": self.pretrain_steps,
@@ -227,7 +289,7 @@ class AAE(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for name in ("encoder", "decoder", "discriminator"):
+        for name in cls.network_names:
             config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
 
@@ -242,19 +304,29 @@ class AAE(keras.Model):
 
     def preview(self, num, seed):
         """Decodes ``num`` prior samples drawn from a fixed seed."""
-        z = self._stateless_prior(num, tf.constant([seed, 0], tf.int64))
+        code = self.stateless_code(num, tf.constant([seed, 0], tf.int64))
         labels = self.cycling_labels(num, self.num_classes)
-        return to_unit_range(self.decode(z, labels), self.output_range)
+        return to_unit_range(self.decode(code, labels), self.output_range)
+
+    def stateless_code(self, num, seed):
+        """``num`` prior draws of every code part, from an int64 [2] seed."""
+        return {"z": self.prior.stateless_sample(tf.stack([num, self.latent_dim]), seed)}
+
+    @property
+    def draws_manifold(self):
+        """A manifold picture needs a 2-D code that the decoder reads alone."""
+        return self.latent_dim == 2 and self.code_names == ("z",) and not self.decoder_takes_label
 
     def pictures(self, images, labels):
         """Per-epoch diagnostics of held-out data: reconstructions, and for a
         2-D code the encoded set q(z) over the prior's density and the
         decoder's manifold (decodes of a grid of codes)."""
-        codes = self.encoder(images, training=False)
+        code = self.encode(images)
         cols = min(10, len(images))
         n = min(50, len(images)) // cols * cols
         originals = to_unit_range(images[:n], self.output_range)
-        rebuilt = to_unit_range(self.decode(codes[:n], labels[:n]), self.output_range)
+        rebuilt = to_unit_range(self.decode({k: v[:n] for k, v in code.items()}, labels[:n]),
+                                self.output_range)
         # Rows alternate: `cols` originals, then their reconstructions.
         shape = tuple(originals.shape[1:])
         pairs = tf.reshape(tf.stack([tf.reshape(originals, (n // cols, cols) + shape),
@@ -264,33 +336,31 @@ class AAE(keras.Model):
         extent = 4.0  # every target prior puts nearly all its mass inside [-4, 4]^2
         if self.latent_dim == 2:
             pictures["latent"] = visualization.latent_scatter(
-                codes.numpy(), labels.numpy(),
+                code["z"].numpy(), labels.numpy(),
                 lambda grid: self.prior.log_prob(tf.constant(grid)).numpy(), extent,
                 title=f"q(z) of held-out data over p(z) = {self.prior_name}")
-        # A label-reading decoder has no single manifold (aae_supervised draws style instead).
-        if self.latent_dim == 2 and not self.decoder_takes_label:
+        if self.draws_manifold:
             grid = visualization.manifold_codes(extent * 0.75, 20)
-            decoded = to_unit_range(self.decode(grid, None), self.output_range)
+            decoded = to_unit_range(self.decode({"z": grid}, None), self.output_range)
             pictures["manifold"] = visualization.image_grid(decoded.numpy(), cols=20, pad=0)
         return pictures
 
-    def _stateless_prior(self, num, seed):
-        return self.prior.stateless_sample(tf.stack([num, self.latent_dim]), seed)
+    def images_spec(self):
+        image_shape = tuple(self.encoder.inputs[0].shape[1:])
+        return tf.TensorSpec((None,) + image_shape, tf.float32, name="images")
 
     def export_signatures(self):
         value_range, latent = self.output_range, self.latent_dim
-        image_shape = tuple(self.encoder.inputs[0].shape[1:])
-        images_spec = tf.TensorSpec((None,) + image_shape, tf.float32, name="images")
 
-        @tf.function(input_signature=[images_spec])
+        @tf.function(input_signature=[self.images_spec()])
         def encode(images):
-            return {"z": self.encoder(from_unit_range(images, value_range), training=False)}
+            return self.encode(from_unit_range(images, value_range))
 
         @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32, name="z")])
         def decode(z):
-            return {"images": to_unit_range(self.decoder(z, training=False), value_range)}
+            return {"images": to_unit_range(self.decode({"z": z}, None), value_range)}
 
-        @tf.function(input_signature=[images_spec])
+        @tf.function(input_signature=[self.images_spec()])
         def reconstruct(images):
             out = self(from_unit_range(images, value_range), training=False)
             return {"images": to_unit_range(out, value_range)}
@@ -298,9 +368,9 @@ class AAE(keras.Model):
         @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="num"),
                                       tf.TensorSpec([], tf.int64, name="seed")])
         def generate(num, seed):
-            z = self._stateless_prior(num, tf.stack([seed, tf.constant(0, tf.int64)]))
+            code = self.stateless_code(num, tf.stack([seed, tf.constant(0, tf.int64)]))
             labels = self.cycling_labels(num, self.num_classes)
-            return {"images": to_unit_range(self.decode(z, labels), value_range), "z": z}
+            return {"images": to_unit_range(self.decode(code, labels), value_range), **code}
 
         # `sample` is the name every generative export shares (sample.py uses it).
         return {"encode": encode, "decode": decode, "reconstruct": reconstruct,

@@ -22,11 +22,12 @@ class SupervisedAAE(AAE):
 
     decoder_takes_label = True
 
-    def decode(self, codes, labels, training=False):
+    def decode(self, code, labels, training=False):
         if labels is None:
             raise ValueError("the supervised AAE decodes a code together with its label.")
-        one_hot = tf.one_hot(labels, self.num_classes, dtype=codes.dtype)
-        return self.decoder(tf.concat([codes, one_hot], axis=1), training=training)
+        z = code["z"]
+        one_hot = tf.one_hot(labels, self.num_classes, dtype=z.dtype)
+        return self.decoder(tf.concat([z, one_hot], axis=1), training=training)
 
     def call(self, images, training=False):
         raise NotImplementedError("the supervised AAE needs labels: use decode(encode(x), y).")
@@ -35,9 +36,8 @@ class SupervisedAAE(AAE):
         """Reconstructions, q(z) and, instead of an unlabelled manifold, the
         style picture: each row one held-out digit's z decoded with every label."""
         pictures = super().pictures(images, labels)
-        codes = self.encoder(images[:10], training=False)
-        rows = tf.repeat(codes, self.num_classes, axis=0)
-        decoded = self.decode(rows, self.cycling_labels(len(rows), self.num_classes))
+        rows = tf.repeat(self.encode(images[:10])["z"], self.num_classes, axis=0)
+        decoded = self.decode({"z": rows}, self.cycling_labels(len(rows), self.num_classes))
         pictures["style"] = visualization.image_grid(
             to_unit_range(decoded, self.output_range).numpy(), cols=self.num_classes)
         return pictures
@@ -45,19 +45,17 @@ class SupervisedAAE(AAE):
     def export_signatures(self):
         signatures = super().export_signatures()
         value_range, latent = self.output_range, self.latent_dim
-        image_shape = tuple(self.encoder.inputs[0].shape[1:])
         label_spec = tf.TensorSpec([None], tf.int32, name="label")
 
         @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32, name="z"),
                                       label_spec])
         def decode(z, label):
-            return {"images": to_unit_range(self.decode(z, label), value_range)}
+            return {"images": to_unit_range(self.decode({"z": z}, label), value_range)}
 
-        @tf.function(input_signature=[
-            tf.TensorSpec((None,) + image_shape, tf.float32, name="images"), label_spec])
+        @tf.function(input_signature=[self.images_spec(), label_spec])
         def reconstruct(images, label):
-            codes = self.encoder(from_unit_range(images, value_range), training=False)
-            return {"images": to_unit_range(self.decode(codes, label), value_range)}
+            code = self.encode(from_unit_range(images, value_range))
+            return {"images": to_unit_range(self.decode(code, label), value_range)}
 
         signatures.update(decode=decode, reconstruct=reconstruct)
         return signatures

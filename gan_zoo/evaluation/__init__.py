@@ -1,0 +1,1 @@
+"""Measuring instruments: how good a trained model is, by the papers' protocols."""

@@ -1,0 +1,81 @@
+"""Semi-supervised adversarial autoencoder (Makhzani et al. 2015, Sec. 5).
+
+The clustering AAE's code (a softmax y over the dataset's classes and a
+Gaussian style z, one discriminator each) plus the paper's third phase:
+after reconstruction and regularization on an unlabelled minibatch, the
+encoder's q(y|x) is updated to minimise the cross-entropy of a labelled
+minibatch. Labelled minibatches come from ``--num_labels`` training
+examples, class-balanced and picked with ``--seed`` (0 = every label).
+
+Readings: the unlabelled minibatches are drawn from the whole training set,
+the labelled examples included, as in the paper's MNIST-100 protocol; the
+pipeline strips their labels (-1), so only the classification phase ever
+sees one. The classification phase runs every step, pre-training included,
+with its own optimizer (``--c_learning_rate``).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from gan_zoo import losses, optimizers
+from gan_zoo.errors import UserError
+from gan_zoo.evaluation import classification
+from gan_zoo.models.aae import AAE
+from gan_zoo.models.aae_clustering import ClusteringAAE
+
+
+@keras.saving.register_keras_serializable("gan_zoo")
+class SemiSupervisedAAE(ClusteringAAE):
+    """q(y, z|x) with a classification phase on labelled minibatches."""
+
+    paper_defaults = dict(AAE.paper_defaults, latent_dim=10, hidden_layers=2, num_labels=100)
+    categories_signature = "classify"
+
+    def metric_names(self):
+        return super().metric_names() + ["class_loss"]
+
+    @classmethod
+    def num_categories_for(cls, config, source) -> int:
+        if not source.num_classes:
+            raise UserError(f"--model={config.model} needs labels, and {source.name!r} has "
+                            "none; use a labelled dataset (mnist, digits).")
+        return source.num_classes
+
+    @classmethod
+    def labelled_subset(cls, config) -> int:
+        """How many labelled training examples feed the classification phase (0 = all)."""
+        return config.num_labels
+
+    @staticmethod
+    def optimizers_from_flags(config, steps_per_epoch):
+        return dict(AAE.optimizers_from_flags(config, steps_per_epoch),
+                    c_optimizer=optimizers.build(config, steps_per_epoch,
+                                                 config.c_learning_rate))
+
+    def compile(self, c_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.c_optimizer = c_optimizer
+        self.c_optimizer.build(self.encoder.trainable_variables)
+
+    def classification_phase(self, batch):
+        """The encoder's q(y|x) learns the labels of a labelled minibatch."""
+        with tf.GradientTape() as tape:
+            logits, _ = self.y_logits_and_z(batch["labelled_image"], training=True)
+            loss = losses.average(keras.losses.sparse_categorical_crossentropy(
+                batch["labelled_label"], logits, from_logits=True))
+        variables = self.encoder.trainable_variables
+        self.c_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self._track("class_loss", loss)
+
+    def run_phases(self, batch):
+        super().run_phases(batch)
+        self.classification_phase(batch)
+
+    def held_out_metrics(self, images, labels):
+        return {"test_error": classification.classification_error(
+            self.categories(images).numpy(), labels.numpy())}
+
+    def checkpoint_items(self):
+        return {**super().checkpoint_items(), "c_optimizer": self.c_optimizer}
