@@ -76,6 +76,19 @@ class Config:
         0.0, "Learning rate of the (code) discriminator; 0 = --learning_rate.")
     g_learning_rate: float = _field(
         0.0, "AAE: learning rate of the encoder's generator phase; 0 = --learning_rate.")
+    architecture: str = _field(
+        "mlp", "Autoencoders: mlp (--hidden_layers x --hidden_units ReLU) | conv (two stride-2 "
+               "convolutions each way).")
+    recon_loss: str = _field(
+        "bce", "Autoencoders: reconstruction loss, bce (binary cross-entropy; for the VAE a "
+               "Bernoulli decoder) | mse (squared error; for the VAE a Gaussian decoder).")
+    corruption: str = _field(
+        "masking", "dae: input corruption, gaussian (additive, std --corruption_level) | masking "
+                   "(a --corruption_level fraction of pixels set to 0) | salt_and_pepper (a "
+                   "fraction set to 0 or 1).")
+    corruption_level: float = _field(0.25, "dae: std of gaussian noise, or fraction of pixels.")
+    kl_warmup_epochs: int = _field(
+        0, "vae/cvae: the KL term's weight rises linearly from 0 to 1 over this many epochs.")
     c_learning_rate: float = _field(
         0.0, "aae_semi_supervised: learning rate of the classification phase; "
              "0 = --learning_rate.")
@@ -107,6 +120,9 @@ class Config:
         check_choice("gen_loss", self.gen_loss, ("minimax", "non_saturating"))
         check_choice("noise", self.noise, ("uniform", "gaussian"))
         check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        check_choice("architecture", self.architecture, ("mlp", "conv"))
+        check_choice("recon_loss", self.recon_loss, ("bce", "mse"))
+        check_choice("corruption", self.corruption, ("gaussian", "masking", "salt_and_pepper"))
         check_positive("epochs", self.epochs)
         check_positive("batch_size", self.batch_size)
         check_positive("d_steps", self.d_steps)
@@ -128,8 +144,8 @@ class Config:
             raise UserError(f"--num_clusters={self.num_clusters} must be >= 2.")
         for name in ("g_steps", "hidden_units", "hidden_layers"):
             check_positive(name, getattr(self, name))
-        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate", "c_learning_rate",
-                     "momentum_epochs"):
+        for name in ("pretrain_epochs", "kl_warmup_epochs", "corruption_level", "d_learning_rate",
+                     "g_learning_rate", "c_learning_rate", "momentum_epochs"):
             check_non_negative(name, getattr(self, name))
         check_positive("ngf", self.ngf)
         check_positive("ndf", self.ndf)

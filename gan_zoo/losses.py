@@ -7,6 +7,8 @@ reduced with :func:`average`, the one place that knows about tf.distribute.
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 
 
@@ -56,3 +58,52 @@ GENERATOR_LOSSES = {
     "minimax": generator_loss_minimax,
     "non_saturating": generator_loss_non_saturating,
 }
+
+
+# ----- autoencoders ------------------------------------------------------------
+
+def _flat(images):
+    return tf.reshape(images, [tf.shape(images)[0], -1])
+
+
+def bernoulli_nll(images, probabilities):
+    """-log p(x|z) in nats per example for a Bernoulli decoder: binary
+    cross-entropy summed over pixels (x in [0, 1]; p clipped off 0 and 1)."""
+    x, p = _flat(images), tf.clip_by_value(_flat(probabilities), 1e-7, 1.0 - 1e-7)
+    return -tf.reduce_sum(x * tf.math.log(p) + (1.0 - x) * tf.math.log1p(-p), axis=1)
+
+
+def gaussian_nll(images, means, log_scale):
+    """-log N(x; mean, exp(log_scale)^2) in nats per example, summed over pixels.
+
+    ``log_scale`` broadcasts against the flattened pixels (a scalar or one per pixel)."""
+    x, mu = _flat(images), _flat(means)
+    log_scale = tf.reshape(log_scale, [1, -1])
+    per_pixel = (0.5 * tf.square((x - mu) * tf.exp(-log_scale)) + log_scale
+                 + 0.5 * math.log(2.0 * math.pi))
+    return tf.reduce_sum(per_pixel + tf.zeros_like(x), axis=1)
+
+
+def reconstruction_loss(images, reconstructions, kind: str = "bce"):
+    """Per-example reconstruction error averaged over pixels: ``bce`` (binary
+    cross-entropy, for [0, 1] pixels and sigmoid outputs) or ``mse``.
+
+    The mean, not the sum, over pixels keeps learning rates independent of the
+    image size; the VAE, which needs nats, uses the summed likelihoods above."""
+    pixels = tf.cast(tf.shape(_flat(images))[1], tf.float32)
+    if kind == "bce":
+        return bernoulli_nll(images, reconstructions) / pixels
+    if kind == "mse":
+        return tf.reduce_mean(tf.square(_flat(images) - _flat(reconstructions)), axis=1)
+    raise ValueError(f"unknown reconstruction loss {kind!r}; use bce or mse.")
+
+
+RECONSTRUCTION_LOSSES = ("bce", "mse")
+
+
+def gaussian_kl(mean, log_var):
+    """KL(N(mean, diag(exp(log_var))) || N(0, I)) per example, in nats (analytic).
+
+    Reduce it with :func:`average` like any per-example loss: that is what
+    makes it scale correctly for the global batch under tf.distribute."""
+    return 0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=1)

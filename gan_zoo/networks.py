@@ -39,6 +39,21 @@ class Maxout(layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable("gan_zoo")
+class LabelPlanes(layers.Layer):
+    """[one_hot [N, K], images [N, H, W, C]] -> the one-hot as K constant planes [N, H, W, K]."""
+
+    def call(self, inputs):
+        label, images = inputs
+        shape = ops.shape(images)
+        return ops.broadcast_to(label[:, None, None, :],
+                                (shape[0], shape[1], shape[2], ops.shape(label)[1]))
+
+    def compute_output_shape(self, input_shapes):
+        label, images = input_shapes
+        return tuple(images[:3]) + (label[1],)
+
+
 def uniform_init(limit: float, seed: int | None):
     """pylearn2's ``irange``: weights ~ U(-limit, limit)."""
     return keras.initializers.RandomUniform(-limit, limit, seed=seed)
@@ -94,11 +109,12 @@ def _offset(seed, i):
 
 
 def dense_stack(input_shape, hidden: int, layers_: int, output_units: int,
-                output_activation=None, output_shape=None, name="mlp") -> keras.Model:
+                output_activation=None, output_shape=None, label_dim: int = 0,
+                name="mlp") -> keras.Model:
     """Flatten -> ``layers_`` ReLU layers of ``hidden`` units -> ``output_units``.
 
     The AAE paper's encoder, decoder and code discriminator are all this
-    shape (three 1000-unit ReLU layers on MNIST).
+    shape (three 1000-unit ReLU layers on MNIST), as are the VAE's.
 
     Args:
       input_shape: shape of one input, e.g. (28, 28, 1) or (2,).
@@ -107,13 +123,54 @@ def dense_stack(input_shape, hidden: int, layers_: int, output_units: int,
       output_units: size of the (linear or ``output_activation``) output.
       output_activation: e.g. "sigmoid" for pixels; None for codes and logits.
       output_shape: reshape the output to this per-example shape, if given.
+      label_dim: if > 0, the model takes a second input, a one-hot label of
+        this size, concatenated to the flattened first (the CVAE's conditioning).
       name: model name.
     """
     x = keras.Input(tuple(input_shape), name="input")
     h = layers.Flatten()(x) if len(input_shape) > 1 else x
+    inputs = x
+    if label_dim:
+        label = keras.Input((label_dim,), name="label")
+        h, inputs = layers.Concatenate()([h, label]), [x, label]
     for i in range(layers_):
         h = layers.Dense(hidden, activation="relu", name=f"h{i}")(h)
     out = layers.Dense(output_units, activation=output_activation, name="output")(h)
     if output_shape is not None:
         out = layers.Reshape(tuple(output_shape), name="reshape")(out)
-    return keras.Model(x, out, name=name)
+    return keras.Model(inputs, out, name=name)
+
+
+def conv_encoder(image_shape, output_units: int, width: int = 32, label_dim: int = 0,
+                 name="encoder") -> keras.Model:
+    """Two stride-2 4x4 convolutions (``width``, 2 * ``width`` channels, ReLU),
+    then a linear map to ``output_units``. A one-hot label (``label_dim`` > 0)
+    enters as constant extra channels of the image, so every filter sees it."""
+    x = keras.Input(tuple(image_shape), name="input")
+    h, inputs = x, x
+    if label_dim:
+        label = keras.Input((label_dim,), name="label")
+        planes = LabelPlanes(name="label_planes")([label, x])
+        h, inputs = layers.Concatenate()([x, planes]), [x, label]
+    for i, channels in enumerate((width, 2 * width)):
+        h = layers.Conv2D(channels, 4, strides=2, padding="same", activation="relu",
+                          name=f"conv{i}")(h)
+    out = layers.Dense(output_units, name="output")(layers.Flatten()(h))
+    return keras.Model(inputs, out, name=name)
+
+
+def conv_decoder(input_dim: int, image_shape, width: int = 32, name="decoder") -> keras.Model:
+    """The mirror of :func:`conv_encoder`: a linear map to a (H/4, W/4,
+    2 * width) map, two stride-2 4x4 transposed convolutions, sigmoid pixels."""
+    height, wide, channels = image_shape
+    if height % 4 or wide % 4:
+        raise ValueError(f"the convolutional decoder needs H and W divisible by 4, got "
+                         f"{image_shape}.")
+    z = keras.Input((input_dim,), name="input")
+    h = layers.Dense(height // 4 * (wide // 4) * 2 * width, activation="relu", name="project")(z)
+    h = layers.Reshape((height // 4, wide // 4, 2 * width))(h)
+    h = layers.Conv2DTranspose(width, 4, strides=2, padding="same", activation="relu",
+                               name="deconv0")(h)
+    out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="sigmoid",
+                                 name="deconv1")(h)
+    return keras.Model(z, out, name=name)

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 from gan_zoo.datasets import digits, image_folder, lsun, mnist, tfds_images
 from gan_zoo.errors import UserError
-from gan_zoo.models import aae, aae_clustering, aae_semi_supervised, aae_supervised, dcgan, gan
+from gan_zoo.models import (aae, aae_clustering, aae_semi_supervised, aae_supervised, ae, cgan,
+                            cvae, dae, dcgan, gan, vae)
 
 MODELS = {
     "gan": gan.GAN,
     "dcgan": dcgan.DCGAN,
+    "cgan": cgan.CGAN,
+    "ae": ae.AE,
+    "dae": dae.DAE,
+    "vae": vae.VAE,
+    "cvae": cvae.CVAE,
     "aae": aae.AAE,
     "aae_supervised": aae_supervised.SupervisedAAE,
     "aae_semi_supervised": aae_semi_supervised.SemiSupervisedAAE,

@@ -37,7 +37,7 @@ def test_paper_defaults_fill_unset_flags_and_flags_override_them():
 
 @pytest.mark.parametrize("args, fragment", [
     (["--model=nope"], "choose one of: aae, aae_clustering, aae_semi_supervised, "
-                       "aae_supervised, dcgan, gan"),
+                       "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae"),
     (["--dataset=nope"], "celeb_a, cifar10, digits, image_folder, lsun, mnist"),
     (["--gen_loss=foo"], "minimax, non_saturating"),
     (["--batch_size=-4"], "batch_size"),

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from gan_zoo import losses
@@ -53,3 +54,37 @@ def test_both_generator_losses_decrease_as_d_is_fooled():
 
 def test_average_is_the_mean_under_the_default_strategy():
     assert float(losses.average(tf.constant([1.0, 2.0, 6.0]))) == 3.0
+
+
+# ----- autoencoders ------------------------------------------------------------
+
+def test_reconstruction_losses_per_example_mean_over_pixels():
+    x = tf.constant([[[[1.0]], [[0.0]]]])  # one example, two pixels
+    r = tf.constant([[[[0.8]], [[0.3]]]])
+    bce = -(np.log(0.8) + np.log(0.7)) / 2
+    assert float(losses.reconstruction_loss(x, r, "bce")[0]) == pytest.approx(bce, rel=1e-5)
+    assert float(losses.reconstruction_loss(x, r, "mse")[0]) == pytest.approx(
+        (0.04 + 0.09) / 2, rel=1e-5)
+    # The Bernoulli likelihood is the same cross-entropy summed: nats per image.
+    assert float(losses.bernoulli_nll(x, r)[0]) == pytest.approx(2 * bce, rel=1e-5)
+
+
+def test_gaussian_nll_is_the_normal_log_density():
+    x = tf.constant([[0.2, 0.9]])
+    mu = tf.constant([[0.0, 1.0]])
+    log_scale = tf.constant(np.log(0.5), tf.float32)
+    expected = -(np.log(np.exp(-0.5 * (0.2 / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi)))
+                 + np.log(np.exp(-0.5 * (0.1 / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi))))
+    assert float(losses.gaussian_nll(x, mu, log_scale)[0]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_gaussian_kl_against_hand_computed_values():
+    # Zero for the standard normal itself.
+    assert float(losses.gaussian_kl(tf.zeros((1, 3)), tf.zeros((1, 3)))[0]) == 0.0
+    # 1-D: KL(N(1, 4) || N(0, 1)) = 0.5 (4 + 1 - 1 - log 4).
+    kl = losses.gaussian_kl(tf.constant([[1.0]]), tf.constant([[np.log(4.0)]], tf.float32))
+    assert float(kl[0]) == pytest.approx(0.5 * (4 + 1 - 1 - np.log(4)), rel=1e-5)
+    # Dimensions add up.
+    two = losses.gaussian_kl(tf.constant([[1.0, 1.0]]),
+                             tf.constant([[np.log(4.0)] * 2], tf.float32))
+    assert float(two[0]) == pytest.approx(2 * float(kl[0]), rel=1e-6)

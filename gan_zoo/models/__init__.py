@@ -1,4 +1,5 @@
-"""Models. Each is a keras.Model subclass that training.run() drives through:
+"""Models. Each is a keras.Model subclass (via :class:`gan_zoo.models.base.ZooModel`,
+which holds the usual defaults) that training.run() drives through:
 
 - ``paper_defaults``: dict of Config fields the model's paper fixes;
 - ``output_range``: the (low, high) pixel range its decoder/generator emits;

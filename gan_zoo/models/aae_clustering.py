@@ -63,33 +63,31 @@ class ClusteringAAE(AAE):
         return config.num_clusters
 
     @classmethod
-    def from_flags(cls, config, source, steps_per_epoch: int):
-        cls.check_labels(config, source)
-        k, latent, shape = cls.num_categories_for(config, source), config.latent_dim, \
-            source.image_shape
-        model = cls(
-            cls.mlp(config, shape, k + latent, name="encoder"),
-            cls.mlp(config, (k + latent,), int(np.prod(shape)), "sigmoid", output_shape=shape,
-                    name="decoder"),
-            cls.mlp(config, (latent,), 1, name="discriminator"),
-            cls.mlp(config, (k,), 1, name="y_discriminator"),
-            num_categories=k, prior=config.prior,
-            **cls.common_kwargs(config, source, steps_per_epoch))
-        model.compile(**cls.optimizers_from_flags(config, steps_per_epoch))
-        return model
+    def build_networks(cls, config, source):
+        k, latent = cls.num_categories_for(config, source), config.latent_dim
+        return (cls.encoder_network(config, source.image_shape, k + latent),
+                cls.decoder_network(config, source.image_shape, k + latent),
+                cls.mlp(config, (latent,), 1, name="discriminator"),
+                cls.mlp(config, (k,), 1, name="y_discriminator"))
+
+    @classmethod
+    def model_kwargs(cls, config, source, steps_per_epoch):
+        return dict(super().model_kwargs(config, source, steps_per_epoch),
+                    num_categories=cls.num_categories_for(config, source))
 
     # ----- the code ----------------------------------------------------------
     def y_logits_and_z(self, images, training=False):
         out = self.encoder(images, training=training)
         return out[:, :self.num_categories], out[:, self.num_categories:]
 
-    def encode(self, images, training=False):
+    def encode(self, images, labels=None, training=False):
+        del labels
         logits, z = self.y_logits_and_z(images, training)
         return {"y": tf.nn.softmax(logits), "z": z}
 
-    def decode(self, code, labels, training=False):
+    def decoder_input(self, code, labels):
         del labels
-        return self.decoder(tf.concat([code["y"], code["z"]], axis=1), training=training)
+        return tf.concat([code["y"], code["z"]], axis=1)
 
     def discriminators(self):
         return {"y": self.y_discriminator, "z": self.discriminator}
@@ -119,7 +117,7 @@ class ClusteringAAE(AAE):
         held-out images the encoder puts in it."""
         pictures = super().pictures(images, labels)
         k, per_row = self.num_categories, 10
-        heads = self.decode({"y": tf.eye(k), "z": tf.zeros((k, self.latent_dim))}, None)
+        heads = self.decode({"y": tf.eye(k), "z": tf.zeros((k, self.latent_dim))})
         rows = np.zeros((k, per_row + 1) + tuple(images.shape[1:]), np.float32)
         rows[:, 0] = to_unit_range(heads, self.output_range).numpy()
         members = self.categories(images).numpy()
@@ -142,7 +140,7 @@ class ClusteringAAE(AAE):
                                       tf.TensorSpec([None], tf.int32, name="y")])
         def decode(z, y):
             code = {"y": tf.one_hot(y, self.num_categories), "z": z}
-            return {"images": to_unit_range(self.decode(code, None), value_range)}
+            return {"images": to_unit_range(self.decode(code), value_range)}
 
         @tf.function(input_signature=[self.images_spec()])
         def categorize(images):

@@ -27,10 +27,11 @@ import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors
 from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+from gan_zoo.models.base import ZooModel
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
-class GAN(keras.Model):
+class GAN(ZooModel):
     """A generator/discriminator pair trained by Algorithm 1.
 
     Args:
@@ -87,15 +88,6 @@ class GAN(keras.Model):
     @classmethod
     def examples_per_step(cls, config) -> int:
         return config.batch_size * config.d_steps
-
-    @classmethod
-    def check_config(cls, config) -> None:
-        """Raises UserError for settings this model cannot use (none for the MLP GAN)."""
-
-    @classmethod
-    def image_shape(cls, config, source):
-        """The (H, W, C) the model works at; the pipeline resizes data to it."""
-        return source.image_shape
 
     @classmethod
     def build_networks(cls, config, source):
@@ -194,14 +186,6 @@ class GAN(keras.Model):
     # ----- what the driver, callbacks and export use -----------------------
     def checkpoint_items(self):
         return {"d_optimizer": self.d_optimizer, "g_optimizer": self.g_optimizer}
-
-    def schedule_values(self):
-        values = {}
-        for prefix, opt in (("d", self.d_optimizer), ("g", self.g_optimizer)):
-            values[f"{prefix}_learning_rate"] = float(keras.ops.convert_to_numpy(opt.learning_rate))
-            if isinstance(opt, optimizers.ScheduledMomentumSGD):
-                values[f"{prefix}_momentum"] = opt.current_momentum()
-        return values
 
     def preview(self, num, seed):
         """``num`` samples in [0, 1] from a fixed seed, for the per-epoch grid."""

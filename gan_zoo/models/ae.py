@@ -1,0 +1,332 @@
+"""Autoencoders: the deterministic ``ae``, and the base of every autoencoder in
+the zoo (``dae``, ``vae``, ``cvae``, ``aae`` and its variants).
+
+An encoder maps images to a code, a decoder maps codes back to sigmoid pixels
+in [0, 1], and each step minimises the reconstruction error
+(``--recon_loss``: ``bce`` for [0, 1] pixels, ``mse``). ``--architecture``
+picks ``mlp`` (``--hidden_layers`` ReLU layers of ``--hidden_units``) or
+``conv`` (two stride-2 convolutions each way).
+
+Subclasses change one piece each, so every model reads as its difference:
+
+- ``encode`` / ``decoder_input``: what the code is (a dict of named parts) and
+  what the decoder reads (z; z and the label for the conditional models);
+- ``inputs_and_targets``: what is encoded and what is rebuilt (``dae``
+  corrupts the input, the target stays clean);
+- ``reconstruction_phase``: the objective (``vae`` adds the KL term);
+- ``run_phases``: more phases per step (``aae``'s regularization).
+
+A plain AE has no prior, so ``generate`` decodes N(0, I) draws; how poor
+those look next to a VAE's or an AAE's is the point of those models.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_zoo import losses, networks, optimizers, priors, visualization
+from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+from gan_zoo.errors import UserError
+from gan_zoo.models.base import ZooModel
+
+
+@keras.saving.register_keras_serializable("gan_zoo")
+class AE(ZooModel):
+    """Encoder and decoder trained to reconstruct.
+
+    Args:
+      encoder: keras.Model, images (+ one-hot labels if ``encoder_takes_label``) -> code.
+      decoder: keras.Model, decoder input -> sigmoid images.
+      latent_dim: size of z.
+      num_classes: label count (for one-hot label inputs and pictures).
+      recon_loss: "bce" or "mse".
+      seed: seed of the model's random stream (noise, prior draws).
+    """
+
+    # No paper fixes these; Adam and the AAE paper's MNIST widths train in minutes.
+    paper_defaults = dict(batch_size=100, latent_dim=32, optimizer="adam", learning_rate=1e-3,
+                          beta_1=0.9, lr_decay=1.0, hidden_units=1000, hidden_layers=2,
+                          epochs=20)
+    output_range = (0.0, 1.0)
+    network_names = ("encoder", "decoder")
+    # The code parts that have a prior and that the decoder reads.
+    code_names = ("z",)
+    # Whether the encoder / decoder read the one-hot label besides their input.
+    encoder_takes_label = False
+    decoder_takes_label = False
+
+    def __init__(self, encoder, decoder, latent_dim, num_classes=10, recon_loss="bce",
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.latent_dim, self.num_classes = int(latent_dim), int(num_classes)
+        self.recon_loss, self.seed = recon_loss, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
+        self.built = True
+
+    def metric_names(self):
+        return ["recon_loss"]
+
+    # ----- construction from a Config --------------------------------------
+    @classmethod
+    def from_flags(cls, config, source, steps_per_epoch: int):
+        cls.check_labels(config, source)
+        model = cls(*cls.build_networks(config, source),
+                    **cls.model_kwargs(config, source, steps_per_epoch))
+        model.compile(**cls.optimizers_from_flags(config, steps_per_epoch))
+        return model
+
+    @classmethod
+    def build_networks(cls, config, source):
+        """(encoder, decoder) for this model, from --architecture and the widths."""
+        labels = source.num_classes or 10
+        decoder_inputs = config.latent_dim + (labels if cls.decoder_takes_label else 0)
+        return (cls.encoder_network(config, source.image_shape, cls.encoder_outputs(config),
+                                    labels if cls.encoder_takes_label else 0),
+                cls.decoder_network(config, source.image_shape, decoder_inputs))
+
+    @classmethod
+    def encoder_outputs(cls, config) -> int:
+        return config.latent_dim
+
+    @classmethod
+    def encoder_network(cls, config, image_shape, outputs, label_dim=0):
+        if config.architecture == "conv":
+            return networks.conv_encoder(image_shape, outputs, label_dim=label_dim)
+        return cls.mlp(config, image_shape, outputs, label_dim=label_dim, name="encoder")
+
+    @classmethod
+    def decoder_network(cls, config, image_shape, inputs):
+        if config.architecture == "conv":
+            return networks.conv_decoder(inputs, image_shape)
+        return cls.mlp(config, (inputs,), int(np.prod(image_shape)), "sigmoid",
+                       output_shape=image_shape, name="decoder")
+
+    @staticmethod
+    def mlp(config, input_shape, outputs, activation=None, output_shape=None, label_dim=0,
+            name=None):
+        """An MLP of --hidden_layers ReLU layers of --hidden_units."""
+        return networks.dense_stack(input_shape, config.hidden_units, config.hidden_layers,
+                                    outputs, activation, output_shape=output_shape,
+                                    label_dim=label_dim, name=name)
+
+    @classmethod
+    def check_labels(cls, config, source):
+        if (cls.encoder_takes_label or cls.decoder_takes_label) and not source.num_classes:
+            raise UserError(f"--model={config.model} needs labels, and {source.name!r} has "
+                            "none; use a labelled dataset (mnist, digits, cifar10).")
+
+    @classmethod
+    def model_kwargs(cls, config, source, steps_per_epoch):
+        """Constructor arguments besides the networks."""
+        del steps_per_epoch
+        return dict(latent_dim=config.latent_dim, num_classes=source.num_classes or 10,
+                    recon_loss=config.recon_loss, seed=config.seed, name=config.model)
+
+    @staticmethod
+    def optimizers_from_flags(config, steps_per_epoch):
+        return dict(ae_optimizer=optimizers.build(config, steps_per_epoch))
+
+    def compile(self, ae_optimizer, **kwargs):
+        # Keras' own slot gets the reconstruction optimizer: it steps once
+        # per train_step, which is what TensorBoard's step axis should count.
+        super().compile(optimizer=ae_optimizer, **kwargs)
+        self.ae_optimizer = ae_optimizer
+        self.ae_optimizer.build(self.autoencoder_variables)
+
+    @property
+    def autoencoder_variables(self):
+        return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+    # ----- the code ----------------------------------------------------------
+    def one_hot(self, labels):
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} needs the labels as well.")
+        return tf.one_hot(labels, self.num_classes)
+
+    def encode(self, images, labels=None, training=False):
+        """q(.|x) as a dict of code parts by name; here just z."""
+        inputs = [images, self.one_hot(labels)] if self.encoder_takes_label else images
+        return {"z": self.encoder(inputs, training=training)}
+
+    def decoder_input(self, code, labels):
+        z = code["z"]
+        if self.decoder_takes_label:
+            return tf.concat([z, tf.cast(self.one_hot(labels), z.dtype)], axis=1)
+        return z
+
+    def decode(self, code, labels=None, training=False):
+        """p(x|code); labels are read only by a label-taking decoder."""
+        return self.decoder(self.decoder_input(code, labels), training=training)
+
+    def call(self, images, training=False):
+        return self.decode(self.encode(images, training=training), training=training)
+
+    # The distribution `generate` draws z from; None: the AE has none (N(0, I) is used).
+    prior = None
+
+    def stateless_code(self, num, seed):
+        """``num`` prior draws of every code part, from an int64 [2] seed."""
+        return {"z": (self.prior or priors.Gaussian()).stateless_sample(
+            tf.stack([num, self.latent_dim]), seed)}
+
+    @staticmethod
+    def cycling_labels(num, num_classes):
+        """0, 1, ..., K-1, 0, 1, ...: a grid with K columns shows one class per column."""
+        return tf.math.floormod(tf.range(num), num_classes)
+
+    # ----- training ----------------------------------------------------------
+    def inputs_and_targets(self, batch):
+        """(what the encoder reads, what the decoder must rebuild)."""
+        return batch["image"], batch["image"]
+
+    def reconstruction_phase(self, batch):
+        """Encoder and decoder minimise the reconstruction error."""
+        inputs, targets = self.inputs_and_targets(batch)
+        labels = batch["label"]
+        with tf.GradientTape() as tape:
+            rebuilt = self.decode(self.encode(inputs, labels, training=True), labels, True)
+            loss = losses.average(losses.reconstruction_loss(targets, rebuilt, self.recon_loss))
+        variables = self.autoencoder_variables
+        self.ae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self._track("recon_loss", loss)
+
+    def run_phases(self, batch):
+        """One training step's phases, in order."""
+        self.reconstruction_phase(batch)
+
+    def train_step(self, data):
+        self.run_phases(data)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _track(self, name, loss):
+        self.trackers[name].update_state(losses.replica_mean(loss))
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def get_config(self):
+        nets = {name: keras.saving.serialize_keras_object(getattr(self, name))
+                for name in self.network_names}
+        return {**nets, "latent_dim": self.latent_dim, "num_classes": self.num_classes,
+                "recon_loss": self.recon_loss, "seed": self.seed, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in cls.network_names:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
+
+    # ----- what the driver, callbacks and export use -----------------------
+    def checkpoint_items(self):
+        return {"ae_optimizer": self.ae_optimizer}
+
+    def preview(self, num, seed):
+        """Decodes ``num`` prior draws from a fixed seed (labels cycling, where read)."""
+        code = self.stateless_code(num, tf.constant([seed, 0], tf.int64))
+        labels = self.cycling_labels(num, self.num_classes)
+        return to_unit_range(self.decode(code, labels), self.output_range)
+
+    @property
+    def draws_manifold(self):
+        """A manifold picture needs a 2-D code that the decoder reads alone."""
+        return self.latent_dim == 2 and self.code_names == ("z",) and not self.decoder_takes_label
+
+    def pictures(self, images, labels):
+        """Per-epoch diagnostics of held-out data: reconstructions; for a 2-D
+        code the encoded set q(z) (over the prior's density, if there is one)
+        and the decoder's manifold (decodes of a grid of codes); for a
+        label-reading decoder the style picture (each row one held-out
+        image's z decoded with every label)."""
+        code = self.encode(images, labels)
+        cols = min(10, len(images))
+        n = min(50, len(images)) // cols * cols
+        rebuilt = self.decode({k: v[:n] for k, v in code.items()}, labels[:n])
+        pictures = {"reconstructions": visualization.image_grid(
+            reconstruction_rows(to_unit_range(images[:n], self.output_range),
+                                to_unit_range(rebuilt, self.output_range), cols), cols=cols)}
+        z = code["z"].numpy()
+        # Every target prior puts nearly all its mass inside [-4, 4]^2; the
+        # AE's codes go wherever training put them.
+        extent = 4.0 if self.prior is not None else float(
+            max(1.0, np.percentile(np.abs(z), 99) * 1.1)) if len(z) else 4.0
+        if self.latent_dim == 2:
+            density = None if self.prior is None else (
+                lambda grid: self.prior.log_prob(tf.constant(grid)).numpy())
+            pictures["latent"] = visualization.latent_scatter(
+                z[:5000], labels.numpy()[:5000], density, extent,
+                title="q(z) of held-out data" + (f" over p(z) = {self.prior.name}"
+                                                 if self.prior is not None else ""))
+        if self.draws_manifold:
+            grid = visualization.manifold_codes(extent * 0.75, 20)
+            decoded = to_unit_range(self.decode({"z": grid}), self.output_range)
+            pictures["manifold"] = visualization.image_grid(decoded.numpy(), cols=20, pad=0)
+        if self.decoder_takes_label:
+            rows = {k: tf.repeat(v[:10], self.num_classes, axis=0) for k, v in code.items()}
+            decoded = self.decode(rows, self.cycling_labels(10 * self.num_classes,
+                                                            self.num_classes))
+            pictures["style"] = visualization.image_grid(
+                to_unit_range(decoded, self.output_range).numpy(), cols=self.num_classes)
+        return pictures
+
+    def images_spec(self):
+        image_shape = tuple(self.encoder.inputs[0].shape[1:])
+        return tf.TensorSpec((None,) + image_shape, tf.float32, name="images")
+
+    def export_signatures(self):
+        """encode, decode, reconstruct, generate / sample; the first three take
+        a ``label`` [N] as well where the model reads one."""
+        value_range, latent = self.output_range, self.latent_dim
+        images, label = self.images_spec(), tf.TensorSpec([None], tf.int32, name="label")
+        z_spec = tf.TensorSpec([None, latent], tf.float32, name="z")
+        reads_label = self.encoder_takes_label or self.decoder_takes_label
+
+        def encode(images, label=None):
+            return self.encode(from_unit_range(images, value_range), label)
+
+        def decode(z, label=None):
+            return {"images": to_unit_range(self.decode({"z": z}, label), value_range)}
+
+        def reconstruct(images, label=None):
+            code = self.encode(from_unit_range(images, value_range), label)
+            return {"images": to_unit_range(self.decode(code, label), value_range)}
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="num"),
+                                      tf.TensorSpec([], tf.int64, name="seed")])
+        def generate(num, seed):
+            code = self.stateless_code(num, tf.stack([seed, tf.constant(0, tf.int64)]))
+            labels = self.cycling_labels(num, self.num_classes)
+            return {"images": to_unit_range(self.decode(code, labels), value_range), **code}
+
+        def traced(fn, *specs):
+            return tf.function(fn, input_signature=list(specs))
+
+        # `sample` is the name every generative export shares (sample.py uses it).
+        signatures = {
+            "encode": traced(encode, images, *([label] if self.encoder_takes_label else [])),
+            "decode": traced(decode, z_spec, *([label] if self.decoder_takes_label else [])),
+            "reconstruct": traced(reconstruct, images, *([label] if reads_label else [])),
+            "generate": generate, "sample": generate}
+        if self.decoder_takes_label:
+            @tf.function(input_signature=[label, tf.TensorSpec([], tf.int64, name="seed")])
+            def generate_for_labels(label, seed):
+                code = self.stateless_code(tf.shape(label)[0],
+                                           tf.stack([seed, tf.constant(0, tf.int64)]))
+                return {"images": to_unit_range(self.decode(code, label), value_range), **code}
+
+            signatures["generate_for_labels"] = generate_for_labels
+        return signatures
+
+
+def reconstruction_rows(originals, rebuilt, cols):
+    """Interleaves rows: ``cols`` originals, then their reconstructions, and so on."""
+    shape = tuple(originals.shape[1:])
+    rows = len(originals) // cols
+    return tf.reshape(tf.stack([tf.reshape(originals, (rows, cols) + shape),
+                                tf.reshape(rebuilt, (rows, cols) + shape)], 1),
+                      (-1,) + shape).numpy()

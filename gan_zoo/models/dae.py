@@ -1,0 +1,98 @@
+"""Denoising autoencoder (Vincent et al., 2008).
+
+The encoder reads a corrupted image and the decoder must rebuild the clean
+one, so the code has to capture the structure that lets the model undo the
+corruption instead of copying pixels. ``--corruption`` picks the noise:
+
+- ``gaussian``: additive N(0, level^2) per pixel (not clipped: the encoder
+  sees the noise as drawn);
+- ``masking``: a random ``level`` fraction of pixels set to 0 (Vincent et
+  al.'s masking noise; 25 % on MNIST is their default here);
+- ``salt_and_pepper``: a random ``level`` fraction set to 0 or 1, equally likely.
+
+Each training step draws fresh corruption from the model's seed stream;
+the target is always the clean image.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_zoo import visualization
+from gan_zoo.datasets.pipeline import to_unit_range
+from gan_zoo.errors import UserError
+from gan_zoo.models.ae import AE
+
+CORRUPTIONS = ("gaussian", "masking", "salt_and_pepper")
+
+
+def corrupt(images, kind: str, level: float, seed):
+    """``images`` (pixels in [0, 1]) with ``kind`` noise of strength ``level``.
+
+    Args:
+      images: float tensor.
+      kind: one of CORRUPTIONS.
+      level: std of the gaussian noise, or the fraction of pixels hit.
+      seed: a keras SeedGenerator (or int) for keras.random.
+    """
+    shape = tf.shape(images)
+    if kind == "gaussian":
+        return images + level * keras.random.normal(shape, seed=seed)
+    hit = keras.random.uniform(shape, seed=seed) < level
+    if kind == "masking":
+        return tf.where(hit, tf.zeros_like(images), images)
+    if kind == "salt_and_pepper":
+        salt = tf.cast(keras.random.uniform(shape, seed=seed) < 0.5, images.dtype)
+        return tf.where(hit, salt, images)
+    raise ValueError(f"unknown corruption {kind!r}; choose one of: {', '.join(CORRUPTIONS)}.")
+
+
+@keras.saving.register_keras_serializable("gan_zoo")
+class DAE(AE):
+    """An AE trained to rebuild clean images from corrupted ones.
+
+    Args (besides :class:`AE`'s):
+      corruption: one of CORRUPTIONS.
+      corruption_level: its strength.
+    """
+
+    paper_defaults = dict(AE.paper_defaults, corruption="masking", corruption_level=0.25)
+
+    def __init__(self, encoder, decoder, latent_dim, corruption="masking",
+                 corruption_level=0.25, **kwargs):
+        super().__init__(encoder, decoder, latent_dim, **kwargs)
+        self.corruption, self.corruption_level = corruption, float(corruption_level)
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        if config.corruption != "gaussian" and not 0.0 < config.corruption_level < 1.0:
+            raise UserError(f"--corruption_level={config.corruption_level} is the fraction of "
+                            f"pixels {config.corruption} noise hits; it must be in (0, 1).")
+
+    @classmethod
+    def model_kwargs(cls, config, source, steps_per_epoch):
+        return dict(super().model_kwargs(config, source, steps_per_epoch),
+                    corruption=config.corruption, corruption_level=config.corruption_level)
+
+    def inputs_and_targets(self, batch):
+        clean = batch["image"]
+        return corrupt(clean, self.corruption, self.corruption_level, self.seed_generator), clean
+
+    def pictures(self, images, labels):
+        """The AE pictures plus ``denoising``: rows of corrupted held-out
+        images, their reconstructions, and the clean originals."""
+        pictures = super().pictures(images, labels)
+        clean = images[:10]
+        noisy = corrupt(clean, self.corruption, self.corruption_level,
+                        keras.random.SeedGenerator(0))
+        rebuilt = self.decode(self.encode(noisy, labels[:10]), labels[:10])
+        rows = np.concatenate([to_unit_range(t, self.output_range).numpy()
+                               for t in (tf.clip_by_value(noisy, 0.0, 1.0), rebuilt, clean)])
+        pictures["denoising"] = visualization.image_grid(rows, cols=len(clean))
+        return pictures
+
+    def get_config(self):
+        return {**super().get_config(), "corruption": self.corruption,
+                "corruption_level": self.corruption_level}
