@@ -143,3 +143,23 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
     from PIL import Image
 
     assert Image.open(out).size == (2 * (3 * 30 + 2), 2 * (3 * 30 + 2))
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flags", "*.flags"))),
+    ids=os.path.basename)
+def test_every_shipped_flagfile_resolves_to_a_valid_config(path):
+    from gan_zoo import config
+
+    given = {}
+    for line in open(path).read().splitlines():
+        if not line.startswith("--"):
+            continue
+        name, _, value = line[2:].partition("=")
+        if not _:
+            given[name.removeprefix("no")] = not name.startswith("no")
+            continue
+        kind = {f.name: f.type for f in dataclasses.fields(config.Config)}[name]
+        given[name] = {"int": int, "float": float, "str": str}[kind](value)
+    cfg = config.resolve(given)
+    assert cfg.model == given["model"] and cfg.workdir == given["workdir"]

@@ -84,10 +84,15 @@ class VAE(AE):
             return losses.gaussian_nll(images, decoded, self.log_scale)
         return losses.bernoulli_nll(images, decoded)
 
+    @staticmethod
+    def reparameterize(mean, log_var, noise):
+        """z ~ q(z|x) as a differentiable function of (mean, log_var) and N(0, I) noise."""
+        return mean + tf.exp(0.5 * log_var) * noise
+
     def bound_terms(self, images, labels, noise, training=False):
-        """Per-example (-log p(x|z), KL) for z = mean + exp(log_var / 2) * noise."""
+        """Per-example (-log p(x|z), KL) for z = reparameterize(mean, log_var, noise)."""
         mean, log_var = self.posterior(images, labels, training)
-        z = mean + tf.exp(0.5 * log_var) * noise
+        z = self.reparameterize(mean, log_var, noise)
         decoded = self.decode({"z": z}, labels, training)
         return self.nll(images, decoded), losses.gaussian_kl(mean, log_var)
 
