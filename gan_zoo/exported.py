@@ -52,14 +52,31 @@ class Export:
         return tuple(spec.shape.as_list())
 
     @property
+    def decoder_signature(self) -> str:
+        """The signature that maps a code z alone to images: a GAN's
+        ``generate``, an autoencoder's ``decode``.
+
+        Raises:
+          UserError: there is none (a conditional model also needs a label).
+        """
+        for name in ("generate", "decode"):
+            if name in self.module.signatures and set(
+                    self.module.signatures[name].structured_input_signature[1]) == {"z"}:
+                return name
+        raise UserError(f"{self.directory} has no signature that turns a code z alone into "
+                        "images (its generator or decoder also takes a label); latent walks "
+                        "and arithmetic need an unconditional model.")
+
+    @property
     def latent_dim(self) -> int:
         """Length of the generator's code z."""
-        return int(self._input_shape("generate", "z")[1])
+        return int(self._input_shape(self.decoder_signature, "z")[1])
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(H, W, C) of the images the export generates and takes."""
-        return tuple(int(d) for d in self._input_shape("discriminate", "images")[1:])
+        taker = "discriminate" if "discriminate" in self.module.signatures else "encode"
+        return tuple(int(d) for d in self._input_shape(taker, "images")[1:])
 
     def sample(self, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``num`` images and their codes from the model's own prior, the same
@@ -83,7 +100,7 @@ class Export:
           float32 [N, H, W, C] in [0, 1].
         """
         z = np.asarray(z, np.float32)
-        fn = self.signature("generate")
+        fn = self.signature(self.decoder_signature)
         return np.concatenate([fn(z=tf.constant(z[i:i + batch_size]))["images"].numpy()
                                for i in range(0, len(z), batch_size)], axis=0)
 

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_config
-from gan_zoo import registry, training
+from gan_zoo import exported, registry, training
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
 from gan_zoo.models import dae
@@ -228,6 +228,11 @@ def test_vae_logs_test_elbo_and_exports(tmp_path):
     out = loaded.signatures["sample"](num=tf.constant(5), seed=tf.constant(1, tf.int64))
     again = loaded.signatures["sample"](num=tf.constant(5), seed=tf.constant(1, tf.int64))
     np.testing.assert_array_equal(out["images"].numpy(), again["images"].numpy())
+    # The latent tools (walk.py, arithmetic.py) decode codes through `decode`.
+    export = exported.load_export(run.export_dir)
+    assert export.latent_dim == 2 and export.image_shape == (28, 28, 1)
+    np.testing.assert_allclose(export.generate(out["z"].numpy()), out["images"].numpy(),
+                               atol=1e-5)
 
 
 def test_cvae_export_takes_labels(tmp_path):
@@ -255,3 +260,5 @@ def test_cgan_trains_and_exports_class_rows(tmp_path):
     np.testing.assert_allclose(again.numpy(), out["images"].numpy(), atol=1e-5)
     p = loaded.signatures["discriminate"](images=out["images"], label=out["label"])
     assert p["probability"].shape == (20,)
+    with pytest.raises(UserError, match="also takes a label"):
+        exported.load_export(run.export_dir).generate(np.zeros((1, 100)))
