@@ -11,7 +11,7 @@ Both phases are :class:`gan_zoo.models.aae.AAE`'s: the regularization phase
 updates both discriminators, then the encoder against both (the sum of the
 two non-saturating losses, our reading of "the generator is updated to
 confuse both"). The decoder gets the softmax y itself during training, not a
-sampled one-hot vector: the paper's Fig. 8 feeds q(y|x) straight through.
+sampled one-hot vector: the paper's architecture passes q(y|x) straight on.
 
 The cluster error (``test_cluster_error``) labels each cluster with the
 majority label of its held-out members; see gan_zoo/evaluation/classification.py.
