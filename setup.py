@@ -6,7 +6,7 @@ setup(
     description="GANs (Goodfellow 2014), DCGAN, adversarial autoencoders and their relatives "
                 "in Keras 3 / TensorFlow.",
     packages=find_packages(include=["gan_zoo", "gan_zoo.*"]),
-    package_data={"gan_zoo": ["data/*.npz"]},
+    package_data={"gan_zoo": ["data/*.npz", "data/*.weights.h5"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.21,<2.22",

@@ -82,3 +82,91 @@ def test_sigma_selection_picks_the_true_width():
     result = parzen.parzen_score(centres, validation, validation[:1000])
     assert result["sigma"] == pytest.approx(true)
     assert result["std_error"] > 0 and result["num_test"] == 1000
+
+
+# ----- FID, KID, scores -------------------------------------------------------------
+
+from gan_zoo.evaluation import features, scores  # noqa: E402
+from gan_zoo.errors import UserError  # noqa: E402
+
+
+def test_frechet_distance_closed_forms():
+    # Diagonal (commuting) covariances: |m1 - m2|^2 + sum (s1 - s2)^2.
+    m1, m2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    s1, s2 = np.array([1.0, 4.0, 0.25]), np.array([2.0, 1.0, 0.25])
+    expected = np.sum((m1 - m2) ** 2) + np.sum((s1 - s2) ** 2)
+    got = scores.frechet_distance(m1, np.diag(s1 ** 2), m2, np.diag(s2 ** 2))
+    assert got == pytest.approx(expected, rel=1e-10)
+    # A rotated pair, where C1 C2 is not symmetric: the distance is rotation-invariant.
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    c1, c2 = q @ np.diag(s1 ** 2) @ q.T, q @ np.diag(s2 ** 2) @ q.T
+    assert scores.frechet_distance(q @ m1, c1, q @ m2, c2) == pytest.approx(expected, rel=1e-8)
+
+
+def test_fid_of_samples():
+    rng = np.random.default_rng(1)
+    a = rng.normal(0, 1, (5000, 4))
+    assert scores.fid(a, a) == pytest.approx(0.0, abs=1e-8)
+    b = rng.normal(0.5, 2.0, (200000, 4))
+    # Population: N(0, I) vs N(0.5, 4 I): 4 * 0.25 + 4 * (1 - 2)^2 = 5.
+    assert scores.fid(rng.normal(0, 1, (200000, 4)), b) == pytest.approx(5.0, rel=0.02)
+
+
+def test_kid_is_unbiased_near_zero_for_one_distribution_and_positive_for_two():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(0, 1, (3000, 8)), rng.normal(0, 1, (3000, 8))
+    same, spread = scores.kid(x, y, subsets=20, subset_size=500)
+    assert abs(same) < 3 * spread + 1e-3
+    shifted, _ = scores.kid(x, y + 0.5, subsets=20, subset_size=500)
+    assert shifted > 10 * max(abs(same), spread)
+
+
+def test_inception_score_and_mode_coverage_extremes():
+    confident = np.eye(10)[np.arange(1000) % 10]
+    assert scores.inception_score(confident)[0] == pytest.approx(10.0, rel=1e-6)
+    collapsed = np.eye(10)[np.zeros(1000, int)]
+    assert scores.inception_score(collapsed)[0] == pytest.approx(1.0, rel=1e-6)
+    coverage = scores.mode_coverage(np.eye(10)[np.r_[np.zeros(900, int), np.ones(100, int)]])
+    assert coverage["modes_covered"] == 2 and coverage["class_shares"][:2] == [0.9, 0.1]
+
+
+def test_inception_needs_its_weights_file():
+    with pytest.raises(UserError, match="--inception_weights"):
+        features.extractor("inception")
+    with pytest.raises(UserError, match="is not a file"):
+        features.extractor("inception", "/nonexistent/inception.h5")
+    with pytest.raises(UserError, match="choose one of"):
+        features.extractor("vgg")
+
+
+def test_inception_preprocessing():
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    images[:, :14] = 1.0
+    x = features.inception_inputs(images).numpy()
+    assert x.shape == (2, 299, 299, 3)
+    assert x.min() == pytest.approx(-1.0) and x.max() == pytest.approx(1.0)
+    np.testing.assert_array_equal(x[..., 0], x[..., 2])
+
+
+def test_shipped_classifier_knows_the_embedded_digits():
+    from gan_zoo.datasets import digits
+    from gan_zoo.evaluation.classifier import MnistClassifier
+
+    images, labels = digits.load().arrays("test")
+    feats, probs = MnistClassifier()(images.astype(np.float32) / 255.0)
+    assert feats.shape == (1000, 64) and probs.shape == (1000, 10)
+    assert np.mean(probs.argmax(1) == labels) > 0.98
+    with pytest.raises(UserError, match="28x28x1"):
+        MnistClassifier()(np.zeros((2, 32, 32, 1), np.float32))
+
+
+def test_classifier_command_trains_to_high_accuracy_on_the_embedded_digits(tmp_path):
+    from conftest import run_script
+
+    out = tmp_path / "c.weights.h5"
+    result = run_script("train_classifier.py", "--dataset=digits", "--epochs=2",
+                        f"--out={out}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    accuracy = float(result.stdout.split("Test accuracy ")[1].split()[0])
+    assert accuracy > 0.95 and out.stat().st_size < 1_000_000
