@@ -61,15 +61,8 @@ def main(argv):
     model = exported.load_export(FLAGS.export)
     model.signature("features", _NEEDS_DCGAN)
 
-    # The export's own config supplies whatever else a loader may read
-    # (e.g. image_size); settings this version no longer has are dropped.
-    settings = {k: v for k, v in model.metadata["config"].items() if k in config.field_names()}
-    settings.update(paper_split=False, max_examples=0)
-    if FLAGS.dataset is not None:
-        settings["dataset"] = FLAGS.dataset
-    if FLAGS.data_dir is not None:
-        settings["data_dir"] = FLAGS.data_dir
-    cfg = config.resolve(settings)
+    # The export's own config supplies whatever else a loader may read (e.g. image_size).
+    cfg = model.data_config(FLAGS.dataset, FLAGS.data_dir, paper_split=False, max_examples=0)
     source = registry.dataset_loader(cfg.dataset)(cfg)
     train_images, train_labels = probe.load_labelled(source, "train", FLAGS.max_train)
     test_images, test_labels = probe.load_labelled(source, "test", FLAGS.max_test)

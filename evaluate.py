@@ -1,0 +1,112 @@
+"""Score generated samples: Parzen log-likelihood, FID, KID, Inception /
+classifier score and mode coverage, next to real data scored the same way.
+
+    python evaluate.py --export=runs/gan_mnist/export --dataset=mnist --data_dir=DIR
+    python evaluate.py --samples=samples.npy --metrics=fid,kid --dataset=mnist --data_dir=DIR
+
+--export draws --num_samples images through the export's ``sample``
+signature (nothing of the Python model is used); --samples reads an .npy
+of uint8 0-255 or float [0, 1] images, shaped (N, H, W, C), (N, H, W) or
+(N, H*W*C), so other projects' models can be scored on the same footing.
+Real sets and protocol: gan_zoo/evaluation/protocol.py. For 28x28x1 data
+the features come from the project's MNIST classifier, otherwise from
+InceptionV3 (--inception_weights, as Keras cannot download them offline).
+
+Writes the JSON to <workdir>/evaluation.json (next to the export), or
+<samples>.evaluation.json, or --output, and prints it as the last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from absl import flags
+
+from gan_zoo import cli
+
+flags.DEFINE_string("export", None, "An export directory written by train.py.")
+flags.DEFINE_string("samples", None, "An .npy file of images to score instead of an export.")
+flags.DEFINE_string("metrics", "parzen,fid,kid,is,coverage",
+                    "Comma-separated: parzen, fid, kid, is, coverage.")
+flags.DEFINE_string("dataset", None, "Real data to compare with (default: the export's, else "
+                    "mnist).")
+flags.DEFINE_string("data_dir", None, "The dataset's files (default: the export's --data_dir).")
+flags.DEFINE_integer("num_samples", 10000, "Images to draw from the export.")
+flags.DEFINE_integer("seed", 0, "Seed of the drawn samples.")
+flags.DEFINE_string("features", None, "Feature extractor: mnist_classifier (default for "
+                    "28x28x1) or inception.")
+flags.DEFINE_string("inception_weights", None, "Keras InceptionV3 weights file (with top).")
+flags.DEFINE_string("output", None, "JSON path (default: next to the export or samples).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    import keras
+    import numpy as np
+
+    from gan_zoo import config, exported, registry
+    from gan_zoo.errors import UserError
+    from gan_zoo.evaluation import protocol
+
+    metrics = protocol.check_metrics(FLAGS.metrics)
+    config.check_positive("num_samples", FLAGS.num_samples)
+    if bool(FLAGS.export) == bool(FLAGS.samples):
+        raise UserError("pass exactly one of --export=<workdir>/export and --samples=<file.npy>.")
+    export = exported.load_export(FLAGS.export) if FLAGS.export else None
+    dataset = FLAGS.dataset or (export.metadata["config"].get("dataset") if export else "mnist")
+    # MNIST's paper split holds out digits 50,000-60,000: the Parzen validation set.
+    fixed = dict(paper_split=dataset == "mnist", max_examples=0)
+    if export is not None:
+        cfg = export.data_config(dataset, FLAGS.data_dir, **fixed)
+    else:
+        cfg = config.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed})
+    source = registry.dataset_loader(cfg.dataset)(cfg)
+    extractor = protocol.extractor_for(
+        metrics, FLAGS.features or protocol.default_extractor(source.image_shape),
+        FLAGS.inception_weights)
+
+    stages = ["real sets", "samples"] + [f"parzen of {n}" for n in ("samples", "real_train")
+                                         if "parzen" in metrics]
+    if set(metrics) - {"parzen"}:
+        stages += ["features of the test set", "features of samples", "features of real_train"]
+    bar = keras.utils.Progbar(len(stages), stateful_metrics=["stage"])
+    done = []
+
+    def progress(stage):
+        done.append(stage)
+        bar.update(len(done), [("stage", len(done))])
+
+    real = protocol.real_sets(source)
+    progress("real sets")
+    if export is not None:
+        chunks = [export.sample(min(1000, FLAGS.num_samples - start), FLAGS.seed + i)[0]
+                  for i, start in enumerate(range(0, FLAGS.num_samples, 1000))]
+        samples = protocol.check_images(np.concatenate(chunks), source.image_shape)
+    else:
+        if not os.path.isfile(FLAGS.samples):
+            raise UserError(f"--samples={FLAGS.samples} is not a file.")
+        try:
+            loaded = np.load(FLAGS.samples, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise UserError(f"cannot read {FLAGS.samples} as a .npy array ({e}).") from None
+        samples = protocol.check_images(loaded, source.image_shape)
+    progress("samples")
+    result = protocol.evaluate(samples, real, metrics, extractor, progress)
+    result.update(dataset=cfg.dataset, metrics=metrics,
+                  features=None if extractor is None else extractor.name,
+                  source=FLAGS.export or FLAGS.samples)
+
+    out = FLAGS.output or (os.path.join(os.path.dirname(export.directory), "evaluation.json")
+                           if export is not None
+                           else os.path.splitext(FLAGS.samples)[0] + ".evaluation.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+    print(f"Wrote {out}")
+    print(json.dumps(result, sort_keys=True))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,140 @@
+"""The evaluation protocol: which real images each metric compares samples
+with, and one function that scores a set of samples (``evaluate.py`` and the
+periodic evaluation during training both call it).
+
+Real sets, from the dataset's splits (pixels in [0, 1]):
+
+- ``test``: the whole test split (MNIST: 10,000 digits); the Parzen test set
+  and the FID / KID reference;
+- ``validation``: 1,000 images that choose the Parzen width; MNIST's training
+  digits 50,000-51,000 as in the GAN and AAE papers (the start of the
+  validation split where there is one, else the last 1,000 training images);
+- ``train``: up to 10,000 training images scored exactly like samples: the
+  real-data ceiling (Parzen) and floor (FID, KID) next to which a model's
+  numbers mean something.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gan_zoo.errors import UserError
+from gan_zoo.evaluation import features as features_lib
+from gan_zoo.evaluation import parzen, scores
+
+METRICS = ("parzen", "fid", "kid", "is", "coverage")
+
+
+def check_metrics(names) -> list[str]:
+    """The metric list of a flag (names or a comma-separated string), validated."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in METRICS]
+    if not names or unknown:
+        raise UserError(f"--metrics={','.join(names)!r}: choose from {', '.join(METRICS)}.")
+    return list(names)
+
+
+def _unit(source, split, start=0, stop=None):
+    n = source.num_examples(split)
+    stop = n if stop is None else min(stop, n)
+    batch = next(iter(source.dataset(split).skip(start).take(stop - start).batch(stop - start)))
+    return batch["image"].numpy().astype(np.float32) / 255.0
+
+
+def real_sets(source, num_train: int = 10000) -> dict:
+    """{"test", "validation", "train"} real images in [0, 1] (see the module docstring)."""
+    splits = source.split_names()
+    if "test" not in splits:
+        raise UserError(f"dataset {source.name!r} has no test split to evaluate against.")
+    train_n = source.num_examples("train")
+    if "validation" in splits:
+        validation, train_stop = _unit(source, "validation", 0, 1000), train_n
+    else:
+        validation, train_stop = _unit(source, "train", train_n - 1000), train_n - 1000
+    return {"test": _unit(source, "test"), "validation": validation,
+            "train": _unit(source, "train", 0, min(num_train, train_stop))}
+
+
+def check_images(images, image_shape) -> np.ndarray:
+    """Samples as float32 [N, H, W, C] in [0, 1], from uint8 0-255 or float 0-1,
+    shaped (N, H, W, C), (N, H, W) for one channel, or (N, H*W*C).
+
+    Raises:
+      UserError: a shape or value range that is none of these.
+    """
+    x = np.asarray(images)
+    h, w, c = image_shape
+    if x.ndim == 2 and x.shape[1] == h * w * c:
+        x = x.reshape(len(x), h, w, c)
+    elif x.ndim == 3 and c == 1 and x.shape[1:] == (h, w):
+        x = x[..., None]
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(image_shape) or len(x) < 2:
+        raise UserError(f"samples of shape {np.shape(images)} do not fit the dataset's "
+                        f"{h}x{w}x{c} images; give (N, {h}, {w}, {c}), (N, {h * w * c})"
+                        + (f" or (N, {h}, {w})" if c == 1 else "") + " with N >= 2.")
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    x = x.astype(np.float32)
+    if x.min() < -1e-3 or x.max() > 1.0 + 1e-3:
+        raise UserError(f"float samples must be in [0, 1] (got {x.min():.3g} to "
+                        f"{x.max():.3g}); pass uint8 0-255 or scale them.")
+    return np.clip(x, 0.0, 1.0)
+
+
+def _feature_scores(metrics, extract, samples, reference):
+    out = {}
+    sample_features, sample_probs = extract(samples)
+    if "fid" in metrics:
+        out["fid"] = scores.fid(sample_features, reference)
+    if "kid" in metrics:
+        out["kid"], out["kid_std"] = scores.kid(sample_features, reference)
+    if "is" in metrics:
+        out["is"], out["is_std"] = scores.inception_score(sample_probs)
+    if "coverage" in metrics:
+        out.update(scores.mode_coverage(sample_probs))
+    return out
+
+
+def evaluate(samples, real: dict, metrics, extractor=None, progress=None) -> dict:
+    """Scores ``samples`` (float [N, H, W, C] in [0, 1]) with ``metrics`` against
+    the ``real`` sets of :func:`real_sets`, and the ``train`` set the same way
+    as the ceiling.
+
+    Args:
+      extractor: a features.extractor(...) for fid / kid / is / coverage.
+      progress: optional callable(stage name), called as each part finishes.
+
+    Returns:
+      {"samples": {metric: value}, "real_train": {metric: value}, "num_samples": N}.
+    """
+    progress = progress or (lambda stage: None)
+    metrics = check_metrics(metrics)
+    on_features = bool(set(metrics) - {"parzen"})
+    if on_features:
+        if extractor is None:
+            raise ValueError("fid, kid, is and coverage need a feature extractor.")
+        reference = extractor(real["test"])[0]
+        progress("features of the test set")
+    result = {"num_samples": len(samples), "samples": {}, "real_train": {}}
+    for name, images in (("samples", samples), ("real_train", real["train"])):
+        if "parzen" in metrics:
+            result[name]["parzen"] = parzen.parzen_score(images, real["validation"],
+                                                         real["test"])
+            progress(f"parzen of {name}")
+        if on_features:
+            result[name].update(_feature_scores(metrics, extractor, images, reference))
+            progress(f"features of {name}")
+    return result
+
+
+def default_extractor(image_shape) -> str:
+    """mnist_classifier for 28x28x1 data, inception for anything else."""
+    return "mnist_classifier" if tuple(image_shape) == (28, 28, 1) else "inception"
+
+
+def extractor_for(metrics, name, inception_weights=None):
+    """The extractor the metrics need, or None if only Parzen is asked for."""
+    if set(check_metrics(metrics)) <= {"parzen"}:
+        return None
+    return features_lib.extractor(name, inception_weights)

@@ -1,0 +1,70 @@
+"""evaluate.py on an export and on an .npy file gives the library's numbers."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_script, tiny_config
+from gan_zoo import config, exported, registry, training
+from gan_zoo.evaluation import features, protocol
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    run = training.run(tiny_config(tmp_path_factory.mktemp("ev") / "w"), verbose=0)
+    return run.export_dir
+
+
+def _library(samples):
+    source = registry.dataset_loader("digits")(config.resolve({"dataset": "digits"}))
+    return protocol.evaluate(samples, protocol.real_sets(source), ["parzen", "fid", "coverage"],
+                             features.extractor("mnist_classifier"))
+
+
+def test_evaluate_export_and_npy_match_the_library(export_dir, tmp_path):
+    result = run_script("evaluate.py", f"--export={export_dir}", "--num_samples=300",
+                        "--metrics=parzen,fid,coverage", "--dataset=digits")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from_export = json.loads(result.stdout.strip().splitlines()[-1])
+    written = json.load(open(os.path.join(os.path.dirname(export_dir), "evaluation.json")))
+    samples = exported.load_export(export_dir).sample(300, 0)[0]
+    expected = _library(samples)
+    for part in ("samples", "real_train"):
+        assert from_export[part]["parzen"]["mean"] == pytest.approx(
+            expected[part]["parzen"]["mean"], rel=1e-6)
+        assert from_export[part]["fid"] == pytest.approx(expected[part]["fid"], rel=1e-5)
+        assert from_export[part]["modes_covered"] == expected[part]["modes_covered"]
+    assert written == from_export
+
+    path = tmp_path / "samples.npy"
+    np.save(path, np.round(samples[..., 0] * 255).astype(np.uint8))  # (N, 28, 28) uint8
+    result = run_script("evaluate.py", f"--samples={path}", "--metrics=fid",
+                        "--dataset=digits")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from_npy = json.loads(result.stdout.strip().splitlines()[-1])
+    assert json.load(open(tmp_path / "samples.evaluation.json")) == from_npy
+    quantised = np.round(samples * 255).astype(np.uint8).astype(np.float32) / 255
+    assert from_npy["samples"]["fid"] == pytest.approx(_library(quantised)["samples"]["fid"],
+                                                       rel=1e-5)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--metrics=fid,bogus"], "choose from parzen, fid, kid, is, coverage"),
+    ([], "exactly one of --export"),
+    (["--samples=/nonexistent.npy"], "is not a file"),
+])
+def test_evaluate_bad_input_is_one_line(args, fragment):
+    result = run_script("evaluate.py", "--dataset=digits", *args)
+    assert result.returncode == 2
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+
+
+def test_samples_of_the_wrong_shape_or_range_are_refused(tmp_path):
+    with pytest.raises(Exception, match="do not fit the dataset's 28x28x1"):
+        protocol.check_images(np.zeros((5, 32, 32)), (28, 28, 1))
+    with pytest.raises(Exception, match="must be in \\[0, 1\\]"):
+        protocol.check_images(np.full((5, 784), 3.0), (28, 28, 1))
+    flat = protocol.check_images(np.full((5, 784), 255, np.uint8), (28, 28, 1))
+    assert flat.shape == (5, 28, 28, 1) and flat.max() == 1.0
