@@ -125,6 +125,29 @@ class HeldOutMetrics(keras.callbacks.Callback):
             logs.update(self.model.held_out_metrics(self.images, self.labels))
 
 
+class PeriodicEvaluation(keras.callbacks.Callback):
+    """Every ``every`` epochs: ``num`` images from ``model.preview`` scored by
+    gan_zoo.evaluation.protocol, added to the epoch's logs as eval_<metric>."""
+
+    def __init__(self, every: int, num: int, real: dict, metrics, extractor, seed: int):
+        super().__init__()
+        self.every, self.num, self.real = every, num, real
+        self.metrics, self.extractor, self.seed = metrics, extractor, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        from gan_zoo.evaluation import protocol
+
+        # Seeds apart from the preview grid's, one per chunk of 1000.
+        chunks = [keras.ops.convert_to_numpy(self.model.preview(
+            min(1000, self.num - start), self.seed + 7919 * (i + 1)))
+            for i, start in enumerate(range(0, self.num, 1000))]
+        result = protocol.evaluate(np.concatenate(chunks), self.real, self.metrics,
+                                   self.extractor, with_real=False)
+        logs.update({f"eval_{k}": v for k, v in protocol.scalars(result["samples"]).items()})
+
+
 def _animate_epochs(directory: str, gif_path: str) -> None:
     """The epoch_*.png pictures of ``directory``, in order, as a GIF (if more than one)."""
     frames = sorted(glob.glob(os.path.join(directory, "epoch_*.png")))

@@ -95,6 +95,16 @@ class Config:
     num_labels: int = _field(
         100, "aae_semi_supervised: labelled training examples, class-balanced (0 = all labels).")
     num_clusters: int = _field(16, "aae_clustering: categories of the code y (clusters).")
+    eval_every_epochs: int = _field(
+        0, "Score --eval_samples generated images every this many epochs (0 = never); the "
+           "scores join the training metrics as eval_<metric>.")
+    eval_metrics: str = _field("fid,coverage", "Comma-separated: parzen, fid, kid, is, coverage.")
+    eval_samples: int = _field(5000, "Generated images per periodic evaluation.")
+    eval_features: str = _field(
+        "", "Feature extractor of the evaluation: mnist_classifier | inception (default: "
+            "mnist_classifier for 28x28x1 data, else inception).")
+    inception_weights: str = _field("", "Keras InceptionV3 weights file (with top), for "
+                                        "--eval_features=inception.")
     log_every_steps: int = _field(100, "Write TensorBoard training scalars every this many steps.")
     num_samples: int = _field(100, "Images in the per-epoch sample grid (a square number looks best).")
     keep_checkpoints: int = _field(3, "How many most recent checkpoints to keep.")
@@ -131,6 +141,12 @@ class Config:
         check_positive("log_every_steps", self.log_every_steps)
         check_positive("num_samples", self.num_samples)
         check_positive("keep_checkpoints", self.keep_checkpoints)
+        check_non_negative("eval_every_epochs", self.eval_every_epochs, " (0 = never)")
+        if self.eval_every_epochs:
+            from gan_zoo.evaluation import protocol
+
+            protocol.check_metrics(self.eval_metrics)
+            check_positive("eval_samples", self.eval_samples)
         check_non_negative("steps_per_epoch", self.steps_per_epoch, " (0 = full pass)")
         if self.lr_decay < 1.0:
             raise UserError(f"--lr_decay={self.lr_decay} must be >= 1 (the rate is divided by it).")

@@ -72,6 +72,22 @@ def _prepare(cfg: Config):
     return source, model, dataset, steps, per_step, manager, epochs_done
 
 
+def _periodic_evaluation(cfg: Config, source, model):
+    from gan_zoo.evaluation import protocol
+
+    shape = model.image_shape(cfg, source)
+    if tuple(shape) != tuple(source.image_shape):
+        raise UserError(f"--eval_every_epochs compares samples with {cfg.dataset}'s images, "
+                        f"but the model makes {shape} images and the data is "
+                        f"{source.image_shape}; evaluate the export with evaluate.py instead.")
+    extractor = protocol.extractor_for(
+        cfg.eval_metrics, cfg.eval_features or protocol.default_extractor(shape),
+        cfg.inception_weights or None)
+    return callbacks.PeriodicEvaluation(cfg.eval_every_epochs, cfg.eval_samples,
+                                        protocol.real_sets(source), cfg.eval_metrics,
+                                        extractor, cfg.seed)
+
+
 def export_model(cfg: Config, model) -> str:
     """Writes ``<workdir>/export`` from ``model``."""
     metadata = {"model": cfg.model, "config": dataclasses.asdict(cfg),
@@ -122,6 +138,8 @@ def run(cfg: Config, verbose="auto") -> Run:
         cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *held_out))
     if metrics:  # first, so TensorBoard, History and the progress bar all see them
         cbs.insert(0, callbacks.HeldOutMetrics(*held_out))
+    if cfg.eval_every_epochs:
+        cbs.insert(0, _periodic_evaluation(cfg, source, model))
     history = {}
     if initial_epoch < cfg.epochs:
         result = model.fit(dataset, epochs=cfg.epochs, steps_per_epoch=steps,

@@ -68,3 +68,12 @@ def test_samples_of_the_wrong_shape_or_range_are_refused(tmp_path):
         protocol.check_images(np.full((5, 784), 3.0), (28, 28, 1))
     flat = protocol.check_images(np.full((5, 784), 255, np.uint8), (28, 28, 1))
     assert flat.shape == (5, 28, 28, 1) and flat.max() == 1.0
+
+
+def test_periodic_evaluation_logs_scores_during_training(tmp_path):
+    run = training.run(tiny_config(tmp_path / "w", epochs=2, eval_every_epochs=1,
+                                   eval_metrics="fid,coverage", eval_samples=300), verbose=0)
+    assert len(run.history["eval_fid"]) == 2 and run.history["eval_fid"][0] > 0
+    assert 0 <= run.history["eval_modes_covered"][-1] <= 10
+    summary = json.load(open(tmp_path / "w" / "summary.json"))
+    assert summary["final_metrics"]["eval_fid"] == run.history["eval_fid"][-1]

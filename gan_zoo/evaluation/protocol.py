@@ -96,7 +96,8 @@ def _feature_scores(metrics, extract, samples, reference):
     return out
 
 
-def evaluate(samples, real: dict, metrics, extractor=None, progress=None) -> dict:
+def evaluate(samples, real: dict, metrics, extractor=None, progress=None,
+             with_real: bool = True) -> dict:
     """Scores ``samples`` (float [N, H, W, C] in [0, 1]) with ``metrics`` against
     the ``real`` sets of :func:`real_sets`, and the ``train`` set the same way
     as the ceiling.
@@ -104,6 +105,8 @@ def evaluate(samples, real: dict, metrics, extractor=None, progress=None) -> dic
     Args:
       extractor: a features.extractor(...) for fid / kid / is / coverage.
       progress: optional callable(stage name), called as each part finishes.
+      with_real: also score the real training images (the ceiling); off for
+        repeated evaluations during training, where it never changes.
 
     Returns:
       {"samples": {metric: value}, "real_train": {metric: value}, "num_samples": N}.
@@ -117,7 +120,8 @@ def evaluate(samples, real: dict, metrics, extractor=None, progress=None) -> dic
         reference = extractor(real["test"])[0]
         progress("features of the test set")
     result = {"num_samples": len(samples), "samples": {}, "real_train": {}}
-    for name, images in (("samples", samples), ("real_train", real["train"])):
+    sets = [("samples", samples)] + ([("real_train", real["train"])] if with_real else [])
+    for name, images in sets:
         if "parzen" in metrics:
             result[name]["parzen"] = parzen.parzen_score(images, real["validation"],
                                                          real["test"])
@@ -126,6 +130,17 @@ def evaluate(samples, real: dict, metrics, extractor=None, progress=None) -> dic
             result[name].update(_feature_scores(metrics, extractor, images, reference))
             progress(f"features of {name}")
     return result
+
+
+def scalars(scores: dict) -> dict:
+    """One number per metric, for logs: the Parzen mean, FID, KID, IS, modes covered."""
+    out = {}
+    for name, value in scores.items():
+        if name == "parzen":
+            out[name] = value["mean"]
+        elif name in ("fid", "kid", "is", "modes_covered"):
+            out[name] = value
+    return out
 
 
 def default_extractor(image_shape) -> str:
