@@ -83,7 +83,15 @@ def main(argv):
     if export is not None:
         chunks = [export.sample(min(1000, FLAGS.num_samples - start), FLAGS.seed + i)[0]
                   for i, start in enumerate(range(0, FLAGS.num_samples, 1000))]
-        samples = protocol.check_images(np.concatenate(chunks), source.image_shape)
+        samples = np.concatenate(chunks)
+        if samples.shape[1:] != tuple(source.image_shape) and \
+                samples.shape[-1] == source.image_shape[-1]:
+            # A model that works at another size (a 32 px DCGAN of MNIST) is
+            # scored at the data's size, as its training data was resized.
+            from gan_zoo.datasets.pipeline import resize_images
+
+            samples = resize_images(samples, source.image_shape).numpy()
+        samples = protocol.check_images(samples, source.image_shape)
     else:
         if not os.path.isfile(FLAGS.samples):
             raise UserError(f"--samples={FLAGS.samples} is not a file.")
