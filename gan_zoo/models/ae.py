@@ -253,8 +253,9 @@ class AE(ZooModel):
         z = code["z"].numpy()
         # Every target prior puts nearly all its mass inside [-4, 4]^2; the
         # AE's codes go wherever training put them.
-        extent = 4.0 if self.prior is not None else float(
-            max(1.0, np.percentile(np.abs(z), 99) * 1.1)) if len(z) else 4.0
+        extent = 4.0
+        if self.prior is None and len(z):
+            extent = float(max(1.0, 1.1 * np.percentile(np.abs(z), 99)))
         if self.latent_dim == 2:
             density = None if self.prior is None else (
                 lambda grid: self.prior.log_prob(tf.constant(grid)).numpy())
