@@ -24,6 +24,9 @@ for _field in dataclasses.fields(config_lib.Config):
                          f"else {_field.default!r}]")
 flags.DEFINE_bool("export_only", False,
                   "Write <workdir>/export from the newest checkpoint and exit; no training.")
+flags.DEFINE_bool("overwrite", False,
+                  "Delete the outputs of a previous run in --workdir and start afresh, instead of "
+                  "resuming it (a run with other settings is refused without this).")
 FLAGS = flags.FLAGS
 
 
@@ -36,7 +39,7 @@ def main(argv):
     if FLAGS.export_only:
         print(f"Exported to {training.export_only(cfg)}")
     else:
-        training.run(cfg)
+        training.run(cfg, overwrite=FLAGS.overwrite)
 
 
 if __name__ == "__main__":

@@ -212,3 +212,35 @@ def resolve(overrides: Mapping[str, Any]) -> Config:
     if not cfg.workdir:
         cfg = dataclasses.replace(cfg, workdir=os.path.join("runs", f"{cfg.model}_{cfg.dataset}"))
     return cfg.validate()
+
+
+def parse_flagfile(text: str) -> dict[str, Any]:
+    """The settings of flagfile text as written by :meth:`Config.to_flagfile`
+    (``--name=value``, ``--flag`` / ``--noflag`` for booleans; other lines ignored)."""
+    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    settings: dict[str, Any] = {}
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            continue
+        name, has_value, value = line[2:].partition("=")
+        if not has_value:
+            flag = name[2:] if name.startswith("no") and name[2:] in types else name
+            settings[flag] = flag == name
+        elif name in types:
+            settings[name] = {"int": int, "float": float, "str": str}[types[name]](value)
+    return settings
+
+
+# Settings a run may change when it resumes in the same workdir: how long it
+# trains, where its data lives, and what it logs or evaluates.
+RESUMABLE = frozenset({
+    "epochs", "data_dir", "workdir", "log_every_steps", "num_samples", "keep_checkpoints",
+    "eval_every_epochs", "eval_metrics", "eval_samples", "eval_features", "inception_weights"})
+
+
+def differences(saved: Mapping[str, Any], cfg: Config) -> list[str]:
+    """``--name=saved (now new)`` for each setting, other than RESUMABLE ones,
+    where a workdir's saved flags differ from ``cfg``."""
+    return [f"--{name}={saved[name]} (now {getattr(cfg, name)})"
+            for name in field_names()
+            if name not in RESUMABLE and name in saved and saved[name] != getattr(cfg, name)]

@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 
 import keras
 import tensorflow as tf
 
-from gan_zoo import callbacks, export, registry
+from gan_zoo import callbacks, config, export, registry
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
 from gan_zoo.errors import UserError
@@ -88,6 +89,40 @@ def _periodic_evaluation(cfg: Config, source, model):
                                         extractor, cfg.seed)
 
 
+# Everything a run writes into its workdir (and nothing else there is ours to delete).
+OUTPUTS = ("checkpoints", "logs", "samples", "pictures", "export", "flags.txt", "summary.json",
+           "evaluation.json")
+
+
+def check_workdir(cfg: Config, overwrite: bool = False) -> None:
+    """Refuses to mix two experiments in one workdir.
+
+    A workdir whose saved flags differ from ``cfg`` (other than settings a
+    resumed run may change, config.RESUMABLE) raises UserError naming the
+    differences; with ``overwrite`` the old run's outputs are deleted instead
+    and training starts afresh. Files that are not a run's outputs are kept.
+    """
+    saved_path = os.path.join(cfg.workdir, "flags.txt")
+    if overwrite:
+        for name in OUTPUTS:
+            path = os.path.join(cfg.workdir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+        return
+    if not os.path.isfile(saved_path):
+        return
+    with open(saved_path) as f:
+        changed = config.differences(config.parse_flagfile(f.read()), cfg)
+    if changed:
+        shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4
+                                          else "")
+        raise UserError(f"{cfg.workdir} holds a run with other settings: {shown}. Resume it with "
+                        f"--flagfile={saved_path}, choose a new --workdir, or pass --overwrite "
+                        "to delete that run's outputs and start afresh.")
+
+
 def export_model(cfg: Config, model) -> str:
     """Writes ``<workdir>/export`` from ``model``."""
     metadata = {"model": cfg.model, "config": dataclasses.asdict(cfg),
@@ -102,17 +137,20 @@ def write_flagfile(cfg: Config) -> str:
     return path
 
 
-def run(cfg: Config, verbose="auto") -> Run:
+def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     """Trains ``cfg.model`` on ``cfg.dataset`` into ``cfg.workdir``, resuming
     from the newest checkpoint there, and exports the result.
 
     Args:
       cfg: the resolved Config.
       verbose: Keras progress-bar verbosity.
+      overwrite: delete a previous run's outputs in the workdir first, instead
+        of resuming it (see :func:`check_workdir`).
 
     Returns:
       A :class:`Run` describing the finished run.
     """
+    check_workdir(cfg, overwrite)
     os.makedirs(cfg.workdir, exist_ok=True)
     source, model, dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
     write_flagfile(cfg)
@@ -160,5 +198,6 @@ def export_only(cfg: Config) -> str:
     """Restores the newest checkpoint in ``cfg.workdir`` and writes the export."""
     if not tf.train.latest_checkpoint(os.path.join(cfg.workdir, "checkpoints")):
         raise UserError(f"no checkpoint in {cfg.workdir}/checkpoints to export; train first.")
+    check_workdir(cfg)
     model = _prepare(cfg)[1]
     return export_model(cfg, model)

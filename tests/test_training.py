@@ -151,15 +151,23 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
 def test_every_shipped_flagfile_resolves_to_a_valid_config(path):
     from gan_zoo import config
 
-    given = {}
-    for line in open(path).read().splitlines():
-        if not line.startswith("--"):
-            continue
-        name, _, value = line[2:].partition("=")
-        if not _:
-            given[name.removeprefix("no")] = not name.startswith("no")
-            continue
-        kind = {f.name: f.type for f in dataclasses.fields(config.Config)}[name]
-        given[name] = {"int": int, "float": float, "str": str}[kind](value)
+    given = config.parse_flagfile(open(path).read())
     cfg = config.resolve(given)
     assert cfg.model == given["model"] and cfg.workdir == given["workdir"]
+
+
+def test_workdir_of_another_experiment_is_refused_unless_overwritten(tmp_path):
+    from conftest import tiny_config
+    from gan_zoo.errors import UserError
+
+    first = training.run(tiny_config(tmp_path / "w"), verbose=0)
+    (tmp_path / "w" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"--batch_size=8 \(now 4\).*--overwrite"):
+        training.run(tiny_config(tmp_path / "w", batch_size=4), verbose=0)
+    # Training longer, or logging differently, is a resume, not another experiment.
+    longer = training.run(tiny_config(tmp_path / "w", epochs=2, log_every_steps=5), verbose=0)
+    assert longer.epochs_done == 2 and first.epochs_done == 1
+    fresh = training.run(tiny_config(tmp_path / "w", batch_size=4), verbose=0, overwrite=True)
+    assert fresh.epochs_done == 1 and fresh.config.batch_size == 4
+    assert sorted(os.listdir(tmp_path / "w" / "samples")) == ["epoch_0001.png", "latest.png"]
+    assert (tmp_path / "w" / "notes.txt").read_text() == "mine"
