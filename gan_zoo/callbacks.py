@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import signal
 import time
 
 import keras
@@ -70,16 +72,75 @@ class Throughput(keras.callbacks.Callback):
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Saves a tf.train checkpoint at the end of every epoch, recording the
-    number of finished epochs so a re-run resumes after it."""
+    """Saves a tf.train checkpoint at the end of every epoch (recording the
+    finished epochs) and every ``every_steps`` steps if > 0; checkpoints are
+    numbered by step. After :meth:`request_stop` (a signal) it saves at the
+    end of the current step and stops training there.
 
-    def __init__(self, manager: tf.train.CheckpointManager, epoch_counter: tf.Variable):
+    tf.train.CheckpointManager writes a checkpoint's files before it points
+    the ``checkpoint`` index at them (an atomic rename), so a process killed
+    at any moment leaves the newest *complete* checkpoint as the one a re-run
+    restores.
+    """
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch_counter: tf.Variable,
+                 every_steps: int = 0):
         super().__init__()
-        self.manager, self.epoch_counter = manager, epoch_counter
+        self.manager, self.epoch_counter, self.every_steps = manager, epoch_counter, every_steps
+        self.stop_signal = None
+
+    def request_stop(self, signum: int) -> None:
+        self.stop_signal = signum
+
+    def _step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._step()
+        if self.stop_signal is not None:
+            self.manager.save(checkpoint_number=step)
+            self.model.stop_training = True
+        elif self.every_steps and step % self.every_steps == 0:
+            self.manager.save(checkpoint_number=step)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.stop_signal is not None:
+            return  # stopped mid-epoch: the epoch is not done
         self.epoch_counter.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        self.manager.save(checkpoint_number=self._step())
+
+
+@contextlib.contextmanager
+def stop_on_signals(checkpoint: Checkpoint):
+    """Within the block, SIGINT (Ctrl-C) and SIGTERM ask ``checkpoint`` to save
+    and stop after the current step; a second Ctrl-C interrupts at once."""
+
+    def handler(signum, frame):
+        del frame
+        checkpoint.request_stop(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class Diverged(Exception):
+    """A training loss became NaN or infinite."""
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops training the moment a logged loss or metric is not finite, before
+    anything of that step is checkpointed or exported."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if isinstance(value, float) and not np.isfinite(value):
+                step = int(self.model.optimizer.iterations.numpy())
+                raise Diverged(f"training diverged at step {step}: {name} = {value}")
 
 
 class EpochPictures(keras.callbacks.Callback):

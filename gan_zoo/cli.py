@@ -8,7 +8,7 @@ import sys
 
 from absl import app, flags, logging
 
-from gan_zoo.errors import UserError
+from gan_zoo.errors import Interrupted, UserError
 
 
 def _import_tensorflow_quietly() -> None:
@@ -49,6 +49,9 @@ def run(main) -> None:
             return main(argv)
         except UserError as e:
             fail(str(e))
+        except Interrupted as e:
+            print(str(e), file=sys.stderr)
+            sys.exit(128 + e.signum)
 
     app.run(guarded)
 

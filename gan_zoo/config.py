@@ -108,6 +108,8 @@ class Config:
     log_every_steps: int = _field(100, "Write TensorBoard training scalars every this many steps.")
     num_samples: int = _field(100, "Images in the per-epoch sample grid (a square number looks best).")
     keep_checkpoints: int = _field(3, "How many most recent checkpoints to keep.")
+    checkpoint_every_steps: int = _field(
+        0, "Also checkpoint every this many steps, not only at the end of every epoch (0 = not).")
 
     # --- derived helpers -------------------------------------------------
     def to_flagfile(self) -> str:
@@ -141,6 +143,7 @@ class Config:
         check_positive("log_every_steps", self.log_every_steps)
         check_positive("num_samples", self.num_samples)
         check_positive("keep_checkpoints", self.keep_checkpoints)
+        check_non_negative("checkpoint_every_steps", self.checkpoint_every_steps, " (0 = not)")
         check_non_negative("eval_every_epochs", self.eval_every_epochs, " (0 = never)")
         if self.eval_every_epochs:
             from gan_zoo.evaluation import protocol
@@ -235,6 +238,7 @@ def parse_flagfile(text: str) -> dict[str, Any]:
 # trains, where its data lives, and what it logs or evaluates.
 RESUMABLE = frozenset({
     "epochs", "data_dir", "workdir", "log_every_steps", "num_samples", "keep_checkpoints",
+    "checkpoint_every_steps",
     "eval_every_epochs", "eval_metrics", "eval_samples", "eval_features", "inception_weights"})
 
 

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 
 import keras
 import tensorflow as tf
@@ -17,7 +18,7 @@ import tensorflow as tf
 from gan_zoo import callbacks, config, export, registry
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
-from gan_zoo.errors import UserError
+from gan_zoo.errors import Interrupted, UserError
 
 
 @dataclasses.dataclass
@@ -34,20 +35,31 @@ class Run:
 
 def _prepare(cfg: Config):
     """Loads data, builds the compiled model and its checkpoint manager, and
-    restores the newest checkpoint in the workdir if there is one."""
+    restores the newest checkpoint in the workdir if there is one.
+
+    Returns:
+      (source, model, make_dataset, steps per epoch, examples per step,
+       checkpoint manager, epochs-done counter); ``make_dataset(n)`` is the
+      training stream started n steps in.
+    """
     keras.utils.set_random_seed(cfg.seed)
     source = registry.dataset_loader(cfg.dataset)(cfg)
     model_cls = registry.model_class(cfg.model)
     per_step = model_cls.examples_per_step(cfg)
     image_shape = model_cls.image_shape(cfg, source)
-    dataset, steps = pipeline.training_dataset(
-        source, "train", per_step, model_cls.output_range, cfg.seed,
-        image_shape=image_shape, max_examples=cfg.max_examples)
-    if hasattr(model_cls, "labelled_subset"):
-        dataset = pipeline.with_labelled_stream(
-            dataset, source, model_cls.labelled_subset(cfg), cfg.batch_size,
-            model_cls.output_range, cfg.seed, image_shape, cfg.max_examples
-        ).prefetch(tf.data.AUTOTUNE)
+
+    def make_dataset(skip_batches: int = 0):
+        dataset, steps = pipeline.training_dataset(
+            source, "train", per_step, model_cls.output_range, cfg.seed,
+            image_shape=image_shape, max_examples=cfg.max_examples, skip_batches=skip_batches)
+        if hasattr(model_cls, "labelled_subset"):
+            dataset = pipeline.with_labelled_stream(
+                dataset, source, model_cls.labelled_subset(cfg), cfg.batch_size,
+                model_cls.output_range, cfg.seed, image_shape, cfg.max_examples, skip_batches
+            ).prefetch(tf.data.AUTOTUNE)
+        return dataset, steps
+
+    steps = make_dataset()[1]
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
     strategy = tf.distribute.get_strategy()
@@ -70,7 +82,7 @@ def _prepare(cfg: Config):
                 f"the checkpoint {manager.latest_checkpoint} does not fit this model and these "
                 f"flags ({str(e).splitlines()[0][:120]}); pass a new --workdir, or the flags "
                 "of the run that wrote it (--flagfile=<workdir>/flags.txt).") from None
-    return source, model, dataset, steps, per_step, manager, epochs_done
+    return source, model, lambda n: make_dataset(n)[0], steps, per_step, manager, epochs_done
 
 
 def _periodic_evaluation(cfg: Config, source, model):
@@ -152,19 +164,24 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     """
     check_workdir(cfg, overwrite)
     os.makedirs(cfg.workdir, exist_ok=True)
-    source, model, dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
+    source, model, make_dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
     write_flagfile(cfg)
-    initial_epoch = int(epochs_done.numpy())
-    if initial_epoch:
-        print(f"Resuming from {manager.latest_checkpoint} (epoch {initial_epoch}).")
+    # The optimizer Keras holds steps once per train_step: its count is the
+    # step the restored run stopped after, mid-epoch or not.
+    steps_done = int(model.optimizer.iterations.numpy())
+    initial_epoch, into_epoch = divmod(steps_done, steps)
+    if steps_done:
+        print(f"Resuming from {manager.latest_checkpoint} (step {steps_done}, "
+              f"{initial_epoch} epochs and {into_epoch} steps done).")
     writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs", "images"))
     throughput = callbacks.Throughput(per_step, writer)
+    checkpointer = callbacks.Checkpoint(manager, epochs_done, cfg.checkpoint_every_steps)
     cbs = [
         keras.callbacks.TensorBoard(os.path.join(cfg.workdir, "logs"), write_graph=False,
                                     update_freq=cfg.log_every_steps),
         callbacks.EpochPreview(cfg.workdir, writer, cfg.num_samples, cfg.seed),
         throughput,
-        callbacks.Checkpoint(manager, epochs_done),
+        checkpointer,
     ]
     # Held-out data is loaded only for models that use it: pictures need a
     # sample; error rates are measured on (up to 10,000 of) the test split.
@@ -178,12 +195,37 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
         cbs.insert(0, callbacks.HeldOutMetrics(*held_out))
     if cfg.eval_every_epochs:
         cbs.insert(0, _periodic_evaluation(cfg, source, model))
+    # First of all: a non-finite loss stops the step before anything saves it.
+    cbs.insert(0, callbacks.DivergenceGuard())
     history = {}
-    if initial_epoch < cfg.epochs:
-        result = model.fit(dataset, epochs=cfg.epochs, steps_per_epoch=steps,
-                           initial_epoch=initial_epoch, callbacks=cbs, verbose=verbose,
+
+    def fit(first_epoch, last_epoch, steps_in_epoch):
+        # The stream restarts exactly where the uninterrupted run would be.
+        result = model.fit(make_dataset(first_epoch * steps + steps - steps_in_epoch),
+                           epochs=last_epoch, initial_epoch=first_epoch,
+                           steps_per_epoch=steps_in_epoch, callbacks=cbs, verbose=verbose,
                            shuffle=False)  # the pipeline shuffles
-        history = result.history
+        for key, values in result.history.items():
+            history.setdefault(key, []).extend(values)
+
+    try:
+        with callbacks.stop_on_signals(checkpointer):
+            if into_epoch and initial_epoch < cfg.epochs:
+                fit(initial_epoch, initial_epoch + 1, steps - into_epoch)  # finish the epoch
+                initial_epoch += 1
+            if initial_epoch < cfg.epochs and checkpointer.stop_signal is None:
+                fit(initial_epoch, cfg.epochs, steps)
+    except callbacks.Diverged as e:
+        raise UserError(
+            f"{e}. Nothing of it was saved: the last good checkpoint "
+            f"({manager.latest_checkpoint or 'none yet'}) and any export are untouched. Lower "
+            "the learning rates and train again with --overwrite or in a new --workdir.") from None
+    if checkpointer.stop_signal is not None:
+        step = int(model.optimizer.iterations.numpy())
+        raise Interrupted(
+            f"Stopped by {signal.Signals(checkpointer.stop_signal).name} after step {step}; "
+            f"checkpoint {manager.latest_checkpoint} written. Run the same command to resume.",
+            checkpointer.stop_signal)
     export_dir = export_model(cfg, model)
     summary = {"epochs_done": int(epochs_done.numpy()), "steps_per_epoch": steps,
                "images_per_second": throughput.median(), "export": export_dir,

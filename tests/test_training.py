@@ -171,3 +171,100 @@ def test_workdir_of_another_experiment_is_refused_unless_overwritten(tmp_path):
     assert fresh.epochs_done == 1 and fresh.config.batch_size == 4
     assert sorted(os.listdir(tmp_path / "w" / "samples")) == ["epoch_0001.png", "latest.png"]
     assert (tmp_path / "w" / "notes.txt").read_text() == "mine"
+
+
+def _variables(model):
+    return [v.numpy().copy() for v in model.variables]
+
+
+def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch):
+    import signal
+
+    from conftest import tiny_config
+    from gan_zoo import callbacks
+    from gan_zoo.errors import Interrupted
+
+    values = dict(model="aae_semi_supervised", hidden_units=16, hidden_layers=1,
+                  num_labels=20, epochs=2, steps_per_epoch=3, batch_size=8)
+    straight = training.run(tiny_config(tmp_path / "a", **values), verbose=0)
+
+    original = callbacks.Throughput.on_train_batch_end
+
+    def preempt_at_step_4(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.model.optimizer.iterations.numpy()) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", preempt_at_step_4)
+    with pytest.raises(Interrupted, match="SIGTERM after step 4") as stopped:
+        training.run(tiny_config(tmp_path / "b", **values), verbose=0)
+    assert stopped.value.signum == signal.SIGTERM
+    monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", original)
+    resumed = training.run(tiny_config(tmp_path / "b", **values), verbose=0)
+    assert int(resumed.model.optimizer.iterations.numpy()) == 6
+    for a, b in zip(_variables(straight.model), _variables(resumed.model)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_divergence_stops_before_anything_is_saved(tmp_path, monkeypatch):
+    from conftest import tiny_config
+    from gan_zoo import callbacks
+    from gan_zoo.errors import UserError
+
+    cfg = tiny_config(tmp_path / "w", epochs=1)
+    training.run(cfg, verbose=0)
+    saved = sorted(os.listdir(tmp_path / "w" / "checkpoints"))
+    exported_at = os.path.getmtime(tmp_path / "w" / "export" / "saved_model.pb")
+
+    def poisoned(self, batch, logs=None):
+        logs = dict(logs or {}, d_loss=float("nan"))
+        return original(self, batch, logs)
+
+    original = callbacks.DivergenceGuard.on_train_batch_end
+    monkeypatch.setattr(callbacks.DivergenceGuard, "on_train_batch_end", poisoned)
+    with pytest.raises(UserError, match=r"diverged at step 3: d_loss = nan.*untouched"):
+        training.run(tiny_config(tmp_path / "w", epochs=2), verbose=0)
+    assert sorted(os.listdir(tmp_path / "w" / "checkpoints")) == saved
+    assert os.path.getmtime(tmp_path / "w" / "export" / "saved_model.pb") == exported_at
+
+
+def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    w = tmp_path / "w"
+    command = [sys.executable, "train.py", f"--workdir={w}", "--epochs=40", "--steps_per_epoch=4",
+               "--batch_size=10", "--num_samples=4", "--checkpoint_every_steps=2"]
+
+    index = w / "checkpoints" / "checkpoint"
+
+    def latest():
+        return index.read_text().splitlines()[0] if index.exists() else None
+
+    def start_and_signal(sig):
+        # Signal once this process has written a checkpoint of its own: it is
+        # then inside fit(), where the signal handlers are installed.
+        before = latest()
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and process.poll() is None and latest() == before:
+            time.sleep(0.02)
+        process.send_signal(sig)
+        out, err = process.communicate(timeout=120)
+        return process.returncode, out, err
+
+    code, _, _ = start_and_signal(signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    code, out, err = start_and_signal(signal.SIGTERM)
+    assert "Resuming from" in out
+    assert code == 128 + signal.SIGTERM, err[-2000:]
+    assert "Stopped by SIGTERM after step" in err and "Traceback" not in err
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "Resuming from" in finished.stdout
+    assert json.load(open(w / "summary.json"))["epochs_done"] == 40

@@ -48,7 +48,7 @@ def model_images(images: tf.Tensor, value_range, image_shape=None) -> tf.Tensor:
 
 def training_dataset(source: Source, split: str, batch_size: int,
                      value_range: tuple[float, float], seed: int, image_shape=None,
-                     max_examples: int = 0):
+                     max_examples: int = 0, skip_batches: int = 0):
     """An endless, reshuffled-every-pass stream of training batches.
 
     Batches are cut from one shuffled pass at a time, so ``steps_per_epoch``
@@ -64,6 +64,10 @@ def training_dataset(source: Source, split: str, batch_size: int,
       seed: shuffle seed.
       image_shape: (H, W, C) the model works at; images are resized to it.
       max_examples: if > 0, use only the first this many examples.
+      skip_batches: start this many batches into the stream. The order is a
+        fixed function of ``seed``, so a run resumed after n steps with
+        ``skip_batches=n`` sees exactly the batches the uninterrupted run
+        would have; batches are skipped before they are decoded or scaled.
 
     Returns:
       (dataset of {"image": float32[B,H,W,C], "label": int32[B]}, steps_per_epoch)
@@ -84,12 +88,11 @@ def training_dataset(source: Source, split: str, batch_size: int,
         ds = ds.take(max_examples)
     if split == "train":
         ds = ds.shuffle(min(n, source.shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.batch(batch_size, drop_remainder=True).repeat().skip(skip_batches)
     ds = ds.map(lambda b: {"image": model_images(b["image"], value_range, image_shape),
                            "label": b["label"]},
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.repeat().prefetch(tf.data.AUTOTUNE)
-    return ds, steps
+    return ds.prefetch(tf.data.AUTOTUNE), steps
 
 
 def balanced_subset(labels, num: int, num_classes: int, seed: int) -> np.ndarray:
@@ -116,7 +119,8 @@ def balanced_subset(labels, num: int, num_classes: int, seed: int) -> np.ndarray
 
 
 def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: int,
-                         value_range, seed: int, image_shape=None, max_examples: int = 0):
+                         value_range, seed: int, image_shape=None, max_examples: int = 0,
+                         skip_batches: int = 0):
     """Adds a labelled minibatch to every element of ``dataset``, for models
     with a supervised phase on few labels (aae_semi_supervised).
 
@@ -124,6 +128,8 @@ def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: i
     class-balanced training examples (0 = all of them); its batches are
     independent of the unlabelled ones. The unlabelled batches lose their
     labels (-1), so only the supervised phase can ever read one.
+    ``skip_batches`` resumes both streams where a run stopped (see
+    :func:`training_dataset`).
 
     Returns:
       dataset of {"image", "label" (all -1), "labelled_image", "labelled_label"}.
@@ -150,7 +156,7 @@ def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: i
     # A different seed from the unlabelled stream's, so the two orders differ.
     labelled = labelled.shuffle(min(n, source.shuffle_buffer), seed=seed + 1,
                                 reshuffle_each_iteration=True).repeat()
-    labelled = labelled.batch(batch_size, drop_remainder=True).map(
+    labelled = labelled.batch(batch_size, drop_remainder=True).skip(skip_batches).map(
         lambda b: {"labelled_image": model_images(b["image"], value_range, image_shape),
                    "labelled_label": b["label"]},
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
