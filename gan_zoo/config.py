@@ -42,6 +42,9 @@ class Config:
     latent_dim: int = _field(100, "Dimension of the noise / code z.")
     noise: str = _field("uniform", "Noise prior p(z) of the generator: uniform | gaussian.")
     seed: int = _field(0, "Seed for initialisation, data order and noise.")
+    deterministic: bool = _field(
+        False, "Make every TensorFlow op deterministic, so reruns and resumed runs are "
+               "bit-identical on a GPU too (CPU runs already are); may be slower.")
     optimizer: str = _field("sgd", "Optimizer for every network: sgd | adam.")
     learning_rate: float = _field(0.1, "Initial learning rate.")
     lr_decay: float = _field(
@@ -238,7 +241,7 @@ def parse_flagfile(text: str) -> dict[str, Any]:
 # trains, where its data lives, and what it logs or evaluates.
 RESUMABLE = frozenset({
     "epochs", "data_dir", "workdir", "log_every_steps", "num_samples", "keep_checkpoints",
-    "checkpoint_every_steps",
+    "checkpoint_every_steps", "deterministic",
     "eval_every_epochs", "eval_metrics", "eval_samples", "eval_features", "inception_weights"})
 
 

@@ -43,6 +43,8 @@ def _prepare(cfg: Config):
       training stream started n steps in.
     """
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
     source = registry.dataset_loader(cfg.dataset)(cfg)
     model_cls = registry.model_class(cfg.model)
     per_step = model_cls.examples_per_step(cfg)

@@ -21,6 +21,20 @@ def test_registry_lists_choices_for_unknown_names():
     ({"d_steps": -1}, "d_steps"),
     ({"momentum": 1.5}, "momentum"),
     ({"lr_decay": 0.5}, "lr_decay"),
+    ({"epochs": 0}, "--epochs=0 must be > 0"),
+    ({"latent_dim": 0}, "--latent_dim=0 must be > 0"),
+    ({"learning_rate": -0.1}, "--learning_rate=-0.1 must be > 0"),
+    ({"d_learning_rate": -1.0}, "--d_learning_rate=-1.0 must be >= 0"),
+    ({"model": "dcgan", "image_size": 48}, "--image_size=48 is not supported by dcgan"),
+    ({"model": "aae", "prior": "cauchy"}, "unknown prior 'cauchy'"),
+    # 2-D pictures and priors with a 10-D code make no sense.
+    ({"model": "aae", "prior": "mixture_gaussian", "latent_dim": 10}, "--latent_dim=2"),
+    ({"model": "aae_clustering", "num_clusters": 1}, "--num_clusters=1 must be >= 2"),
+    ({"model": "aae_semi_supervised", "num_labels": -5}, "--num_labels=-5 must be >= 0"),
+    ({"model": "dae", "corruption": "blur"}, "--corruption='blur' is not one of"),
+    ({"eval_every_epochs": 1, "eval_metrics": "fid,lpips"}, "choose from parzen, fid"),
+    ({"checkpoint_every_steps": -1}, "--checkpoint_every_steps=-1 must be >= 0"),
+    ({"architecture": "transformer"}, "--architecture='transformer' is not one of"),
 ])
 def test_bad_values_are_user_errors(overrides, message):
     with pytest.raises(UserError, match=message):

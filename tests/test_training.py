@@ -238,7 +238,7 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
 
     w = tmp_path / "w"
     command = [sys.executable, "train.py", f"--workdir={w}", "--epochs=40", "--steps_per_epoch=4",
-               "--batch_size=10", "--num_samples=4", "--checkpoint_every_steps=2"]
+               "--batch_size=10", "--num_samples=4", "--checkpoint_every_steps=2", "--deterministic"]
 
     index = w / "checkpoints" / "checkpoint"
 
