@@ -197,6 +197,7 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
         cbs.insert(0, callbacks.HeldOutMetrics(*held_out))
     if cfg.eval_every_epochs:
         cbs.insert(0, _periodic_evaluation(cfg, source, model))
+    cbs.extend(getattr(model, "training_callbacks", list)())
     # First of all: a non-finite loss stops the step before anything saves it.
     cbs.insert(0, callbacks.DivergenceGuard())
     history = {}

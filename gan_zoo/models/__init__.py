@@ -17,6 +17,8 @@ Optional hooks, used only where a model has them:
 - ``pictures(images, labels)``: {name: uint8 picture} of held-out data, per epoch;
 - ``held_out_metrics(images, labels)``: {name: float} of the test split, per epoch
   (logged with the training metrics);
+- ``training_callbacks()``: Keras callbacks the model's own training needs
+  (the AAE's switch from pretraining to regularization);
 - ``labelled_subset(config)``: the model also trains on labelled minibatches
   (``labelled_image``, ``labelled_label``) from this many class-balanced
   training examples (0 = all); the ordinary batches then carry label -1.

@@ -61,6 +61,7 @@ class AAE(AE):
         self.prior_name, self.conditional_prior = prior, bool(conditional_prior)
         self.g_steps, self.pretrain_steps = int(g_steps), int(pretrain_steps)
         self.prior = priors.target(prior, self.latent_dim, self.num_classes)
+        self.regularize = self.pretrain_steps == 0
 
     def metric_names(self):
         """recon_loss, the summed d_loss and g_loss, and each discriminator's
@@ -179,12 +180,25 @@ class AAE(AE):
             self.generator_phase(batch)
 
     def run_phases(self, batch):
-        regularize = self.ae_optimizer.iterations >= self.pretrain_steps
+        if tf.executing_eagerly():
+            self.update_phase()
         self.reconstruction_phase(batch)
-        # The count is read before this step's reconstruction update, so
-        # exactly pretrain_steps steps are reconstruction-only.
-        tf.cond(regularize, lambda: self.regularization_phase(batch) or tf.constant(True),
-                lambda: tf.constant(False))
+        # A Python decision, fixed when the step is traced: a tf.cond around
+        # the optimizers' cross-replica updates cannot run under
+        # tf.distribute. PretrainingSwitch retraces the step when
+        # pretraining ends.
+        if self.regularize:
+            self.regularization_phase(batch)
+
+    def update_phase(self) -> bool:
+        """Whether steps from now on regularize (exactly ``pretrain_steps``
+        steps are reconstruction-only); True if that changed."""
+        regularize = int(self.ae_optimizer.iterations.numpy()) >= self.pretrain_steps
+        changed, self.regularize = regularize != self.regularize, regularize
+        return changed
+
+    def training_callbacks(self):
+        return [PretrainingSwitch()]
 
     def get_config(self):
         return {**super().get_config(), "prior": self.prior_name,
@@ -194,3 +208,16 @@ class AAE(AE):
     def checkpoint_items(self):
         return {**super().checkpoint_items(), "d_optimizer": self.d_optimizer,
                 "g_optimizer": self.g_optimizer}
+
+
+class PretrainingSwitch(keras.callbacks.Callback):
+    """Retraces the AAE's training step when reconstruction-only pretraining
+    ends (checked when training starts, so a resumed run picks the right one,
+    and at every epoch, the unit --pretrain_epochs counts in)."""
+
+    def on_train_begin(self, logs=None):
+        self.on_epoch_begin(None)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.model.update_phase():
+            self.model.make_train_function(force=True)
