@@ -1,7 +1,8 @@
 """Priors p(z): GAN noise and the Adversarial Autoencoder's target distributions.
 
 Training draws through a ``keras.random.SeedGenerator`` owned by the model,
-so the noise stream is part of the checkpoint. Exports draw with stateless
+so the noise stream is part of the checkpoint; under tf.distribute each
+replica takes its own rows of one global draw (:func:`replica_draw`). Exports draw with stateless
 ops from a caller-given seed, so the same seed gives the same images anywhere.
 
 The AAE (Makhzani et al., 2015) also needs, from its target priors, a
@@ -15,10 +16,47 @@ from __future__ import annotations
 
 import math
 
-import keras
 import tensorflow as tf
 
 from gan_zoo.errors import UserError
+
+
+def replica_seed(generator) -> tf.Tensor:
+    """A fresh int64 [2] seed from a keras SeedGenerator, different on every
+    tf.distribute replica (the generator's state is mirrored, so its own
+    draws would repeat on each)."""
+    seed = generator.next()
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return seed
+    return tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+
+
+def replica_draw(draw, shape, generator) -> tf.Tensor:
+    """``draw(shape, seed)`` (a stateless sampler) for this replica's share of
+    the global batch.
+
+    Every replica draws the *global* batch (R times the leading axis) from
+    the shared seed and keeps its own rows, in the order tf.distribute splits
+    data. Replicas therefore get different numbers, and an R-replica step
+    draws exactly what a one-replica step on the same global batch would,
+    which keeps runs comparable across machine counts.
+
+    Args:
+      draw: function (shape, int64 [2] seed) -> tensor of that shape.
+      shape: the local shape; may hold scalar tensors.
+      generator: a keras SeedGenerator (advanced once per call).
+    """
+    seed = generator.next()
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    if replicas == 1:
+        return draw(shape, seed)
+    shape = tf.cast(tf.convert_to_tensor(shape), tf.int32)
+    rows = shape[0]
+    everything = draw(tf.concat([[rows * replicas], shape[1:]], 0), seed)
+    start = rows * context.replica_id_in_sync_group
+    return everything[start:start + rows]
 
 
 class Prior:
@@ -33,7 +71,9 @@ class Prior:
     dim: int | None = None
 
     def sample(self, shape, seed) -> tf.Tensor:
-        """Draws ``shape`` samples using a keras SeedGenerator (training).
+        """Draws ``shape`` samples using a keras SeedGenerator (training);
+        under tf.distribute, this replica's rows of one global-batch draw
+        (see :func:`replica_draw`).
 
         Args:
           shape: output shape, last axis = d; may hold scalar tensors.
@@ -42,7 +82,7 @@ class Prior:
         Returns:
           float32 tensor of ``shape``.
         """
-        raise NotImplementedError
+        return replica_draw(self.stateless_sample, shape, seed)
 
     def stateless_sample(self, shape, seed) -> tf.Tensor:
         """Draws ``shape`` samples from an int32[2] seed (export, evaluation).
@@ -81,7 +121,7 @@ class Prior:
         Returns:
           float32 tensor [N, d].
         """
-        return self.sample(self._shape_for(labels), seed)
+        return self.stateless_sample_for_labels(labels, replica_seed(seed))
 
     def stateless_sample_for_labels(self, labels, seed) -> tf.Tensor:
         """Like :meth:`sample_for_labels`, from an int32/int64 [2] seed.
@@ -120,9 +160,6 @@ class Uniform(Prior):
     def __init__(self, limit: float = math.sqrt(3.0), dim: int | None = None):
         self.limit, self.dim = limit, dim
 
-    def sample(self, shape, seed):
-        return keras.random.uniform(shape, -self.limit, self.limit, seed=seed)
-
     def stateless_sample(self, shape, seed):
         return tf.random.stateless_uniform(shape, seed, -self.limit, self.limit)
 
@@ -145,9 +182,6 @@ class Gaussian(Prior):
 
     def __init__(self, dim: int | None = None):
         self.dim = dim
-
-    def sample(self, shape, seed):
-        return keras.random.normal(shape, seed=seed)
 
     def stateless_sample(self, shape, seed):
         return tf.random.stateless_normal(shape, seed)
@@ -175,11 +209,6 @@ class Categorical(Prior):
     def __init__(self, num_categories: int):
         self.dim = self.num_categories = int(num_categories)
 
-    def sample(self, shape, seed):
-        n = shape[0]
-        picks = keras.random.randint((n,), 0, self.num_categories, dtype="int32", seed=seed)
-        return tf.one_hot(picks, self.num_categories)
-
     def stateless_sample(self, shape, seed):
         picks = tf.random.stateless_uniform((shape[0],), seed, 0, self.num_categories, tf.int32)
         return tf.one_hot(picks, self.num_categories)
@@ -190,12 +219,8 @@ class Categorical(Prior):
                                  tf.reduce_sum(z, axis=-1) == 1.0)
         return tf.where(one_hot, -math.log(self.num_categories), -math.inf)
 
-    def sample_for_labels(self, labels, seed):
-        """The labels' own one-hot vectors: a label pins the category."""
-        del seed
-        return tf.one_hot(labels, self.num_categories)
-
     def stateless_sample_for_labels(self, labels, seed):
+        """The labels' own one-hot vectors: a label pins the category."""
         del seed
         return tf.one_hot(labels, self.num_categories)
 
@@ -211,22 +236,6 @@ def noise(name: str, **kwargs) -> Prior:
 
 
 # ----- 2-D priors with one part per class ------------------------------------
-
-class _KerasDraws:
-    """The random inputs of a 2-D prior, from a SeedGenerator (advanced per draw)."""
-
-    def __init__(self, generator):
-        self.generator = generator
-
-    def labels(self, n, num_classes):
-        return keras.random.randint((n,), 0, num_classes, dtype="int32", seed=self.generator)
-
-    def uniform(self, n):
-        return keras.random.uniform((n,), seed=self.generator)
-
-    def normal(self, n):
-        return keras.random.normal((n, 2), seed=self.generator)
-
 
 class _StatelessDraws:
     """The same random inputs from one [2] seed, split so each draw is independent."""
@@ -284,23 +293,8 @@ class _LabelledPlanePrior(Prior):
         labels = draws.labels(tf.reduce_prod(shape[:-1]), self.num_classes)
         return tf.reshape(self._draw(labels, draws), shape)
 
-    def sample(self, shape, seed):
-        return self._draw_shape(shape, _KerasDraws(seed))
-
     def stateless_sample(self, shape, seed):
         return self._draw_shape(shape, _StatelessDraws(seed))
-
-    def sample_for_labels(self, labels, seed):
-        """One code per label, from label k's part (SeedGenerator).
-
-        Args:
-          labels: int tensor [N], values in [0, num_classes).
-          seed: a ``keras.random.SeedGenerator``.
-
-        Returns:
-          float32 tensor [N, 2].
-        """
-        return self._draw(labels, _KerasDraws(seed))
 
     def stateless_sample_for_labels(self, labels, seed):
         """One code per label, from label k's part, from an int32/int64 [2] seed.

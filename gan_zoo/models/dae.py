@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_zoo import visualization
+from gan_zoo import priors, visualization
 from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.errors import UserError
 from gan_zoo.models.ae import AE
@@ -28,25 +28,25 @@ from gan_zoo.models.ae import AE
 CORRUPTIONS = ("gaussian", "masking", "salt_and_pepper")
 
 
-def corrupt(images, kind: str, level: float, seed):
+def corrupt(images, kind: str, level: float, generator):
     """``images`` (pixels in [0, 1]) with ``kind`` noise of strength ``level``.
 
     Args:
-      images: float tensor.
+      images: float tensor [N, ...].
       kind: one of CORRUPTIONS.
       level: std of the gaussian noise, or the fraction of pixels hit.
-      seed: a keras SeedGenerator (or int) for keras.random.
+      generator: a keras SeedGenerator (advanced per draw; replica-aware).
     """
+    if kind not in CORRUPTIONS:
+        raise ValueError(f"unknown corruption {kind!r}; choose one of: {', '.join(CORRUPTIONS)}.")
     shape = tf.shape(images)
     if kind == "gaussian":
-        return images + level * keras.random.normal(shape, seed=seed)
-    hit = keras.random.uniform(shape, seed=seed) < level
+        return images + level * priors.replica_draw(tf.random.stateless_normal, shape, generator)
+    hit = priors.replica_draw(tf.random.stateless_uniform, shape, generator) < level
     if kind == "masking":
         return tf.where(hit, tf.zeros_like(images), images)
-    if kind == "salt_and_pepper":
-        salt = tf.cast(keras.random.uniform(shape, seed=seed) < 0.5, images.dtype)
-        return tf.where(hit, salt, images)
-    raise ValueError(f"unknown corruption {kind!r}; choose one of: {', '.join(CORRUPTIONS)}.")
+    coin = priors.replica_draw(tf.random.stateless_uniform, shape, generator)
+    return tf.where(hit, tf.cast(coin < 0.5, images.dtype), images)
 
 
 @keras.saving.register_keras_serializable("gan_zoo")

@@ -105,8 +105,8 @@ class VAE(AE):
     def reconstruction_phase(self, batch):
         """One step on the (KL-weighted) negative ELBO."""
         images, labels = batch["image"], batch["label"]
-        noise = keras.random.normal((tf.shape(images)[0], self.latent_dim),
-                                    seed=self.seed_generator)
+        noise = priors.replica_draw(tf.random.stateless_normal,
+                                    (tf.shape(images)[0], self.latent_dim), self.seed_generator)
         with tf.GradientTape() as tape:
             nll, kl = self.bound_terms(images, labels, noise, training=True)
             loss = losses.average(nll + self.kl_weight() * kl)
