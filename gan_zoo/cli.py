@@ -52,6 +52,9 @@ def run(main) -> None:
         except Interrupted as e:
             print(str(e), file=sys.stderr)
             sys.exit(128 + e.signum)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, without a checkpoint
+            print("Interrupted; nothing was saved since the last checkpoint.", file=sys.stderr)
+            sys.exit(130)
 
     app.run(guarded)
 

@@ -2,8 +2,9 @@
 
 Training draws through a ``keras.random.SeedGenerator`` owned by the model,
 so the noise stream is part of the checkpoint; under tf.distribute each
-replica takes its own rows of one global draw (:func:`replica_draw`). Exports draw with stateless
-ops from a caller-given seed, so the same seed gives the same images anywhere.
+replica takes its own rows of one global draw (:func:`replica_draw`).
+Exports draw with stateless ops from a caller-given seed, so the same seed
+gives the same images anywhere.
 
 The AAE (Makhzani et al., 2015) also needs, from its target priors, a
 log-density (to score how well codes match the prior) and samples tied to a
