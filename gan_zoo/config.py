@@ -42,6 +42,9 @@ class Config:
     latent_dim: int = _field(100, "Dimension of the noise / code z.")
     noise: str = _field("uniform", "Noise prior p(z) of the generator: uniform | gaussian.")
     seed: int = _field(0, "Seed for initialisation, data order and noise.")
+    strategy: str = _field(
+        "default", "tf.distribute strategy: default (one device, or the caller's scope) | "
+                   "mirrored (every local GPU; --batch_size is the global batch).")
     deterministic: bool = _field(
         False, "Make every TensorFlow op deterministic, so reruns and resumed runs are "
                "bit-identical on a GPU too (CPU runs already are); may be slower.")
@@ -135,6 +138,7 @@ class Config:
         check_choice("gen_loss", self.gen_loss, ("minimax", "non_saturating"))
         check_choice("noise", self.noise, ("uniform", "gaussian"))
         check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        check_choice("strategy", self.strategy, ("default", "mirrored"))
         check_choice("architecture", self.architecture, ("mlp", "conv"))
         check_choice("recon_loss", self.recon_loss, ("bce", "mse"))
         check_choice("corruption", self.corruption, ("gaussian", "masking", "salt_and_pepper"))
@@ -241,7 +245,7 @@ def parse_flagfile(text: str) -> dict[str, Any]:
 # trains, where its data lives, and what it logs or evaluates.
 RESUMABLE = frozenset({
     "epochs", "data_dir", "workdir", "log_every_steps", "num_samples", "keep_checkpoints",
-    "checkpoint_every_steps", "deterministic",
+    "checkpoint_every_steps", "deterministic", "strategy",
     "eval_every_epochs", "eval_metrics", "eval_samples", "eval_features", "inception_weights"})
 
 

@@ -151,6 +151,14 @@ def write_flagfile(cfg: Config) -> str:
     return path
 
 
+def strategy_for(cfg: Config) -> tf.distribute.Strategy:
+    """The tf.distribute strategy ``--strategy`` names; ``default`` is whatever
+    scope the caller is in (none: one device)."""
+    if cfg.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     """Trains ``cfg.model`` on ``cfg.dataset`` into ``cfg.workdir``, resuming
     from the newest checkpoint there, and exports the result.
@@ -166,6 +174,11 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     """
     check_workdir(cfg, overwrite)
     os.makedirs(cfg.workdir, exist_ok=True)
+    with strategy_for(cfg).scope():
+        return _train(cfg, verbose)
+
+
+def _train(cfg: Config, verbose) -> Run:
     source, model, make_dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
     write_flagfile(cfg)
     # The optimizer Keras holds steps once per train_step: its count is the

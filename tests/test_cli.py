@@ -35,6 +35,7 @@ def test_registry_lists_choices_for_unknown_names():
     ({"eval_every_epochs": 1, "eval_metrics": "fid,lpips"}, "choose from parzen, fid"),
     ({"checkpoint_every_steps": -1}, "--checkpoint_every_steps=-1 must be >= 0"),
     ({"architecture": "transformer"}, "--architecture='transformer' is not one of"),
+    ({"strategy": "parameter_server"}, "--strategy='parameter_server' is not one of"),
 ])
 def test_bad_values_are_user_errors(overrides, message):
     with pytest.raises(UserError, match=message):

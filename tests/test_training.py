@@ -268,3 +268,11 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "Resuming from" in finished.stdout
     assert json.load(open(w / "summary.json"))["epochs_done"] == 40
+
+
+def test_strategy_flag_trains_under_a_mirrored_strategy(tmp_path):
+    from conftest import tiny_config
+
+    run = training.run(tiny_config(tmp_path / "w", strategy="mirrored"), verbose=0)
+    assert run.epochs_done == 1 and np.isfinite(run.history["d_loss"][-1])
+    assert isinstance(run.model.distribute_strategy, tf.distribute.MirroredStrategy)
