@@ -65,6 +65,9 @@ class Config:
             "image datasets are resized (short side) and center-cropped to it.")
     ngf: int = _field(64, "DCGAN: generator width; its last hidden layer has ngf channels.")
     ndf: int = _field(64, "DCGAN: discriminator width; its first layer has ndf channels.")
+    sync_batchnorm: bool = _field(
+        False, "DCGAN under --strategy=mirrored: BatchNorm statistics over the global batch, "
+               "all-reduced across replicas, instead of each replica's share.")
     lsun_category: str = _field("bedroom", "LSUN scene category, e.g. bedroom, church_outdoor.")
     max_examples: int = _field(0, "Use at most this many training examples (0 = all).")
     prior: str = _field(

@@ -53,6 +53,28 @@ SCRIPT = textwrap.dedent("""
         out[name] = max(float(np.max(np.abs(a.numpy() - b.numpy())))
                         for a, b in zip(one.variables, two.variables) if "float" in str(a.dtype))
 
+    # DCGAN: with synchronised BatchNorm the 2-replica step is the 1-replica
+    # step; with per-replica BatchNorm (half-batch statistics) it is not.
+    from gan_zoo.datasets.pipeline import model_images
+    small = {"image": model_images(images[:8], (-1.0, 1.0), (32, 32, 1)),
+             "label": batch["label"]}
+    small_halves = mirrored.experimental_distribute_values_from_function(
+        lambda ctx: {k: v[4 * ctx.replica_id_in_sync_group:][:4] for k, v in small.items()})
+    for sync in (True, False):
+        def build_dcgan(strategy):
+            keras.utils.set_random_seed(0)
+            with strategy.scope():
+                return registry.model_class("dcgan").from_flags(
+                    tiny_config(root + "/x", model="dcgan", image_size=32, ngf=8, ndf=8,
+                                sync_batchnorm=sync), digits.load(), 2)
+        one, two = build_dcgan(tf.distribute.get_strategy()), build_dcgan(mirrored)
+        for _ in range(2):
+            one.train_step(small)
+            mirrored.run(tf.function(two.train_step), args=(small_halves,))
+        out[f"dcgan_sync_{sync}"] = max(
+            float(np.max(np.abs(a.numpy() - b.numpy())))
+            for a, b in zip(one.variables, two.variables) if "float" in str(a.dtype))
+
     # Whole runs through fit(), with the AAE's switch from pretraining.
     with mirrored.scope():
         for model, extra in [("aae", dict(pretrain_epochs=1, epochs=3)),
@@ -91,3 +113,8 @@ def test_aae_pretraining_switch_and_semi_supervised_metrics_under_two_replicas(m
     assert mirrored["aae_fit"]["d_updates"] == 4
     assert all(abs(v) < 1e6 for v in mirrored["aae_fit"]["history"].values())
     assert 0.0 <= mirrored["aae_semi_supervised_fit"]["history"]["test_error"] <= 1.0
+
+
+def test_dcgan_synchronised_batchnorm_makes_two_replicas_one(mirrored):
+    assert mirrored["dcgan_sync_True"] < 1e-5
+    assert mirrored["dcgan_sync_False"] > 1e-3

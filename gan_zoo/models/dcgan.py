@@ -41,11 +41,15 @@ def _init(seed):
     return keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
 
 
-def _batch_norm(name):
-    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+def _batch_norm(name, synchronized=False):
+    # synchronized: statistics over the global batch, all-reduced across
+    # tf.distribute replicas; otherwise each replica normalises its own share.
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized,
+                                     name=name)
 
 
-def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None) -> keras.Model:
+def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None,
+              sync_batchnorm: bool = False) -> keras.Model:
     """z -> tanh images of ``image_shape``; 4x4 start, resolution doubling per layer.
 
     Args:
@@ -54,6 +58,7 @@ def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None) -
       ngf: channels of the last hidden layer; each earlier layer doubles them
         (so 8 ngf at 4x4 for S = 64, as in the paper's Figure 1).
       seed: initializer seed.
+      sync_batchnorm: BatchNorm statistics over the global batch across replicas.
     """
     size, channels = int(image_shape[0]), int(image_shape[-1])
     ups = int(math.log2(size // 4))
@@ -62,20 +67,21 @@ def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None) -
     h = layers.Dense(4 * 4 * width, use_bias=False, kernel_initializer=_init(seed),
                      name="project")(z)
     h = layers.Reshape((4, 4, width), name="reshape")(h)
-    h = layers.ReLU(name="project_relu")(_batch_norm("project_bn")(h))
+    h = layers.ReLU(name="project_relu")(_batch_norm("project_bn", sync_batchnorm)(h))
     for i in range(ups - 1):
         width //= 2
         h = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=_init(None if seed is None else seed + i + 1),
                                    name=f"deconv{i}")(h)
-        h = layers.ReLU(name=f"relu{i}")(_batch_norm(f"bn{i}")(h))
+        h = layers.ReLU(name=f"relu{i}")(_batch_norm(f"bn{i}", sync_batchnorm)(h))
     images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
                                     kernel_initializer=_init(None if seed is None else seed + 99),
                                     name="output")(h)
     return keras.Model(z, images, name="generator")
 
 
-def discriminator(image_shape, ndf: int, seed: int | None = None) -> keras.Model:
+def discriminator(image_shape, ndf: int, seed: int | None = None,
+                  sync_batchnorm: bool = False) -> keras.Model:
     """Images -> one logit per image ([N, 1]); strided convs, LeakyReLU(0.2).
 
     The activations after each strided convolution are named ``features{i}``;
@@ -90,7 +96,7 @@ def discriminator(image_shape, ndf: int, seed: int | None = None) -> keras.Model
                           kernel_initializer=_init(None if seed is None else seed + i),
                           name=f"conv{i}")(h)
         if i > 0:  # no BatchNorm on the input layer
-            h = _batch_norm(f"bn{i}")(h)
+            h = _batch_norm(f"bn{i}", sync_batchnorm)(h)
         h = layers.LeakyReLU(negative_slope=0.2, name=f"features{i}")(h)
         width *= 2
     logit = layers.Conv2D(1, 4, padding="valid",
@@ -129,8 +135,10 @@ class DCGAN(GAN):
     @classmethod
     def build_networks(cls, config, source):
         shape = cls.image_shape(config, source)
-        return (generator(config.latent_dim, shape, config.ngf, seed=config.seed),
-                discriminator(shape, config.ndf, seed=config.seed + 1000))
+        return (generator(config.latent_dim, shape, config.ngf, seed=config.seed,
+                          sync_batchnorm=config.sync_batchnorm),
+                discriminator(shape, config.ndf, seed=config.seed + 1000,
+                              sync_batchnorm=config.sync_batchnorm))
 
     def feature_layers(self):
         """D's activations after each strided convolution, input side first."""
