@@ -8,13 +8,34 @@ which model and config produced it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 
 import keras
+import tensorflow as tf
 
 METADATA = "gan_zoo.json"
+
+
+def checked_shapes(fn):
+    """``fn`` (a tf.function with an input signature) that first checks every
+    input against its spec's shape.
+
+    A loaded signature accepts tensors of any shape with the right dtype and
+    would fail deep inside the network ("Matrix size-incompatible: In[0]:
+    [3,5], In[1]: [2,8]"); this makes it say which input has which shape and
+    what was expected.
+    """
+    specs = fn.input_signature
+
+    @functools.wraps(fn.python_function)
+    def checked(*args):
+        return fn(*[tf.ensure_shape(arg, spec.shape, name=f"check_{spec.name}")
+                    for arg, spec in zip(args, specs)])
+
+    return tf.function(checked, input_signature=specs)
 
 
 def export(model, directory: str, metadata: dict) -> str:
@@ -29,7 +50,7 @@ def export(model, directory: str, metadata: dict) -> str:
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, fn in model.export_signatures().items():
-        archive.add_endpoint(name, fn)
+        archive.add_endpoint(name, checked_shapes(fn))
     archive.write_out(staging, verbose=False)
     with open(os.path.join(staging, METADATA), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True)

@@ -262,3 +262,19 @@ def test_cgan_trains_and_exports_class_rows(tmp_path):
     assert p["probability"].shape == (20,)
     with pytest.raises(UserError, match="also takes a label"):
         exported.load_export(run.export_dir).generate(np.zeros((1, 100)))
+
+
+def test_export_signatures_refuse_wrong_shapes_and_dtypes(tmp_path):
+    run = training.run(tiny_config(tmp_path / "w", model="vae", latent_dim=2,
+                                   hidden_units=8), verbose=0)
+    loaded = tf.saved_model.load(run.export_dir)
+    errors = (ValueError, TypeError, tf.errors.InvalidArgumentError)
+    # The error names the input, its shape and the one expected (not a
+    # mismatch deep inside the decoder's matrices).
+    with pytest.raises(errors, match=r"tensor z \[3,5\] is not compatible with expected "
+                                     r"shape \[\?,2\]"):
+        loaded.signatures["decode"](z=tf.zeros((3, 5)))
+    with pytest.raises(errors, match=r"tensor images \[3,32,32,1\] is not compatible"):
+        loaded.signatures["encode"](images=tf.zeros((3, 32, 32, 1)))
+    with pytest.raises(errors, match=r"int32"):
+        loaded.signatures["encode"](images=tf.zeros((3, 28, 28, 1), tf.int32))

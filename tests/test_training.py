@@ -276,3 +276,26 @@ def test_strategy_flag_trains_under_a_mirrored_strategy(tmp_path):
     run = training.run(tiny_config(tmp_path / "w", strategy="mirrored"), verbose=0)
     assert run.epochs_done == 1 and np.isfinite(run.history["d_loss"][-1])
     assert isinstance(run.model.distribute_strategy, tf.distribute.MirroredStrategy)
+
+
+def test_ctrl_c_checkpoints_the_step_and_says_so(tmp_path, monkeypatch):
+    import signal
+
+    from conftest import tiny_config
+    from gan_zoo import callbacks
+    from gan_zoo.errors import Interrupted
+
+    original = callbacks.Throughput.on_train_batch_end
+
+    def ctrl_c_at_step_2(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.model.optimizer.iterations.numpy()) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", ctrl_c_at_step_2)
+    with pytest.raises(Interrupted, match="SIGINT after step 2") as stopped:
+        training.run(tiny_config(tmp_path / "w", epochs=2, steps_per_epoch=3), verbose=0)
+    assert stopped.value.signum == signal.SIGINT
+    assert tf.train.latest_checkpoint(str(tmp_path / "w" / "checkpoints")).endswith("ckpt-2")
+    # The handlers are put back once training stops.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
