@@ -177,6 +177,22 @@ def _variables(model):
     return [v.numpy().copy() for v in model.variables]
 
 
+def _signal_at_step(monkeypatch, signum, step):
+    """Makes training send ``signum`` to this process once ``step`` steps are
+    done, as a scheduler or a user would; returns the unpatched callback."""
+    from gan_zoo import callbacks
+
+    original = callbacks.Throughput.on_train_batch_end
+
+    def signal_then(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.model.optimizer.iterations.numpy()) == step:
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", signal_then)
+    return original
+
+
 def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch):
     import signal
 
@@ -188,14 +204,7 @@ def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch)
                   num_labels=20, epochs=2, steps_per_epoch=3, batch_size=8)
     straight = training.run(tiny_config(tmp_path / "a", **values), verbose=0)
 
-    original = callbacks.Throughput.on_train_batch_end
-
-    def preempt_at_step_4(self, batch, logs=None):
-        original(self, batch, logs)
-        if int(self.model.optimizer.iterations.numpy()) == 4:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", preempt_at_step_4)
+    original = _signal_at_step(monkeypatch, signal.SIGTERM, 4)
     with pytest.raises(Interrupted, match="SIGTERM after step 4") as stopped:
         training.run(tiny_config(tmp_path / "b", **values), verbose=0)
     assert stopped.value.signum == signal.SIGTERM
@@ -282,17 +291,9 @@ def test_ctrl_c_checkpoints_the_step_and_says_so(tmp_path, monkeypatch):
     import signal
 
     from conftest import tiny_config
-    from gan_zoo import callbacks
     from gan_zoo.errors import Interrupted
 
-    original = callbacks.Throughput.on_train_batch_end
-
-    def ctrl_c_at_step_2(self, batch, logs=None):
-        original(self, batch, logs)
-        if int(self.model.optimizer.iterations.numpy()) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", ctrl_c_at_step_2)
+    _signal_at_step(monkeypatch, signal.SIGINT, 2)
     with pytest.raises(Interrupted, match="SIGINT after step 2") as stopped:
         training.run(tiny_config(tmp_path / "w", epochs=2, steps_per_epoch=3), verbose=0)
     assert stopped.value.signum == signal.SIGINT
