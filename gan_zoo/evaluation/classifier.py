@@ -21,6 +21,7 @@ import tensorflow as tf
 from keras import layers
 
 from gan_zoo.errors import UserError
+from gan_zoo.probe import load_labelled
 
 WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                        "mnist_classifier.weights.h5")
@@ -72,8 +73,8 @@ def save_weights(model, path: str) -> None:
 
 
 def _arrays(source, split):
-    batch = next(iter(source.dataset(split).batch(source.num_examples(split))))
-    return batch["image"].numpy().astype(np.float32) / 255.0, batch["label"].numpy()
+    images, labels = load_labelled(source, split)
+    return images.astype(np.float32) / 255.0, labels
 
 
 class MnistClassifier:

@@ -31,8 +31,8 @@ import keras
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers, priors
-from gan_zoo.errors import UserError
 from gan_zoo.models.ae import AE
+from gan_zoo.models.base import require_labels
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -83,10 +83,8 @@ class AAE(AE):
     @classmethod
     def check_labels(cls, config, source):
         super().check_labels(config, source)
-        if config.conditional_prior and not source.num_classes:
-            raise UserError(
-                f"--conditional_prior needs labels, and {source.name!r} has none; use a "
-                "labelled dataset (mnist, digits).")
+        if config.conditional_prior:
+            require_labels(source, "--conditional_prior")
 
     @classmethod
     def build_networks(cls, config, source):

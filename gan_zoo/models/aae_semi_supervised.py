@@ -20,10 +20,10 @@ import keras
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers
-from gan_zoo.errors import UserError
 from gan_zoo.evaluation import classification
 from gan_zoo.models.aae import AAE
 from gan_zoo.models.aae_clustering import ClusteringAAE
+from gan_zoo.models.base import require_labels
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -38,9 +38,7 @@ class SemiSupervisedAAE(ClusteringAAE):
 
     @classmethod
     def num_categories_for(cls, config, source) -> int:
-        if not source.num_classes:
-            raise UserError(f"--model={config.model} needs labels, and {source.name!r} has "
-                            "none; use a labelled dataset (mnist, digits).")
+        require_labels(source, f"--model={config.model}")
         return source.num_classes
 
     @classmethod

@@ -28,8 +28,7 @@ import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors, visualization
 from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
-from gan_zoo.errors import UserError
-from gan_zoo.models.base import ZooModel
+from gan_zoo.models.base import ZooModel, require_labels
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -115,9 +114,8 @@ class AE(ZooModel):
 
     @classmethod
     def check_labels(cls, config, source):
-        if (cls.encoder_takes_label or cls.decoder_takes_label) and not source.num_classes:
-            raise UserError(f"--model={config.model} needs labels, and {source.name!r} has "
-                            "none; use a labelled dataset (mnist, digits, cifar10).")
+        if cls.encoder_takes_label or cls.decoder_takes_label:
+            require_labels(source, f"--model={config.model}")
 
     @classmethod
     def model_kwargs(cls, config, source, steps_per_epoch):

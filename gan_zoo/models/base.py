@@ -5,6 +5,15 @@ from __future__ import annotations
 import keras
 
 from gan_zoo import optimizers
+from gan_zoo.errors import UserError
+
+
+def require_labels(source, what: str) -> None:
+    """Raises UserError unless ``source`` is labelled; ``what`` names the flag
+    that needs the labels (``--model=cvae``, ``--conditional_prior``)."""
+    if not source.num_classes:
+        raise UserError(f"{what} needs labels, and {source.name!r} has none; use a labelled "
+                        "dataset (mnist, digits, cifar10).")
 
 
 class ZooModel(keras.Model):

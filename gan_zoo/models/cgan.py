@@ -26,7 +26,7 @@ import tensorflow as tf
 from keras import layers
 
 from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
-from gan_zoo.errors import UserError
+from gan_zoo.models.base import require_labels
 from gan_zoo.models.gan import GAN
 from gan_zoo.networks import Maxout, uniform_init
 
@@ -85,9 +85,7 @@ class CGAN(GAN):
 
     @classmethod
     def build_networks(cls, config, source):
-        if not source.num_classes:
-            raise UserError(f"--model={config.model} needs labels, and {source.name!r} has "
-                            "none; use a labelled dataset (mnist, digits, cifar10).")
+        require_labels(source, f"--model={config.model}")
         mean = np.clip(source.pixel_mean("train"), 1e-7, 1 - 1e-7)
         return (conditional_generator(config.latent_dim, source.num_classes, source.image_shape,
                                       output_bias=np.log(mean) - np.log1p(-mean),
