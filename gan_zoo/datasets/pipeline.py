@@ -46,6 +46,14 @@ def model_images(images: tf.Tensor, value_range, image_shape=None) -> tf.Tensor:
     return images if image_shape is None else resize_images(images, image_shape)
 
 
+def _capped(source: Source, split: str, max_examples: int):
+    """(the split's unbatched dataset, its size), both cut to ``max_examples`` if > 0."""
+    ds, n = source.dataset(split), source.num_examples(split)
+    if max_examples:
+        ds, n = ds.take(max_examples), min(n, max_examples)
+    return ds, n
+
+
 def training_dataset(source: Source, split: str, batch_size: int,
                      value_range: tuple[float, float], seed: int, image_shape=None,
                      max_examples: int = 0, skip_batches: int = 0):
@@ -76,16 +84,11 @@ def training_dataset(source: Source, split: str, batch_size: int,
     if image_shape[-1] != source.image_shape[-1]:
         raise UserError(f"the model expects {image_shape[-1]}-channel images but "
                         f"{source.name!r} has {source.image_shape[-1]}.")
-    n = source.num_examples(split)
-    if max_examples:
-        n = min(n, max_examples)
+    ds, n = _capped(source, split, max_examples)
     steps = n // batch_size
     if steps == 0:
         raise UserError(f"the {split} split of {source.name!r} has {n} examples, fewer than one "
                         f"step needs ({batch_size}); lower --batch_size or --d_steps.")
-    ds = source.dataset(split)
-    if max_examples:
-        ds = ds.take(max_examples)
     if split == "train":
         ds = ds.shuffle(min(n, source.shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True).repeat().skip(skip_batches)
@@ -136,11 +139,7 @@ def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: i
     """
     if not source.num_classes:
         raise UserError(f"{source.name!r} has no labels for a labelled subset.")
-    labelled = source.dataset("train")
-    if max_examples:
-        labelled = labelled.take(max_examples)
-    n = source.num_examples("train") if not max_examples else min(
-        max_examples, source.num_examples("train"))
+    labelled, n = _capped(source, "train", max_examples)
     if num_labels:
         labels = np.concatenate(list(
             labelled.map(lambda e: e["label"]).batch(10000).as_numpy_iterator()))
