@@ -71,6 +71,13 @@ class Throughput(keras.callbacks.Callback):
         return float(np.median(self.history)) if self.history else None
 
 
+def steps_done(model) -> int:
+    """Training steps the model has taken. Every model gives Keras the
+    optimizer that steps once per ``train_step`` (the generator's, the
+    autoencoder's), so its update count is the step count, restored with it."""
+    return int(model.optimizer.iterations.numpy())
+
+
 class Checkpoint(keras.callbacks.Callback):
     """Saves a tf.train checkpoint at the end of every epoch (recording the
     finished epochs) and every ``every_steps`` steps if > 0; checkpoints are
@@ -92,11 +99,8 @@ class Checkpoint(keras.callbacks.Callback):
     def request_stop(self, signum: int) -> None:
         self.stop_signal = signum
 
-    def _step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
-
     def on_train_batch_end(self, batch, logs=None):
-        step = self._step()
+        step = steps_done(self.model)
         if self.stop_signal is not None:
             self.manager.save(checkpoint_number=step)
             self.model.stop_training = True
@@ -107,7 +111,7 @@ class Checkpoint(keras.callbacks.Callback):
         if self.stop_signal is not None:
             return  # stopped mid-epoch: the epoch is not done
         self.epoch_counter.assign(epoch + 1)
-        self.manager.save(checkpoint_number=self._step())
+        self.manager.save(checkpoint_number=steps_done(self.model))
 
 
 @contextlib.contextmanager
@@ -139,8 +143,8 @@ class DivergenceGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         for name, value in (logs or {}).items():
             if isinstance(value, float) and not np.isfinite(value):
-                step = int(self.model.optimizer.iterations.numpy())
-                raise Diverged(f"training diverged at step {step}: {name} = {value}")
+                raise Diverged(f"training diverged at step {steps_done(self.model)}: "
+                               f"{name} = {value}")
 
 
 class EpochPictures(keras.callbacks.Callback):

@@ -181,12 +181,11 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
 def _train(cfg: Config, verbose) -> Run:
     source, model, make_dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
     write_flagfile(cfg)
-    # The optimizer Keras holds steps once per train_step: its count is the
-    # step the restored run stopped after, mid-epoch or not.
-    steps_done = int(model.optimizer.iterations.numpy())
-    initial_epoch, into_epoch = divmod(steps_done, steps)
-    if steps_done:
-        print(f"Resuming from {manager.latest_checkpoint} (step {steps_done}, "
+    # The restored step count says where the run stopped, mid-epoch or not.
+    done = callbacks.steps_done(model)
+    initial_epoch, into_epoch = divmod(done, steps)
+    if done:
+        print(f"Resuming from {manager.latest_checkpoint} (step {done}, "
               f"{initial_epoch} epochs and {into_epoch} steps done).")
     writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs", "images"))
     throughput = callbacks.Throughput(per_step, writer)
@@ -237,9 +236,9 @@ def _train(cfg: Config, verbose) -> Run:
             f"({manager.latest_checkpoint or 'none yet'}) and any export are untouched. Lower "
             "the learning rates and train again with --overwrite or in a new --workdir.") from None
     if checkpointer.stop_signal is not None:
-        step = int(model.optimizer.iterations.numpy())
         raise Interrupted(
-            f"Stopped by {signal.Signals(checkpointer.stop_signal).name} after step {step}; "
+            f"Stopped by {signal.Signals(checkpointer.stop_signal).name} after step "
+            f"{callbacks.steps_done(model)}; "
             f"checkpoint {manager.latest_checkpoint} written. Run the same command to resume.",
             checkpointer.stop_signal)
     export_dir = export_model(cfg, model)
