@@ -100,6 +100,8 @@ class Checkpoint(keras.callbacks.Callback):
         self.stop_signal = signum
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.stop_signal is None and not self.every_steps:
+            return  # the common case: nothing to do per step, not even a read
         step = steps_done(self.model)
         if self.stop_signal is not None:
             self.manager.save(checkpoint_number=step)
