@@ -54,10 +54,12 @@ class Throughput(keras.callbacks.Callback):
         self._start, self._steps = None, 0
 
     def on_train_batch_end(self, batch, logs=None):
+        # ``batch`` is the index of the last step done: with
+        # --steps_per_execution=N this is called once per N steps.
         if self._start is None:
-            self._start = time.perf_counter()
+            self._start, self._first = time.perf_counter(), batch
         else:
-            self._steps += 1
+            self._steps = batch - self._first
 
     def on_epoch_end(self, epoch, logs=None):
         if self._start is None or self._steps == 0:
@@ -99,6 +101,9 @@ class Checkpoint(keras.callbacks.Callback):
     def request_stop(self, signum: int) -> None:
         self.stop_signal = signum
 
+    def on_train_begin(self, logs=None):
+        self._last_step = steps_done(self.model)
+
     def on_train_batch_end(self, batch, logs=None):
         if self.stop_signal is None and not self.every_steps:
             return  # the common case: nothing to do per step, not even a read
@@ -106,8 +111,11 @@ class Checkpoint(keras.callbacks.Callback):
         if self.stop_signal is not None:
             self.manager.save(checkpoint_number=step)
             self.model.stop_training = True
-        elif self.every_steps and step % self.every_steps == 0:
+        # Crossing a multiple, not landing on it: with --steps_per_execution
+        # this runs only every that many steps.
+        elif self.every_steps and step // self.every_steps > self._last_step // self.every_steps:
             self.manager.save(checkpoint_number=step)
+        self._last_step = step
 
     def on_epoch_end(self, epoch, logs=None):
         if self.stop_signal is not None:

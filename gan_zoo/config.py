@@ -44,7 +44,20 @@ class Config:
     seed: int = _field(0, "Seed for initialisation, data order and noise.")
     strategy: str = _field(
         "default", "tf.distribute strategy: default (one device, or the caller's scope) | "
-                   "mirrored (every local GPU; --batch_size is the global batch).")
+                   "mirrored (every local GPU) | multi_worker (MultiWorkerMirroredStrategy over "
+                   "the machines in TF_CONFIG) | tpu (TPUStrategy, see --tpu). --batch_size is "
+                   "always the global batch.")
+    tpu: str = _field(
+        "", "--strategy=tpu: the TPU's name or grpc:// address ('' = the TPU VM this runs on).")
+    mixed_precision: str = _field(
+        "float32", "Compute dtype: float32 | mixed_bfloat16 | mixed_float16 (float32 weights, "
+                   "outputs and losses; float16 adds dynamic loss scaling to every optimizer).")
+    jit_compile: str = _field(
+        "auto", "XLA-compile the training step: true | false | auto (the faster one measured "
+                "for this device: off on CPU, on on a GPU).")
+    steps_per_execution: int = _field(
+        0, "Training steps per call into TensorFlow (callbacks see every this many steps); "
+           "0 = auto (the faster one measured for this device).")
     deterministic: bool = _field(
         False, "Make every TensorFlow op deterministic, so reruns and resumed runs are "
                "bit-identical on a GPU too (CPU runs already are); may be slower.")
@@ -141,7 +154,11 @@ class Config:
         check_choice("gen_loss", self.gen_loss, ("minimax", "non_saturating"))
         check_choice("noise", self.noise, ("uniform", "gaussian"))
         check_choice("optimizer", self.optimizer, ("sgd", "adam"))
-        check_choice("strategy", self.strategy, ("default", "mirrored"))
+        check_choice("strategy", self.strategy, ("default", "mirrored", "multi_worker", "tpu"))
+        check_choice("mixed_precision", self.mixed_precision,
+                     ("float32", "mixed_bfloat16", "mixed_float16"))
+        check_choice("jit_compile", self.jit_compile, ("auto", "true", "false"))
+        check_non_negative("steps_per_execution", self.steps_per_execution, " (0 = auto)")
         check_choice("architecture", self.architecture, ("mlp", "conv"))
         check_choice("recon_loss", self.recon_loss, ("bce", "mse"))
         check_choice("corruption", self.corruption, ("gaussian", "masking", "salt_and_pepper"))
@@ -248,7 +265,8 @@ def parse_flagfile(text: str) -> dict[str, Any]:
 # trains, where its data lives, and what it logs or evaluates.
 RESUMABLE = frozenset({
     "epochs", "data_dir", "workdir", "log_every_steps", "num_samples", "keep_checkpoints",
-    "checkpoint_every_steps", "deterministic", "strategy",
+    "checkpoint_every_steps", "deterministic", "strategy", "tpu", "jit_compile",
+    "steps_per_execution",
     "eval_every_epochs", "eval_metrics", "eval_samples", "eval_features", "inception_weights"})
 
 

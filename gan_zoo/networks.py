@@ -5,6 +5,12 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+# Every network's last layer computes in float32 whatever the global dtype
+# policy (--mixed_precision): sigmoid and tanh saturate, and logits and codes
+# feed log-losses and exported signatures, where bfloat16's 8-bit mantissa
+# would round away what matters. A float32 layer casts its input up.
+OUTPUT_DTYPE = "float32"
+
 
 @keras.saving.register_keras_serializable("gan_zoo")
 class Maxout(layers.Layer):
@@ -82,8 +88,9 @@ def mlp_generator(latent_dim: int, image_shape, hidden=(1200, 1200), init_limit=
     bias_init = ("zeros" if output_bias is None
                  else keras.initializers.Constant(output_bias.reshape(-1).tolist()))
     x = layers.Dense(size, activation="sigmoid", name="y", bias_initializer=bias_init,
-                     kernel_initializer=uniform_init(init_limit, _offset(seed, len(hidden))))(h)
-    x = layers.Reshape(tuple(image_shape), name="image")(x)
+                     kernel_initializer=uniform_init(init_limit, _offset(seed, len(hidden))),
+                     dtype=OUTPUT_DTYPE)(h)
+    x = layers.Reshape(tuple(image_shape), name="image", dtype=OUTPUT_DTYPE)(x)
     return keras.Model(z, x, name=name)
 
 
@@ -99,7 +106,7 @@ def maxout_discriminator(image_shape, units=240, pieces=5, hidden_layers=2, init
         h = Maxout(units, pieces, kernel_initializer=uniform_init(init_limit, _offset(seed, i)),
                    name=f"h{i}")(h)
         h = layers.Dropout(hidden_dropout, seed=_offset(seed, 101 + i), name=f"drop_h{i}")(h)
-    logit = layers.Dense(1, name="logit",
+    logit = layers.Dense(1, name="logit", dtype=OUTPUT_DTYPE,
                          kernel_initializer=uniform_init(init_limit, _offset(seed, hidden_layers)))(h)
     return keras.Model(x, logit, name=name)
 
@@ -135,9 +142,10 @@ def dense_stack(input_shape, hidden: int, layers_: int, output_units: int,
         h, inputs = layers.Concatenate()([h, label]), [x, label]
     for i in range(layers_):
         h = layers.Dense(hidden, activation="relu", name=f"h{i}")(h)
-    out = layers.Dense(output_units, activation=output_activation, name="output")(h)
+    out = layers.Dense(output_units, activation=output_activation, name="output",
+                       dtype=OUTPUT_DTYPE)(h)
     if output_shape is not None:
-        out = layers.Reshape(tuple(output_shape), name="reshape")(out)
+        out = layers.Reshape(tuple(output_shape), name="reshape", dtype=OUTPUT_DTYPE)(out)
     return keras.Model(inputs, out, name=name)
 
 
@@ -155,7 +163,7 @@ def conv_encoder(image_shape, output_units: int, width: int = 32, label_dim: int
     for i, channels in enumerate((width, 2 * width)):
         h = layers.Conv2D(channels, 4, strides=2, padding="same", activation="relu",
                           name=f"conv{i}")(h)
-    out = layers.Dense(output_units, name="output")(layers.Flatten()(h))
+    out = layers.Dense(output_units, name="output", dtype=OUTPUT_DTYPE)(layers.Flatten()(h))
     return keras.Model(inputs, out, name=name)
 
 
@@ -172,5 +180,5 @@ def conv_decoder(input_dim: int, image_shape, width: int = 32, name="decoder") -
     h = layers.Conv2DTranspose(width, 4, strides=2, padding="same", activation="relu",
                                name="deconv0")(h)
     out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="sigmoid",
-                                 name="deconv1")(h)
+                                 name="deconv1", dtype=OUTPUT_DTYPE)(h)
     return keras.Model(z, out, name=name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -92,6 +93,41 @@ class ScheduledMomentumSGD(keras.optimizers.SGD):
         return config
 
 
+@keras.saving.register_keras_serializable("gan_zoo")
+class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
+    """Keras' dynamic loss scaling for float16, counting every step in ``iterations``.
+
+    Keras' version reports its inner optimizer's update count, which stops
+    while steps are skipped for overflowing gradients; the driver reads
+    ``iterations`` as the training step count (checkpoint numbers, where a
+    resumed run re-enters its data), so here it counts skipped steps too.
+    """
+
+    @property
+    def iterations(self):
+        return self._iterations
+
+    def apply(self, grads, trainable_variables=None):
+        super().apply(grads, trainable_variables)
+        self._iterations.assign_add(1)
+
+
+def descend(optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, loss, variables
+            ) -> None:
+    """One update of ``variables`` along -d ``loss`` / d ``variables``, as taped.
+
+    Under loss scaling (--mixed_precision=mixed_float16) backpropagation
+    starts from the loss scale instead of 1, which scales every float16
+    intermediate gradient clear of underflow; the optimizer divides the
+    scale out again and skips the update if any gradient overflowed.
+    """
+    start = None
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        start = optimizer.scale_loss(tf.ones_like(loss))
+    grads = tape.gradient(loss, variables, output_gradients=start)
+    optimizer.apply_gradients(zip(grads, variables))
+
+
 def build(config, updates_per_epoch: int, learning_rate: float = 0.0
           ) -> keras.optimizers.Optimizer:
     """The optimizer a Config asks for, one fresh instance per network.
@@ -108,7 +144,11 @@ def build(config, updates_per_epoch: int, learning_rate: float = 0.0
     if config.lr_decay != 1.0:
         learning_rate = DecayWithFloor(initial, config.lr_decay, config.min_learning_rate)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate, beta_1=config.beta_1)
-    schedule = EpochRamp(config.momentum, config.final_momentum, config.momentum_epochs,
-                         updates_per_epoch)
-    return ScheduledMomentumSGD(learning_rate, schedule)
+        optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1)
+    else:
+        schedule = EpochRamp(config.momentum, config.final_momentum, config.momentum_epochs,
+                             updates_per_epoch)
+        optimizer = ScheduledMomentumSGD(learning_rate, schedule)
+    if config.mixed_precision == "mixed_float16":
+        return LossScaleOptimizer(optimizer)
+    return optimizer

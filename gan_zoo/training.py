@@ -11,11 +11,12 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 
 import keras
 import tensorflow as tf
 
-from gan_zoo import callbacks, config, export, registry
+from gan_zoo import callbacks, config, execution, export, registry
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
 from gan_zoo.errors import Interrupted, UserError
@@ -33,9 +34,15 @@ class Run:
     export_dir: str | None
 
 
-def _prepare(cfg: Config):
+def _prepare(cfg: Config, resume_from: str | None = ""):
     """Loads data, builds the compiled model and its checkpoint manager, and
     restores the newest checkpoint in the workdir if there is one.
+
+    Args:
+      cfg: the run's Config; checkpoints are written under its workdir.
+      resume_from: the run directory whose newest checkpoint to restore ('' =
+        cfg.workdir, None = none): a multi-worker run's workers write into
+        scratch directories but resume from the chief's checkpoint.
 
     Returns:
       (source, model, make_dataset, steps per epoch, examples per step,
@@ -59,14 +66,20 @@ def _prepare(cfg: Config):
                 dataset, source, model_cls.labelled_subset(cfg), cfg.batch_size,
                 model_cls.output_range, cfg.seed, image_shape, cfg.max_examples, skip_batches
             ).prefetch(tf.data.AUTOTUNE)
-        return dataset, steps
+        # Every worker of a multi-worker run builds the same (seeded) stream
+        # and takes its share of each global batch; the default would look
+        # for files to split between workers, and warn when there are none.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        return dataset.with_options(options), steps
 
     steps = make_dataset()[1]
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
     strategy = tf.distribute.get_strategy()
-    with strategy.scope():
-        model = model_cls.from_flags(cfg, source, steps)
+    with strategy.scope(), execution.dtype_policy(cfg.mixed_precision):
+        model = execution.configure(model_cls.from_flags(cfg, source, steps), cfg)
         epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
     # Keras 3 models do not expose their layers' variables to tf.train's
     # object graph (a Checkpoint(model=...) silently saves no weights), so the
@@ -76,12 +89,14 @@ def _prepare(cfg: Config):
                                      **model.checkpoint_items())
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(cfg.workdir, "checkpoints"),
                                          max_to_keep=cfg.keep_checkpoints)
-    if manager.latest_checkpoint:
+    latest = (None if resume_from is None else
+              tf.train.latest_checkpoint(os.path.join(resume_from or cfg.workdir, "checkpoints")))
+    if latest:
         try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.restore(latest).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as e:
             raise UserError(
-                f"the checkpoint {manager.latest_checkpoint} does not fit this model and these "
+                f"the checkpoint {latest} does not fit this model and these "
                 f"flags ({str(e).splitlines()[0][:120]}); pass a new --workdir, or the flags "
                 "of the run that wrote it (--flagfile=<workdir>/flags.txt).") from None
     return source, model, lambda n: make_dataset(n)[0], steps, per_step, manager, epochs_done
@@ -151,14 +166,6 @@ def write_flagfile(cfg: Config) -> str:
     return path
 
 
-def strategy_for(cfg: Config) -> tf.distribute.Strategy:
-    """The tf.distribute strategy ``--strategy`` names; ``default`` is whatever
-    scope the caller is in (none: one device)."""
-    if cfg.strategy == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
 def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     """Trains ``cfg.model`` on ``cfg.dataset`` into ``cfg.workdir``, resuming
     from the newest checkpoint there, and exports the result.
@@ -172,20 +179,35 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     Returns:
       A :class:`Run` describing the finished run.
     """
-    check_workdir(cfg, overwrite)
-    os.makedirs(cfg.workdir, exist_ok=True)
-    with strategy_for(cfg).scope():
-        return _train(cfg, verbose)
+    strategy = execution.strategy_for(cfg)
+    if execution.is_chief(strategy):
+        check_workdir(cfg, overwrite)
+        os.makedirs(cfg.workdir, exist_ok=True)
+        with strategy.scope():
+            return _train(cfg, verbose)
+    # A multi-worker run's other workers take part in every step, checkpoint
+    # and export (saving may need their collectives) but write into a scratch
+    # directory, deleted afterwards; they resume from the chief's checkpoint,
+    # so the workdir must be on storage every worker can read.
+    scratch = tempfile.mkdtemp(prefix="gan_zoo_worker_")
+    try:
+        with strategy.scope():
+            return _train(dataclasses.replace(cfg, workdir=scratch), verbose,
+                          resume_from=None if overwrite else cfg.workdir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(cfg: Config, verbose) -> Run:
-    source, model, make_dataset, steps, per_step, manager, epochs_done = _prepare(cfg)
+def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
+    source, model, make_dataset, steps, per_step, manager, epochs_done = _prepare(
+        cfg, resume_from)
     write_flagfile(cfg)
     # The restored step count says where the run stopped, mid-epoch or not.
     done = callbacks.steps_done(model)
     initial_epoch, into_epoch = divmod(done, steps)
     if done:
-        print(f"Resuming from {manager.latest_checkpoint} (step {done}, "
+        where = os.path.join(resume_from or cfg.workdir, "checkpoints")
+        print(f"Resuming from {where} (step {done}, "
               f"{initial_epoch} epochs and {into_epoch} steps done).")
     writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs", "images"))
     throughput = callbacks.Throughput(per_step, writer)

@@ -156,7 +156,7 @@ class AAE(AE):
                 self.trackers["D_prior" + self._suffix(name)].update_state(tf.sigmoid(real))
                 self.trackers["D_code" + self._suffix(name)].update_state(tf.sigmoid(fake))
         variables = self.discriminator_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        optimizers.descend(self.d_optimizer, tape, total, variables)
         self._track("d_loss", total)
 
     def generator_phase(self, batch):
@@ -169,7 +169,7 @@ class AAE(AE):
                     self.discriminate(name, code[name], labels)))
                 for name in self.code_names])
         variables = self.encoder.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizers.descend(self.g_optimizer, tape, loss, variables)
         self._track("g_loss", loss)
 
     def regularization_phase(self, batch):

@@ -64,7 +64,7 @@ class SemiSupervisedAAE(ClusteringAAE):
             loss = losses.average(keras.losses.sparse_categorical_crossentropy(
                 batch["labelled_label"], logits, from_logits=True))
         variables = self.encoder.trainable_variables
-        self.c_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizers.descend(self.c_optimizer, tape, loss, variables)
         self._track("class_loss", loss)
 
     def run_phases(self, batch):

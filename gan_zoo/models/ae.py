@@ -189,7 +189,7 @@ class AE(ZooModel):
             rebuilt = self.decode(self.encode(inputs, labels, training=True), labels, True)
             loss = losses.average(losses.reconstruction_loss(targets, rebuilt, self.recon_loss))
         variables = self.autoencoder_variables
-        self.ae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizers.descend(self.ae_optimizer, tape, loss, variables)
         self._track("recon_loss", loss)
 
     def run_phases(self, batch):
@@ -198,7 +198,7 @@ class AE(ZooModel):
 
     def train_step(self, data):
         self.run_phases(data)
-        return {m.name: m.result() for m in self.metrics}
+        return self.step_logs()
 
     def _track(self, name, loss):
         self.trackers[name].update_state(losses.replica_mean(loss))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from gan_zoo import optimizers
 from gan_zoo.errors import UserError
@@ -18,6 +19,30 @@ def require_labels(source, what: str) -> None:
 
 class ZooModel(keras.Model):
     """A keras.Model with the training driver's hooks at their usual values."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15's fit, under any tf.distribute strategy, "builds" the
+        # model by pulling a batch from a first iterator over the training
+        # data, all-reducing it, and then starting a second iterator. With
+        # MultiWorkerMirroredStrategy the all-reduce of a dict batch raises
+        # ValueError; with any strategy the second iterator of a shuffling
+        # pipeline sees another order than a single-device run. Our models
+        # are fully built when compiled, so there is nothing to build.
+        del iterator, data_batch
+
+    def step_logs(self) -> dict:
+        """What ``train_step`` returns: every tracker's current value.
+
+        Under MultiWorkerMirroredStrategy each comes as a one-element vector:
+        Keras 3.15 averages a step's outputs over the workers with
+        ``reduce("MEAN", axis=0)``, which fails on scalars ("Invalid reduction
+        dimension 0"); over one-element vectors it is the mean over all
+        replicas, returned as a scalar.
+        """
+        logs = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     @classmethod
     def examples_per_step(cls, config) -> int:
@@ -46,6 +71,7 @@ class ZooModel(keras.Model):
             prefix = name.removesuffix("_optimizer")
             values[f"{prefix}_learning_rate"] = float(
                 keras.ops.convert_to_numpy(opt.learning_rate))
-            if isinstance(opt, optimizers.ScheduledMomentumSGD):
-                values[f"{prefix}_momentum"] = opt.current_momentum()
+            inner = getattr(opt, "inner_optimizer", opt)  # under loss scaling
+            if isinstance(inner, optimizers.ScheduledMomentumSGD):
+                values[f"{prefix}_momentum"] = inner.current_momentum()
         return values

@@ -28,7 +28,7 @@ from keras import layers
 from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
 from gan_zoo.models.base import require_labels
 from gan_zoo.models.gan import GAN
-from gan_zoo.networks import Maxout, uniform_init
+from gan_zoo.networks import OUTPUT_DTYPE, Maxout, uniform_init
 
 
 def conditional_generator(latent_dim, num_classes, image_shape, output_bias=None, seed=None,
@@ -47,8 +47,10 @@ def conditional_generator(latent_dim, num_classes, image_shape, output_bias=None
     h = layers.Dropout(dropout, seed=None if seed is None else seed + 7)(dense(1200, 2)(h))
     bias = ("zeros" if output_bias is None
             else keras.initializers.Constant(np.reshape(output_bias, -1).tolist()))
-    x = dense(int(np.prod(image_shape)), 3, activation="sigmoid", bias_initializer=bias)(h)
-    return keras.Model([z, y], layers.Reshape(tuple(image_shape))(x), name="generator")
+    x = dense(int(np.prod(image_shape)), 3, activation="sigmoid", bias_initializer=bias,
+              dtype=OUTPUT_DTYPE)(h)
+    x = layers.Reshape(tuple(image_shape), dtype=OUTPUT_DTYPE)(x)
+    return keras.Model([z, y], x, name="generator")
 
 
 def conditional_discriminator(image_shape, num_classes, seed=None, dropout=0.5):
@@ -66,7 +68,7 @@ def conditional_discriminator(image_shape, num_classes, seed=None, dropout=0.5):
     h = layers.Concatenate()([drop(maxout(240, 5, 0)(layers.Flatten()(x)), 0),
                               drop(maxout(50, 5, 1)(y), 1)])
     h = drop(maxout(240, 4, 2)(h), 2)
-    logit = layers.Dense(1, name="logit",
+    logit = layers.Dense(1, name="logit", dtype=OUTPUT_DTYPE,
                          kernel_initializer=uniform_init(0.005, None if seed is None
                                                          else seed + 3))(h)
     return keras.Model([x, y], logit, name="discriminator")

@@ -33,6 +33,7 @@ from gan_zoo import priors
 from gan_zoo.datasets.pipeline import from_unit_range
 from gan_zoo.errors import UserError
 from gan_zoo.models.gan import GAN
+from gan_zoo.networks import OUTPUT_DTYPE
 
 IMAGE_SIZES = (32, 64, 128)
 
@@ -76,7 +77,7 @@ def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None,
         h = layers.ReLU(name=f"relu{i}")(_batch_norm(f"bn{i}", sync_batchnorm)(h))
     images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
                                     kernel_initializer=_init(None if seed is None else seed + 99),
-                                    name="output")(h)
+                                    name="output", dtype=OUTPUT_DTYPE)(h)
     return keras.Model(z, images, name="generator")
 
 
@@ -101,8 +102,8 @@ def discriminator(image_shape, ndf: int, seed: int | None = None,
         width *= 2
     logit = layers.Conv2D(1, 4, padding="valid",
                           kernel_initializer=_init(None if seed is None else seed + 99),
-                          name="logit")(h)
-    logit = layers.Flatten(name="flatten")(logit)
+                          name="logit", dtype=OUTPUT_DTYPE)(h)
+    logit = layers.Flatten(name="flatten", dtype=OUTPUT_DTYPE)(logit)
     return keras.Model(x, logit, name="discriminator")
 
 
@@ -157,7 +158,7 @@ class DCGAN(GAN):
             pool = int(fmap.shape[1]) // 4
             if pool > 1:
                 fmap = tf.nn.max_pool2d(fmap, pool, pool, "VALID")
-            pooled.append(tf.reshape(fmap, [tf.shape(fmap)[0], -1]))
+            pooled.append(tf.reshape(tf.cast(fmap, tf.float32), [tf.shape(fmap)[0], -1]))
         return tf.concat(pooled, axis=1)
 
     def export_signatures(self):

@@ -151,7 +151,7 @@ class GAN(ZooModel):
         for batch in batches:
             self.discriminator_update(batch)
         self.generator_update(batches[-1])
-        return {m.name: m.result() for m in self.metrics}
+        return self.step_logs()
 
     def discriminator_update(self, batch):
         """One D ascent step on a fresh data minibatch and fresh noise."""
@@ -163,7 +163,7 @@ class GAN(ZooModel):
             fake_logits = self.discriminate(fake, batch, training=True)
             loss = losses.average(losses.discriminator_loss(real_logits, fake_logits))
         variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizers.descend(self.d_optimizer, tape, loss, variables)
         self.d_loss_tracker.update_state(losses.replica_mean(loss))
         self.d_real_tracker.update_state(tf.sigmoid(real_logits))
         self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
@@ -175,7 +175,7 @@ class GAN(ZooModel):
             fake = self.generate_from(z, batch, training=True)
             loss = losses.average(self.generator_loss_fn(self.discriminate(fake, batch, True)))
         variables = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizers.descend(self.g_optimizer, tape, loss, variables)
         self.g_loss_tracker.update_state(losses.replica_mean(loss))
 
     @property

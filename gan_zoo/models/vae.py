@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_zoo import losses, priors
+from gan_zoo import losses, optimizers, priors
 from gan_zoo.models.ae import AE
 
 
@@ -111,7 +111,7 @@ class VAE(AE):
             nll, kl = self.bound_terms(images, labels, noise, training=True)
             loss = losses.average(nll + self.kl_weight() * kl)
         variables = self.autoencoder_variables
-        self.ae_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizers.descend(self.ae_optimizer, tape, loss, variables)
         self._track("neg_elbo", losses.average(nll + kl))
         self._track("recon_loss", losses.average(nll))
         self._track("kl", losses.average(kl))

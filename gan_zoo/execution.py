@@ -1,0 +1,113 @@
+"""How a training step executes: the tf.distribute strategy and this process's
+role in it, the compute dtype, XLA, and steps per call into TensorFlow.
+
+Nothing here changes what a step computes (up to floating-point rounding);
+every choice is a flag (--strategy, --mixed_precision, --jit_compile,
+--steps_per_execution) resolved once, here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from gan_zoo.errors import UserError
+
+# --jit_compile=auto and --steps_per_execution=0 resolve per device kind to
+# what benchmarks/throughput.py measured fastest (README, "Throughput"). On
+# this project's CPU, XLA slowed every model down and several steps per call
+# gained nothing measurable; on a GPU these are Keras' own defaults for a
+# single device, not measured here.
+AUTO = {"CPU": {"jit_compile": False, "steps_per_execution": 1},
+        "GPU": {"jit_compile": True, "steps_per_execution": 1}}
+
+
+def device_kind() -> str:
+    """``GPU`` if TensorFlow sees one, else ``CPU``."""
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def configure(model: keras.Model, config) -> keras.Model:
+    """Sets the compiled ``model``'s XLA and steps-per-execution from ``config``
+    (before its first fit, which traces the training function)."""
+    auto = AUTO[device_kind()]
+    jit = {"true": True, "false": False}.get(config.jit_compile, auto["jit_compile"])
+    if jit and tf.distribute.has_strategy() and config.jit_compile == "auto":
+        jit = False  # Keras' choice too: XLA under tf.distribute is opt-in
+    model.jit_compile = jit
+    model.steps_per_execution = config.steps_per_execution or auto["steps_per_execution"]
+    return model
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Layers built inside compute in ``name`` (``float32``, ``mixed_bfloat16``,
+    ``mixed_float16``); the global Keras policy is restored on exit, so the
+    setting stays with the models built here."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def strategy_for(config) -> tf.distribute.Strategy:
+    """The tf.distribute strategy ``--strategy`` names; ``default`` is whatever
+    scope the caller is in (none: one device)."""
+    if config.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if config.strategy == "multi_worker":
+        _check_tf_config()
+        # Ring all-reduce over gRPC works on every device kind; NCCL would be
+        # picked automatically on GPUs by AUTO.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if config.strategy == "tpu":
+        return _tpu_strategy(config.tpu)
+    return tf.distribute.get_strategy()
+
+
+def _check_tf_config() -> None:
+    text = os.environ.get("TF_CONFIG", "")
+    if not text:
+        raise UserError("--strategy=multi_worker takes the cluster from the TF_CONFIG environment "
+                        "variable, which is not set; see the README section 'Several machines'.")
+    try:
+        spec = json.loads(text)
+        task = spec["task"]
+        workers = spec["cluster"][task["type"]]
+        if not 0 <= int(task["index"]) < len(workers):
+            raise IndexError(task["index"])
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise UserError(f"TF_CONFIG is not a cluster this process is in ({type(e).__name__}: "
+                        f"{e}); it needs {{\"cluster\": {{\"worker\": [\"host:port\", ...]}}, "
+                        "\"task\": {\"type\": \"worker\", \"index\": i}}.") from None
+
+
+def _tpu_strategy(address: str) -> tf.distribute.Strategy:
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        where = f"at {address!r}" if address else "on this machine"
+        raise UserError(f"--strategy=tpu found no TPU {where} ({str(e).splitlines()[0][:100]}); "
+                        "pass --tpu=<name or grpc://address>, or another --strategy.") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's outputs: always, except under a
+    multi-worker strategy, where only the chief does (the task named
+    ``chief``, or worker 0 in a cluster without one)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return (resolver.task_type == "worker" and resolver.task_id == 0
+            and "chief" not in resolver.cluster_spec().as_dict())
