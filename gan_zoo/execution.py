@@ -43,6 +43,17 @@ def configure(model: keras.Model, config) -> keras.Model:
     return model
 
 
+def fit_calls_to_epoch(model: keras.Model, requested: int, steps: int) -> None:
+    """Sets ``model.steps_per_execution`` to the largest divisor of an epoch's
+    ``steps`` not above ``requested``: Keras 3.15 runs whole calls, so a call
+    straddling the epoch's end would take steps from the next one, and every
+    count that depends on epochs (checkpoints, resumption) would drift."""
+    per_call = max(d for d in range(1, min(requested, steps) + 1) if steps % d == 0)
+    if per_call != model.steps_per_execution:
+        model.steps_per_execution = per_call
+        model.train_function = None  # traced for the old count
+
+
 @contextlib.contextmanager
 def dtype_policy(name: str):
     """Layers built inside compute in ``name`` (``float32``, ``mixed_bfloat16``,

@@ -236,7 +236,10 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     cbs.insert(0, callbacks.DivergenceGuard())
     history = {}
 
+    per_call = model.steps_per_execution
+
     def fit(first_epoch, last_epoch, steps_in_epoch):
+        execution.fit_calls_to_epoch(model, per_call, steps_in_epoch)
         # The stream restarts exactly where the uninterrupted run would be.
         result = model.fit(make_dataset(first_epoch * steps + steps - steps_in_epoch),
                            epochs=last_epoch, initial_epoch=first_epoch,

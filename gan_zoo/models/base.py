@@ -22,12 +22,11 @@ class ZooModel(keras.Model):
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3.15's fit, under any tf.distribute strategy, "builds" the
-        # model by pulling a batch from a first iterator over the training
-        # data, all-reducing it, and then starting a second iterator. With
-        # MultiWorkerMirroredStrategy the all-reduce of a dict batch raises
-        # ValueError; with any strategy the second iterator of a shuffling
-        # pipeline sees another order than a single-device run. Our models
-        # are fully built when compiled, so there is nothing to build.
+        # model on a batch pulled from a throw-away iterator over the
+        # training data and averaged over the replicas; with
+        # MultiWorkerMirroredStrategy that average of a dict of tensors
+        # raises ValueError. Our models are fully built when compiled, so
+        # there is nothing to build (and no batch to decode for nothing).
         del iterator, data_batch
 
     def step_logs(self) -> dict:
