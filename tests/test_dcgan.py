@@ -143,3 +143,37 @@ def test_lsun_without_data_says_where_it_comes_from(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "github.com/fyu/lsun" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_fused_batchnorm_matches_keras_batchnorm():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from gan_zoo.networks import FusedBatchNorm
+
+    x = tf.random.normal([16, 8, 8, 5], 2.0, 3.0, seed=1)
+    ours, theirs = FusedBatchNorm(momentum=0.9, epsilon=1e-5), keras.layers.BatchNormalization(
+        momentum=0.9, epsilon=1e-5)
+    for layer in (ours, theirs):
+        layer.build(x.shape)
+        layer.gamma.assign(tf.linspace(0.5, 2.0, 5))
+        layer.beta.assign(tf.linspace(-1.0, 1.0, 5))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outputs = [layer(x, training=True) for layer in (ours, theirs)]
+        losses = [tf.reduce_sum(tf.sin(y)) for y in outputs]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+    for wrt in (x, ours.gamma, ours.beta):
+        other = {id(ours.gamma): theirs.gamma, id(ours.beta): theirs.beta}.get(id(wrt), x)
+        np.testing.assert_allclose(tape.gradient(losses[0], wrt), tape.gradient(losses[1], other),
+                                   rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours.moving_mean, theirs.moving_mean, atol=1e-6)
+    # The unbiased batch variance (Torch's) in the moving average: n / (n - 1).
+    n = 16 * 8 * 8
+    batch_var = (theirs.moving_variance.numpy() - 0.9) / 0.1
+    np.testing.assert_allclose(ours.moving_variance, 0.9 + 0.1 * batch_var * n / (n - 1),
+                               rtol=1e-5)
+    np.testing.assert_allclose(ours(x, training=False),
+                               (x - ours.moving_mean) / np.sqrt(ours.moving_variance + 1e-5)
+                               * ours.gamma + ours.beta, atol=1e-4)

@@ -33,7 +33,7 @@ from gan_zoo import priors
 from gan_zoo.datasets.pipeline import from_unit_range
 from gan_zoo.errors import UserError
 from gan_zoo.models.gan import GAN
-from gan_zoo.networks import OUTPUT_DTYPE
+from gan_zoo.networks import OUTPUT_DTYPE, FusedBatchNorm
 
 IMAGE_SIZES = (32, 64, 128)
 
@@ -45,8 +45,7 @@ def _init(seed):
 def _batch_norm(name, synchronized=False):
     # synchronized: statistics over the global batch, all-reduced across
     # tf.distribute replicas; otherwise each replica normalises its own share.
-    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized,
-                                     name=name)
+    return FusedBatchNorm(momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name)
 
 
 def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None,
