@@ -38,6 +38,8 @@ flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "m
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step.")
 flags.DEFINE_list("steps_per_execution", ["1"],
                   "Training steps per call into TensorFlow; several (1,10) are compared.")
+flags.DEFINE_list("mixed_precisions", [], "Several --mixed_precision values to compare.")
+flags.DEFINE_integer("inter_op_threads", 0, "TensorFlow's inter-op threads (0 = its default).")
 flags.DEFINE_bool("sweep", False, "Measure every --mixed_precision x --jit_compile choice.")
 flags.DEFINE_integer("matmul_size", 2048, "Side of the square matmul used to measure peak.")
 FLAGS = flags.FLAGS
@@ -148,7 +150,11 @@ class Candidate:
 
 def main(argv):
     del argv
-    precisions = list(DTYPES) if FLAGS.sweep else [FLAGS.mixed_precision]
+    import tensorflow as tf
+
+    tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+    precisions = (list(DTYPES) if FLAGS.sweep else FLAGS.mixed_precisions
+                  or [FLAGS.mixed_precision])
     jits = [False, True] if FLAGS.sweep else [FLAGS.jit_compile]
     candidates = [Candidate(precision, jit, int(per_call)) for precision in precisions
                   for jit in jits for per_call in FLAGS.steps_per_execution]

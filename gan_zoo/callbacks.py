@@ -41,23 +41,41 @@ class EpochPreview(keras.callbacks.Callback):
         _animate_epochs(self.directory, os.path.join(self.directory, "progress.gif"))
 
 
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback with batch scalars on the training-step axis.
+
+    Keras numbers them by calls of the training function counted from 0 in
+    every ``fit``: a resumed run would write over its first steps, and with
+    --steps_per_execution=N the axis would be in calls of N steps.
+    """
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Keras adds 1 and logs the call under that number: the call's last step.
+        self._global_train_batch = steps_done(self.model) + self.model.steps_per_execution - 1
+        super().on_train_batch_begin(batch, logs)
+
+
 class Throughput(keras.callbacks.Callback):
-    """Training images per second, per epoch (excluding the first step of the
-    run, which includes tracing and compilation)."""
+    """Training images per second, per epoch (excluding the first call of each
+    fit, which includes tracing and compilation)."""
 
     def __init__(self, examples_per_step: int, writer):
         super().__init__()
         self.examples_per_step, self.writer = examples_per_step, writer
         self.history: list[float] = []
 
+    def on_train_begin(self, logs=None):
+        self._traced = False
+
     def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._steps = None, 0
+        self._steps = 0
+        self._start, self._first = (time.perf_counter(), -1) if self._traced else (None, None)
 
     def on_train_batch_end(self, batch, logs=None):
         # ``batch`` is the index of the last step done: with
         # --steps_per_execution=N this is called once per N steps.
-        if self._start is None:
-            self._start, self._first = time.perf_counter(), batch
+        if self._start is None:  # the fit's first call: tracing, not training
+            self._start, self._first, self._traced = time.perf_counter(), batch, True
         else:
             self._steps = batch - self._first
 
@@ -153,8 +171,10 @@ class DivergenceGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         for name, value in (logs or {}).items():
             if isinstance(value, float) and not np.isfinite(value):
-                raise Diverged(f"training diverged at step {steps_done(self.model)}: "
-                               f"{name} = {value}")
+                step, per_call = steps_done(self.model), self.model.steps_per_execution
+                where = (f"at step {step}" if per_call == 1 else
+                         f"in steps {step - per_call + 1}-{step} (one call)")
+                raise Diverged(f"training diverged {where}: {name} = {value}")
 
 
 class EpochPictures(keras.callbacks.Callback):

@@ -213,8 +213,8 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     throughput = callbacks.Throughput(per_step, writer)
     checkpointer = callbacks.Checkpoint(manager, epochs_done, cfg.checkpoint_every_steps)
     cbs = [
-        keras.callbacks.TensorBoard(os.path.join(cfg.workdir, "logs"), write_graph=False,
-                                    update_freq=cfg.log_every_steps),
+        callbacks.TensorBoard(os.path.join(cfg.workdir, "logs"), write_graph=False,
+                              update_freq=cfg.log_every_steps),
         callbacks.EpochPreview(cfg.workdir, writer, cfg.num_samples, cfg.seed),
         throughput,
         checkpointer,

@@ -1,5 +1,6 @@
 """--mixed_precision, --jit_compile and --steps_per_execution."""
 
+import glob
 import os
 
 import keras
@@ -104,6 +105,7 @@ def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
     # Calls end after steps 2, 4, 6 | 8, 10, 12: a checkpoint after each call
     # that reached a multiple of 5 (6, 10), and one at each epoch's end (6, 12).
     assert _checkpoint_steps(tmp_path) == [6, 10, 12]
+    assert run.images_per_second and run.images_per_second > 0
 
 
 def test_steps_per_execution_never_straddles_an_epoch(tmp_path):
@@ -118,7 +120,6 @@ def test_steps_per_execution_never_straddles_an_epoch(tmp_path):
 def _checkpoint_steps(workdir):
     return sorted(int(name.split("-")[1].split(".")[0])
                   for name in os.listdir(workdir / "checkpoints") if ".index" in name)
-    assert run.images_per_second and run.images_per_second > 0
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -129,3 +130,37 @@ def _checkpoint_steps(workdir):
 def test_bad_execution_flags_are_one_clear_error(tmp_path, name, value, message):
     with pytest.raises(config.UserError, match=message):
         tiny_config(tmp_path, **{name: value})
+
+
+def test_tensorboard_batch_scalars_sit_on_the_step_axis_across_calls_and_resumes(tmp_path):
+    def steps_logged():
+        steps = []
+        for path in sorted(glob.glob(f"{tmp_path}/logs/train/events.out.tfevents.*")):
+            for event in tf.compat.v1.train.summary_iterator(path):
+                steps += [event.step for v in event.summary.value if v.tag == "batch_d_loss"]
+        return sorted(steps)
+
+    flags = dict(model="gan", steps_per_execution=2, steps_per_epoch=4, log_every_steps=2)
+    training.run(tiny_config(tmp_path, epochs=1, **flags), verbose=0)
+    assert steps_logged() == [2, 4]
+    training.run(tiny_config(tmp_path, epochs=2, **flags), verbose=0)  # resumes
+    assert steps_logged() == [2, 4, 6, 8]
+
+
+def test_under_a_strategy_auto_takes_one_step_per_call_and_more_is_one_clear_error(tmp_path):
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        run = training.run(tiny_config(tmp_path / "auto", model="gan"), verbose=0)
+        assert run.model.steps_per_execution == 1
+        with pytest.raises(config.UserError, match="cannot be used under a tf.distribute"):
+            training.run(tiny_config(tmp_path / "two", steps_per_execution=2), verbose=0)
+
+
+def test_divergence_inside_a_call_names_the_call_s_steps(tmp_path, monkeypatch):
+    from gan_zoo import callbacks
+
+    original = callbacks.DivergenceGuard.on_train_batch_end
+    monkeypatch.setattr(callbacks.DivergenceGuard, "on_train_batch_end",
+                        lambda self, batch, logs=None: original(self, batch,
+                                                                dict(logs, d_loss=float("nan"))))
+    with pytest.raises(config.UserError, match="diverged in steps 1-2 .one call.: d_loss = nan"):
+        training.run(tiny_config(tmp_path, steps_per_execution=2, steps_per_epoch=4), verbose=0)

@@ -193,7 +193,8 @@ def _signal_at_step(monkeypatch, signum, step):
     return original
 
 
-def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch):
+@pytest.mark.parametrize("per_call", [1, 2])
+def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch, per_call):
     import signal
 
     from conftest import tiny_config
@@ -201,16 +202,18 @@ def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch)
     from gan_zoo.errors import Interrupted
 
     values = dict(model="aae_semi_supervised", hidden_units=16, hidden_layers=1,
-                  num_labels=20, epochs=2, steps_per_epoch=3, batch_size=8)
+                  num_labels=20, epochs=2, steps_per_epoch=4, batch_size=8,
+                  steps_per_execution=per_call)
     straight = training.run(tiny_config(tmp_path / "a", **values), verbose=0)
 
-    original = _signal_at_step(monkeypatch, signal.SIGTERM, 4)
-    with pytest.raises(Interrupted, match="SIGTERM after step 4") as stopped:
+    # Mid-epoch 2, at the end of a call either way.
+    original = _signal_at_step(monkeypatch, signal.SIGTERM, 6)
+    with pytest.raises(Interrupted, match="SIGTERM after step 6") as stopped:
         training.run(tiny_config(tmp_path / "b", **values), verbose=0)
     assert stopped.value.signum == signal.SIGTERM
     monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", original)
     resumed = training.run(tiny_config(tmp_path / "b", **values), verbose=0)
-    assert int(resumed.model.optimizer.iterations.numpy()) == 6
+    assert int(resumed.model.optimizer.iterations.numpy()) == 8
     for a, b in zip(_variables(straight.model), _variables(resumed.model)):
         np.testing.assert_array_equal(a, b)
 
@@ -220,7 +223,7 @@ def test_divergence_stops_before_anything_is_saved(tmp_path, monkeypatch):
     from gan_zoo import callbacks
     from gan_zoo.errors import UserError
 
-    cfg = tiny_config(tmp_path / "w", epochs=1)
+    cfg = tiny_config(tmp_path / "w", epochs=1, steps_per_execution=1)
     training.run(cfg, verbose=0)
     saved = sorted(os.listdir(tmp_path / "w" / "checkpoints"))
     exported_at = os.path.getmtime(tmp_path / "w" / "export" / "saved_model.pb")
@@ -232,7 +235,7 @@ def test_divergence_stops_before_anything_is_saved(tmp_path, monkeypatch):
     original = callbacks.DivergenceGuard.on_train_batch_end
     monkeypatch.setattr(callbacks.DivergenceGuard, "on_train_batch_end", poisoned)
     with pytest.raises(UserError, match=r"diverged at step 3: d_loss = nan.*untouched"):
-        training.run(tiny_config(tmp_path / "w", epochs=2), verbose=0)
+        training.run(tiny_config(tmp_path / "w", epochs=2, steps_per_execution=1), verbose=0)
     assert sorted(os.listdir(tmp_path / "w" / "checkpoints")) == saved
     assert os.path.getmtime(tmp_path / "w" / "export" / "saved_model.pb") == exported_at
 
@@ -296,7 +299,8 @@ def test_ctrl_c_checkpoints_the_step_and_says_so(tmp_path, monkeypatch):
     _signal_at_step(monkeypatch, signal.SIGINT, 2)
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN in a background job
     with pytest.raises(Interrupted, match="SIGINT after step 2") as stopped:
-        training.run(tiny_config(tmp_path / "w", epochs=2, steps_per_epoch=3), verbose=0)
+        training.run(tiny_config(tmp_path / "w", epochs=2, steps_per_epoch=3,
+                                 steps_per_execution=1), verbose=0)
     assert stopped.value.signum == signal.SIGINT
     assert tf.train.latest_checkpoint(str(tmp_path / "w" / "checkpoints")).endswith("ckpt-2")
     # The handlers are put back once training stops.
