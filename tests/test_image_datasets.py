@@ -222,3 +222,27 @@ def test_tfds_image_set_missing_offline_says_how_to_get_it(tmp_path, monkeypatch
     monkeypatch.setattr(tfds_util, "reachable", lambda *a, **k: False)
     with pytest.raises(UserError, match="no network.*tfds build cifar10"):
         tfds_images.load_cifar10(make_config(data_dir=str(tmp_path)))
+
+
+def test_a_folder_that_fits_in_memory_is_decoded_once_not_every_pass(tmp_path, monkeypatch):
+    for i in range(6):
+        (tmp_path / f"{i}.png").write_bytes(encode(noise(40, 40, i), "PNG"))
+    source = image_folder.load(make_config(data_dir=str(tmp_path)))
+    calls = []
+    original = images.decode
+    monkeypatch.setattr(images, "decode", lambda *a: calls.append(1) or original(*a))
+    dataset, steps = pipeline.training_dataset(source, "train", 3, (0.0, 1.0), seed=0)
+    batches = list(dataset.take(4 * steps).as_numpy_iterator())  # 4 passes
+    # Every pass holds all six images, reshuffled, yet each was decoded once.
+    passes = [np.sort(np.concatenate([b["image"].reshape(3, -1).sum(1)
+                                      for b in batches[i * steps:(i + 1) * steps]]))
+              for i in range(4)]
+    for later in passes[1:]:
+        np.testing.assert_allclose(passes[0], later)
+    assert len(calls) == 6
+
+    monkeypatch.setattr(pipeline, "CACHE_LIMIT_BYTES", 0)  # too big to cache: decode each pass
+    calls.clear()
+    dataset, steps = pipeline.training_dataset(source, "train", 3, (0.0, 1.0), seed=0)
+    list(dataset.take(4 * steps).as_numpy_iterator())
+    assert len(calls) >= 4 * 6

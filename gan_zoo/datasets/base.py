@@ -22,6 +22,8 @@ class Source:
     # Streams cap the shuffle buffer: it holds decoded images (0.7 GB for
     # 60k at 64x64x3) and must fill before the first batch.
     shuffle_buffer: int = 10000
+    # Whether dataset() already serves arrays held in memory (nothing to cache).
+    in_memory: bool = False
 
     def split_names(self) -> list[str]:
         raise NotImplementedError
@@ -65,6 +67,7 @@ class ArraySource(Source):
             self._splits[split] = (images, np.asarray(labels, np.int32))
         self.image_shape = tuple(next(iter(self._splits.values()))[0].shape[1:])
         self.shuffle_buffer = max(len(images) for images, _ in self._splits.values())
+        self.in_memory = True
 
     def split_names(self) -> list[str]:
         return list(self._splits)

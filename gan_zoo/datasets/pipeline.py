@@ -54,6 +54,12 @@ def _capped(source: Source, split: str, max_examples: int):
     return ds, n
 
 
+# Decoded training images up to this size stay in memory after the first
+# pass (tf.data cache), so later epochs skip reading, decoding and resizing:
+# CIFAR-10 or an image folder do, LSUN's millions of bedrooms do not.
+CACHE_LIMIT_BYTES = 2 << 30
+
+
 def training_dataset(source: Source, split: str, batch_size: int,
                      value_range: tuple[float, float], seed: int, image_shape=None,
                      max_examples: int = 0, skip_batches: int = 0):
@@ -89,6 +95,8 @@ def training_dataset(source: Source, split: str, batch_size: int,
     if steps == 0:
         raise UserError(f"the {split} split of {source.name!r} has {n} examples, fewer than one "
                         f"step needs ({batch_size}); lower --batch_size or --d_steps.")
+    if not source.in_memory and n * int(np.prod(source.image_shape)) <= CACHE_LIMIT_BYTES:
+        ds = ds.cache()
     if split == "train":
         ds = ds.shuffle(min(n, source.shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True).repeat().skip(skip_batches)
