@@ -55,6 +55,21 @@ def run_script(*args, cwd=ROOT, timeout=300):
                           timeout=timeout)
 
 
+def run_scripts(commands: dict, timeout=300) -> dict:
+    """Runs ``python <args>`` for every name -> args of ``commands`` at once and
+    returns name -> CompletedProcess. Each process spends most of its few
+    seconds importing TensorFlow, which overlaps well."""
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    processes = {name: subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for name, args in commands.items()}
+    results = {}
+    for name, process in processes.items():
+        out, err = process.communicate(timeout=timeout)
+        results[name] = subprocess.CompletedProcess(commands[name], process.returncode, out, err)
+    return results
+
+
 @pytest.fixture
 def tiny(tmp_path):
     def make(**overrides):

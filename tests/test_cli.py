@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import run_script
+from conftest import run_script, run_scripts
 from gan_zoo import config, registry
 from gan_zoo.errors import UserError
 
@@ -50,22 +50,34 @@ def test_paper_defaults_fill_unset_flags_and_flags_override_them():
     assert cfg.workdir == "runs/gan_digits"
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--model=nope"], "choose one of: aae, aae_clustering, aae_semi_supervised, "
-                       "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae"),
-    (["--dataset=nope"], "celeb_a, cifar10, digits, image_folder, lsun, mnist"),
-    (["--gen_loss=foo"], "minimax, non_saturating"),
-    (["--batch_size=-4"], "batch_size"),
-    (["stray"], "every setting is a --flag"),
-])
-def test_train_py_bad_input_is_one_line_without_traceback(args, fragment, tmp_path):
-    result = run_script("train.py", f"--workdir={tmp_path}/w", *args)
+BAD_TRAIN_ARGS = {
+    "--model=nope": "choose one of: aae, aae_clustering, aae_semi_supervised, "
+                    "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae",
+    "--dataset=nope": "celeb_a, cifar10, digits, image_folder, lsun, mnist",
+    "--gen_loss=foo": "minimax, non_saturating",
+    "--batch_size=-4": "batch_size",
+    "stray": "every setting is a --flag",
+    "--steps_per_execution=-2": "--steps_per_execution=-2 must be >= 0",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_train_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    return root, run_scripts({arg: ["train.py", f"--workdir={root}/{i}", arg]
+                              for i, arg in enumerate(BAD_TRAIN_ARGS)})
+
+
+@pytest.mark.parametrize("arg", BAD_TRAIN_ARGS)
+def test_train_py_bad_input_is_one_line_without_traceback(arg, bad_train_runs):
+    root, results = bad_train_runs
+    result = results[arg]
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and fragment in lines[0]
+    assert lines[0].startswith("error: ") and BAD_TRAIN_ARGS[arg] in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
-    assert not (tmp_path / "w").exists()
+    assert not (root / str(list(BAD_TRAIN_ARGS).index(arg))).exists()
 
 
 def test_sample_py_rejects_a_directory_that_is_not_an_export(tmp_path):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_script, tiny_config
+from conftest import run_script, run_scripts, tiny_config
 from gan_zoo import config, exported, registry, training
 from gan_zoo.evaluation import features, protocol
 
@@ -50,15 +50,24 @@ def test_evaluate_export_and_npy_match_the_library(export_dir, tmp_path):
                                                        rel=1e-5)
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--metrics=fid,bogus"], "choose from parzen, fid, kid, is, coverage"),
-    ([], "exactly one of --export"),
-    (["--samples=/nonexistent.npy"], "is not a file"),
-])
-def test_evaluate_bad_input_is_one_line(args, fragment):
-    result = run_script("evaluate.py", "--dataset=digits", *args)
+BAD_EVALUATE_ARGS = {
+    "--metrics=fid,bogus": "choose from parzen, fid, kid, is, coverage",
+    "--dataset=digits": "exactly one of --export",
+    "--samples=/nonexistent.npy": "is not a file",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_evaluate_runs():
+    return run_scripts({arg: ["evaluate.py", "--dataset=digits", arg]
+                        for arg in BAD_EVALUATE_ARGS})
+
+
+@pytest.mark.parametrize("arg", BAD_EVALUATE_ARGS)
+def test_evaluate_bad_input_is_one_line(arg, bad_evaluate_runs):
+    result = bad_evaluate_runs[arg]
     assert result.returncode == 2
-    assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert BAD_EVALUATE_ARGS[arg] in result.stderr and "Traceback" not in result.stderr
 
 
 def test_samples_of_the_wrong_shape_or_range_are_refused(tmp_path):

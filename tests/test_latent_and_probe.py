@@ -6,14 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import run_scripts
 from gan_zoo import config, exported, latent, probe
 from gan_zoo.errors import UserError
 
@@ -319,15 +317,7 @@ def runs(exports):
         "bad_index": ["arithmetic.py", f"--export={dcgan}", "--num=16", "--a=3,16", "--b=1",
                       "--c=2"],
     }
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    processes = {name: subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for name, args in commands.items()}
-    results = {}
-    for name, process in processes.items():
-        out, err = process.communicate(timeout=300)
-        results[name] = subprocess.CompletedProcess(commands[name], process.returncode, out, err)
-    return results
+    return run_scripts(commands)
 
 
 def _ok(result):
