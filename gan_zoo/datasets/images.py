@@ -4,12 +4,21 @@ LSUN, image folders and the tfds image sets all give the pipeline
 ``image_size`` x ``image_size`` uint8 RGB images made the way DCGAN made its
 LSUN images: scale so the short side is ``image_size``, keep the centre.
 
-Encoded images are decoded with Pillow inside the tf.data graph
-(``tf.numpy_function`` in a parallel ``map``; Pillow releases the GIL while
-it decodes). A record that does not decode is dropped, counted and logged
-instead of ending a run hours in: TensorFlow's own decoders can only fail
-the whole pipeline or be silenced by ``ignore_errors``, which cannot say how
-many, or which, records it dropped.
+Image files are decoded with Pillow inside the tf.data graph
+(``tf.numpy_function`` in a parallel ``map``), which can decode a large JPEG
+at 1/2, 1/4 or 1/8 scale. A record that does not decode is dropped, counted
+and logged instead of ending a run hours in.
+
+Records held in memory (LSUN's LMDB) are decoded by TensorFlow's own
+decoders instead (``native=True``): Pillow behind ``tf.numpy_function``
+delivered one core's worth of LSUN WebP images on two cores
+(benchmarks/input_pipeline.py), while the native ops scale with the cores.
+Those decoders can only fail the whole pipeline or be silenced by
+``ignore_errors``, which cannot say which records it dropped; so every record
+first passes a check of its container (a JPEG ends with EOI, a PNG with IEND,
+a WebP's RIFF size is its length), which catches the usual damage, a
+truncated record, and counts and names it; ``ignore_errors`` then drops
+(and TensorFlow logs) whatever else fails to decode.
 """
 
 from __future__ import annotations
@@ -196,6 +205,44 @@ def decode_records(records: tf.data.Dataset, image_size: int, skips: SkipCounter
                        num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _complete(data: tf.Tensor) -> tf.Tensor:
+    """Whether encoded bytes are a whole JPEG, PNG or WebP container (in-graph)."""
+    n = tf.strings.length(data)
+    big_enough = n >= 16
+
+    def check():
+        tail = lambda k: tf.strings.substr(data, n - k, k)  # noqa: E731
+        riff = tf.io.decode_raw(tf.strings.substr(data, 4, 4), tf.int32, little_endian=True)[0]
+        webp = tf.logical_and(tf.strings.substr(data, 0, 4) == b"RIFF",
+                              tf.cast(riff, tf.int32) + 8 == n)
+        jpeg = tf.logical_and(tf.strings.substr(data, 0, 2) == b"\xff\xd8", tail(2) == b"\xff\xd9")
+        png = tf.logical_and(tf.strings.substr(data, 0, 4) == b"\x89PNG",
+                             tail(8) == b"IEND\xaeB`\x82")
+        return tf.reduce_any([webp, jpeg, png])
+
+    return tf.cond(big_enough, check, lambda: tf.constant(False))
+
+
+def decode_natively(records: tf.data.Dataset, image_size: int, skips: SkipCounter
+                    ) -> tf.data.Dataset:
+    """:func:`decode_records` for records with their bytes, by TensorFlow's
+    decoders (see the module docstring)."""
+    def whole(record):
+        def report():
+            return tf.numpy_function(
+                lambda name: skips.skip(name.decode("utf-8", "replace"),
+                                        "incomplete, or not JPEG, PNG or WebP data") or False,
+                [record["name"]], tf.bool, stateful=True)
+        return tf.cond(_complete(record["data"]), lambda: tf.constant(True), report)
+
+    def decode(record):
+        image = tf.io.decode_image(record["data"], channels=3, expand_animations=False)
+        return {"image": center_square(image, image_size), "label": record["label"]}
+
+    decoded = records.filter(whole).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    return decoded.ignore_errors(log_warning=True)
+
+
 class EncodedImageSource(Source):
     """A "train"-only Source of encoded images, decoded and cropped as they stream.
 
@@ -205,7 +252,8 @@ class EncodedImageSource(Source):
 
     def __init__(self, name: str, records: Callable[[], tf.data.Dataset], num_records: int,
                  image_size: int, num_classes: int = 0, max_examples: int = 0,
-                 read_files: bool = False, class_names: tuple[str, ...] = ()):
+                 read_files: bool = False, class_names: tuple[str, ...] = (),
+                 native: bool = False):
         """
         Args:
           name: the dataset's name, for messages.
@@ -216,6 +264,8 @@ class EncodedImageSource(Source):
           max_examples: if > 0, stop after this many decoded images.
           read_files: records name files to read (see :func:`decode_records`).
           class_names: what each label means, if the data is labelled.
+          native: decode with TensorFlow's decoders (:func:`decode_natively`;
+            records with their bytes only).
         """
         self.name = name
         self.image_shape = (image_size, image_size, 3)
@@ -225,6 +275,7 @@ class EncodedImageSource(Source):
         self._num_records = num_records
         self._max_examples = max_examples
         self._read_files = read_files
+        self._native = native
         self._skips = SkipCounter(f"{name} {'file' if read_files else 'record'}")
 
     @property
@@ -243,5 +294,9 @@ class EncodedImageSource(Source):
 
     def dataset(self, split: str) -> tf.data.Dataset:
         self._check_split(split)
-        ds = decode_records(self._records(), self.image_shape[0], self._skips, self._read_files)
+        if self._native:
+            ds = decode_natively(self._records(), self.image_shape[0], self._skips)
+        else:
+            ds = decode_records(self._records(), self.image_shape[0], self._skips,
+                                self._read_files)
         return ds.take(self._max_examples) if self._max_examples else ds
