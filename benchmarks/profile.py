@@ -67,7 +67,8 @@ def main(argv):
     print(f"{cfg.model} {FLAGS.mixed_precision} jit={FLAGS.jit_compile}: "
           f"{total / FLAGS.steps / 1e3:.1f} ms of op time per step")
     for name, micros in ranked[:FLAGS.top]:
-        print(f"  {name:32} {100 * micros / total:5.1f}%  {micros / FLAGS.steps / 1e3:8.2f} ms/step")
+        print(f"  {name:32} {100 * micros / total:5.1f}%  "
+              f"{micros / FLAGS.steps / 1e3:8.2f} ms/step")
     print(json.dumps({"model": cfg.model, "mixed_precision": FLAGS.mixed_precision,
                       "jit_compile": FLAGS.jit_compile, "steps": FLAGS.steps,
                       "ms_per_step": total / FLAGS.steps / 1e3,

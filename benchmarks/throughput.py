@@ -31,7 +31,7 @@ flags.DEFINE_string("model", "dcgan", "Registered model name.")
 flags.DEFINE_integer("image_size", 64, "DCGAN: image size.")
 flags.DEFINE_integer("channels", 3, "DCGAN: image channels.")
 flags.DEFINE_integer("batch_size", 64, "Minibatch size m.")
-flags.DEFINE_integer("steps", 20, "Timed training steps per round (after a warm-up fit of 2 calls).")
+flags.DEFINE_integer("steps", 20, "Timed training steps per round (after 2 warm-up calls).")
 flags.DEFINE_integer("rounds", 3, "Timing rounds; each candidate keeps its fastest.")
 flags.DEFINE_enum("mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
                   "Compute dtype.")

@@ -53,11 +53,11 @@ class Config:
         "float32", "Compute dtype: float32 | mixed_bfloat16 | mixed_float16 (float32 weights, "
                    "outputs and losses; float16 adds dynamic loss scaling to every optimizer).")
     jit_compile: str = _field(
-        "auto", "XLA-compile the training step: true | false | auto (the faster one measured "
-                "for this device: off on CPU, on on a GPU).")
+        "auto", "XLA-compile the training step: true | false | auto (off on a CPU, where it "
+                "measured slower; on on a GPU, as Keras does, except under --strategy).")
     steps_per_execution: int = _field(
-        0, "Training steps per call into TensorFlow (callbacks see every this many steps); "
-           "0 = auto (the faster one measured for this device).")
+        0, "Training steps per call into TensorFlow (callbacks act every this many steps); "
+           "0 = auto: 10, or 1 under a tf.distribute strategy.")
     deterministic: bool = _field(
         False, "Make every TensorFlow op deterministic, so reruns and resumed runs are "
                "bit-identical on a GPU too (CPU runs already are); may be slower.")

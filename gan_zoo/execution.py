@@ -90,8 +90,6 @@ def strategy_for(config) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if config.strategy == "multi_worker":
         _check_tf_config()
-        # Ring all-reduce over gRPC works on every device kind; NCCL would be
-        # picked automatically on GPUs by AUTO.
         return tf.distribute.MultiWorkerMirroredStrategy()
     if config.strategy == "tpu":
         return _tpu_strategy(config.tpu)
@@ -102,7 +100,8 @@ def _check_tf_config() -> None:
     text = os.environ.get("TF_CONFIG", "")
     if not text:
         raise UserError("--strategy=multi_worker takes the cluster from the TF_CONFIG environment "
-                        "variable, which is not set; see the README section 'Several machines'.")
+                        "variable, which is not set; see the README section 'Several GPUs, "
+                        "machines and TPUs'.")
     try:
         spec = json.loads(text)
         task = spec["task"]

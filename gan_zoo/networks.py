@@ -77,8 +77,8 @@ class FusedBatchNorm(layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
-        if self.synchronized or mask is not None or len(inputs.shape) != 4 or self.axis not in (
-                -1, 3) or self.renorm:
+        nhwc = len(inputs.shape) == 4 and self.axis in (-1, 3)
+        if self.synchronized or self.renorm or mask is not None or not nhwc:
             return super().call(inputs, training=training, mask=mask)
         channels = inputs.shape[-1]
         scale = self.gamma.value if self.scale else tf.ones([channels])
@@ -140,8 +140,8 @@ def maxout_discriminator(image_shape, units=240, pieces=5, hidden_layers=2, init
         h = Maxout(units, pieces, kernel_initializer=uniform_init(init_limit, _offset(seed, i)),
                    name=f"h{i}")(h)
         h = layers.Dropout(hidden_dropout, seed=_offset(seed, 101 + i), name=f"drop_h{i}")(h)
-    logit = layers.Dense(1, name="logit", dtype=OUTPUT_DTYPE,
-                         kernel_initializer=uniform_init(init_limit, _offset(seed, hidden_layers)))(h)
+    logit = layers.Dense(1, name="logit", dtype=OUTPUT_DTYPE, kernel_initializer=uniform_init(
+        init_limit, _offset(seed, hidden_layers)))(h)
     return keras.Model(x, logit, name=name)
 
 

@@ -214,7 +214,7 @@ def _complete(data: tf.Tensor) -> tf.Tensor:
         tail = lambda k: tf.strings.substr(data, n - k, k)  # noqa: E731
         riff = tf.io.decode_raw(tf.strings.substr(data, 4, 4), tf.int32, little_endian=True)[0]
         webp = tf.logical_and(tf.strings.substr(data, 0, 4) == b"RIFF",
-                              tf.cast(riff, tf.int32) + 8 == n)
+                              riff + 8 == n)
         jpeg = tf.logical_and(tf.strings.substr(data, 0, 2) == b"\xff\xd8", tail(2) == b"\xff\xd9")
         png = tf.logical_and(tf.strings.substr(data, 0, 4) == b"\x89PNG",
                              tail(8) == b"IEND\xaeB`\x82")
