@@ -53,6 +53,24 @@ SCRIPT = textwrap.dedent("""
         out[name] = max(float(np.max(np.abs(a.numpy() - b.numpy())))
                         for a, b in zip(one.variables, two.variables) if "float" in str(a.dtype))
 
+    # Loss scaling (mixed_float16) under two replicas: the step is taken, counted
+    # once per step, and matches the one-replica step up to float16 rounding.
+    from gan_zoo import execution
+    def build_f16(strategy):
+        keras.utils.set_random_seed(0)
+        cfg = tiny_config(root + "/x", model="vae", hidden_units=16, hidden_layers=1,
+                          mixed_precision="mixed_float16")
+        with strategy.scope(), execution.dtype_policy(cfg.mixed_precision):
+            return registry.model_class("vae").from_flags(cfg, digits.load(), 2)
+    one, two = build_f16(tf.distribute.get_strategy()), build_f16(mirrored)
+    for _ in range(3):
+        one.train_step(batch)
+        mirrored.run(tf.function(two.train_step), args=(halves,))
+    out["f16_iterations"] = int(two.ae_optimizer.iterations.numpy())
+    out["f16_inner_iterations"] = int(two.ae_optimizer.inner_optimizer.iterations.numpy())
+    out["f16"] = max(float(np.max(np.abs(a.numpy() - b.numpy())))
+                     for a, b in zip(one.variables, two.variables) if "float" in str(a.dtype))
+
     # DCGAN: with synchronised BatchNorm the 2-replica step is the 1-replica
     # step; with per-replica BatchNorm (half-batch statistics) it is not.
     from gan_zoo.datasets.pipeline import model_images
@@ -116,6 +134,11 @@ def test_two_replicas_take_the_one_replica_step(mirrored, model):
     # Reparameterisation noise, corruption and prior samples included; only
     # float summation order differs.
     assert mirrored[model] < 1e-6
+
+
+def test_loss_scaling_under_two_replicas_takes_and_counts_the_one_replica_steps(mirrored):
+    assert mirrored["f16_iterations"] == 3 and mirrored["f16_inner_iterations"] == 3
+    assert mirrored["f16"] < 1e-3
 
 
 def test_a_mirrored_fit_takes_the_one_device_run_s_steps(mirrored):

@@ -84,3 +84,18 @@ def test_multi_worker_without_tf_config_is_one_clear_error(monkeypatch, tmp_path
                                     '{"type": "worker", "index": 3}}')
     with pytest.raises(UserError, match="TF_CONFIG is not a cluster this process is in"):
         execution.strategy_for(cfg)
+
+
+@pytest.mark.parametrize("cluster_spec, task, chief", [
+    ({"worker": ["a:1", "b:1"]}, ("worker", 0), True),
+    ({"worker": ["a:1", "b:1"]}, ("worker", 1), False),
+    ({"chief": ["c:1"], "worker": ["a:1"]}, ("chief", 0), True),
+    ({"chief": ["c:1"], "worker": ["a:1"]}, ("worker", 0), False),
+])
+def test_only_the_chief_writes_the_run(cluster_spec, task, chief):
+    class Strategy:
+        cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec(cluster_spec), task_type=task[0], task_id=task[1])
+
+    assert execution.is_chief(Strategy()) is chief
+    assert execution.is_chief(tf.distribute.get_strategy())  # no cluster: one process
