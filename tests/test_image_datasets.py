@@ -2,6 +2,7 @@
 
 import dataclasses
 import io
+import json
 import logging
 
 import lmdb
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from gan_zoo import config
-from gan_zoo.datasets import image_folder, images, lsun, pipeline, tfds_images, tfds_util
+from gan_zoo.datasets import base, image_folder, images, lsun, pipeline, tfds_images, tfds_util
 from gan_zoo.errors import UserError
 
 SIZE = 32
@@ -246,3 +247,26 @@ def test_a_folder_that_fits_in_memory_is_decoded_once_not_every_pass(tmp_path, m
     dataset, steps = pipeline.training_dataset(source, "train", 3, (0.0, 1.0), seed=0)
     list(dataset.take(4 * steps).as_numpy_iterator())
     assert len(calls) >= 4 * 6
+
+
+def test_a_prepared_lsun_export_streams_the_same_images_without_decoding(lsun_parent, caplog):
+    cfg = make_config(data_dir=str(lsun_parent))
+    streamed, _ = take_all(lsun.load(cfg))
+    flat = lsun.prepare(cfg)
+    assert flat == str(lsun_parent / f"bedroom_train_{SIZE}.u8")
+    meta = json.load(open(lsun_parent / f"bedroom_train_{SIZE}.json"))
+    assert meta["count"] == 7 and meta["skipped"] == 1
+    source = lsun.load(cfg)
+    assert isinstance(source, base.FlatFileSource) and source.num_examples("train") == 7
+    prepared, labels = take_all(source)
+    np.testing.assert_array_equal(prepared, streamed)
+    assert np.all(labels == -1)
+    assert lsun.load(make_config(data_dir=str(lsun_parent), max_examples=3)).num_examples(
+        "train") == 3
+    assert not isinstance(lsun.load(make_config(data_dir=str(lsun_parent), image_size=SIZE * 2)),
+                          base.FlatFileSource)  # prepared at another size: the LMDB
+    with open(flat, "ab") as f:  # a damaged file is not used
+        f.write(b"\0")
+    with caplog.at_level(logging.WARNING):
+        assert not isinstance(lsun.load(cfg), base.FlatFileSource)
+    assert "does not match" in caplog.text

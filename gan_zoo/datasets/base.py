@@ -50,6 +50,36 @@ class Source:
                             f"{', '.join(self.split_names())}.")
 
 
+class FlatFileSource(Source):
+    """A "train"-only, unlabelled Source streamed from a flat file of decoded
+    uint8 images ([N, H, W, C] back to back), read in chunks through a memory
+    map: no decoding, so it feeds a GPU where decoding the originals cannot."""
+
+    def __init__(self, name: str, path: str, count: int, image_shape, max_examples: int = 0):
+        self.name, self.num_classes = name, 0
+        self.image_shape = tuple(image_shape)
+        self._path, self._count, self._max_examples = path, count, max_examples
+
+    def split_names(self) -> list[str]:
+        return ["train"]
+
+    def num_examples(self, split: str) -> int:
+        self._check_split(split)
+        return min(self._count, self._max_examples) if self._max_examples else self._count
+
+    def dataset(self, split: str) -> tf.data.Dataset:
+        n, shape = self.num_examples(split), self.image_shape
+
+        def chunks():
+            images = np.memmap(self._path, np.uint8, "r", shape=(self._count,) + shape)
+            for start in range(0, n, 1024):
+                yield np.array(images[start:min(start + 1024, n)])
+
+        spec = tf.TensorSpec((None,) + shape, tf.uint8)
+        ds = tf.data.Dataset.from_generator(chunks, output_signature=spec).unbatch()
+        return ds.map(lambda image: {"image": image, "label": tf.constant(-1, tf.int32)})
+
+
 class ArraySource(Source):
     """A dataset small enough to hold in memory as numpy arrays."""
 

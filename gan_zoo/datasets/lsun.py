@@ -11,17 +11,24 @@ skipped and counted (``source.skipped``).
 Where the data is looked for: ``--data_dir`` (the directory holding
 ``<category>_train_lmdb``, or that directory itself); without it,
 :data:`ENV_VAR` and then :data:`DEFAULT_DIR`.
+
+Decoding WebP is what limits the stream (about 500 images/s per core), so
+:func:`prepare` (``python prepare_lsun.py``) can decode the export once, at
+one image size, into ``<category>_train_<size>.u8`` beside the LMDB; when
+that file exists, :func:`load` streams it instead, with nothing to decode.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import logging
 import os
 
 import tensorflow as tf
 
-from gan_zoo.datasets import images
+from gan_zoo.datasets import base, images
 from gan_zoo.errors import UserError
 
 ENV_VAR = "LSUN_DIR"  # where to look when --data_dir is not given ...
@@ -29,6 +36,7 @@ DEFAULT_DIR = "~/data/lsun"  # ... and then here
 # Records decoded at load time to catch an export with no usable image.
 _PROBE_RECORDS = 32
 _CHUNK = 256  # records per step of the LMDB reader
+_OPEN: dict = {}  # real path -> the lmdb.Environment open on it
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +47,17 @@ def _how_to_get(category: str) -> str:
             f"{category}_train_lmdb as --data_dir")
 
 
-def load(config) -> images.EncodedImageSource:
+def load(config, prepared: bool = True) -> base.Source:
     """The LSUN Source for ``config.lsun_category``: train split only, unlabelled.
 
     Args:
       config: reads ``data_dir``, ``lsun_category``, ``image_size`` and
         ``max_examples``.
+      prepared: use the export's prepared file at ``image_size`` if there is one.
 
     Returns:
-      An EncodedImageSource of ``image_size`` x ``image_size`` RGB images.
+      A Source of ``image_size`` x ``image_size`` RGB images: the prepared
+      file's, or the LMDB's decoded as they stream.
 
     Raises:
       UserError: if the LMDB cannot be found, opened, or holds no decodable image.
@@ -60,11 +70,26 @@ def load(config) -> images.EncodedImageSource:
 
     category = config.lsun_category or "bedroom"
     path = find_lmdb(config.data_dir, category)
+    flat, meta = _prepared_paths(path, category, config.image_size)
+    if prepared and os.path.isfile(meta):
+        with open(meta) as f:
+            count = json.load(f)["count"]
+        shape = (config.image_size, config.image_size, 3)
+        if os.path.getsize(flat) == count * config.image_size ** 2 * 3:
+            return base.FlatFileSource(f"lsun_{category}", flat, count, shape,
+                                       config.max_examples)
+        logger.warning("ignoring %s: its size does not match %s; run prepare_lsun.py again",
+                       flat, meta)
     try:
         # readonly + lock=False: the export is never written, and its directory
         # may be read-only or shared. readahead=False, as LMDB advises for a
-        # database bigger than RAM (the bedrooms are tens of GB).
-        env = lmdb.open(path, readonly=True, lock=False, readahead=False, max_readers=1024)
+        # database bigger than RAM (the bedrooms are tens of GB). LMDB allows
+        # one handle per file and process, so a second load shares the first's.
+        key = os.path.realpath(path)
+        if key not in _OPEN:
+            _OPEN[key] = lmdb.open(path, readonly=True, lock=False, readahead=False,
+                                   max_readers=1024)
+        env = _OPEN[key]
         entries = env.stat()["entries"]
     except lmdb.Error as e:
         raise UserError(f"{path} is not an LMDB of LSUN's layout ({e}); "
@@ -80,6 +105,42 @@ def load(config) -> images.EncodedImageSource:
     return images.EncodedImageSource(f"lsun_{category}", lambda: _records(env), entries,
                                      config.image_size, max_examples=config.max_examples,
                                      native=True)
+
+
+def _prepared_paths(lmdb_path: str, category: str, image_size: int) -> tuple[str, str]:
+    """(images file, its description) of the export at ``lmdb_path`` prepared at ``image_size``."""
+    stem = os.path.join(os.path.dirname(os.path.normpath(lmdb_path)),
+                        f"{category}_train_{image_size}")
+    return stem + ".u8", stem + ".json"
+
+
+def prepare(config) -> str:
+    """Decodes the LSUN export once at ``config.image_size`` into the flat
+    file :func:`load` then streams; returns its path.
+
+    Every record is decoded exactly as training would decode it (undecodable
+    ones skipped and counted); the description is written last, so an
+    interrupted run leaves nothing that :func:`load` would use.
+    """
+    source = load(dataclasses.replace(config, max_examples=0), prepared=False)
+    category = config.lsun_category or "bedroom"
+    flat, meta = _prepared_paths(find_lmdb(config.data_dir, category), category,
+                                 config.image_size)
+    if os.path.exists(meta):
+        os.remove(meta)
+    count = 0
+    try:
+        with open(flat, "wb") as f:
+            for batch in source.dataset("train").batch(1024).prefetch(2).as_numpy_iterator():
+                f.write(batch["image"].tobytes())
+                count += len(batch["image"])
+    except OSError as e:
+        raise UserError(f"cannot write {flat} ({e}); the directory holding the LMDB must be "
+                        "writable.") from None
+    with open(meta, "w") as f:
+        json.dump({"count": count, "image_size": config.image_size, "category": category,
+                   "skipped": source.skipped}, f)
+    return flat
 
 
 def find_lmdb(data_dir: str, category: str) -> str:

@@ -1,0 +1,36 @@
+"""Decode an LSUN export once, so training streams images without decoding them.
+
+    python prepare_lsun.py --data_dir=~/data/lsun --lsun_category=bedroom --image_size=64
+
+Writes <category>_train_<size>.u8 (uint8 images, back to back) and its .json
+beside <category>_train_lmdb; `train.py --dataset=lsun` at that image size then
+reads them instead of the LMDB (36 GB for the 3 million bedrooms at 64x64).
+"""
+
+from absl import flags
+
+from gan_zoo import cli
+
+flags.DEFINE_string("data_dir", "", "The LSUN LMDB directory, or the directory holding it.")
+flags.DEFINE_string("lsun_category", "bedroom", "LSUN scene category.")
+flags.DEFINE_integer("image_size", 64, "Side of the decoded, centre-cropped images.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    import time
+
+    from gan_zoo import config
+    from gan_zoo.datasets import lsun
+
+    cfg = config.resolve({"model": "dcgan", "dataset": "lsun", "data_dir": FLAGS.data_dir,
+                          "lsun_category": FLAGS.lsun_category, "image_size": FLAGS.image_size,
+                          "workdir": "/tmp/unused"})
+    start = time.perf_counter()
+    path = lsun.prepare(cfg)
+    print(f"Wrote {path} in {time.perf_counter() - start:.0f} s.")
+
+
+if __name__ == "__main__":
+    cli.run(main)
