@@ -136,13 +136,16 @@ def test_train_py_dcgan_on_a_generated_lsun_lmdb_trains_and_exports(tmp_path):
 
 
 def test_lsun_without_data_says_where_it_comes_from(tmp_path):
-    from conftest import run_script
+    from conftest import run_scripts
 
-    result = run_script("train.py", "--model=dcgan", "--dataset=lsun",
-                        f"--data_dir={tmp_path}", f"--workdir={tmp_path}/w")
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "github.com/fyu/lsun" in result.stderr
-    assert "Traceback" not in result.stderr
+    results = run_scripts({
+        "train": ["train.py", "--model=dcgan", "--dataset=lsun", f"--data_dir={tmp_path}",
+                  f"--workdir={tmp_path}/w"],
+        "prepare": ["prepare_lsun.py", f"--data_dir={tmp_path}"]})
+    for result in results.values():
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1 and "github.com/fyu/lsun" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_fused_batchnorm_matches_keras_batchnorm():
