@@ -248,7 +248,7 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
     from conftest import ROOT
 
     w = tmp_path / "w"
-    command = [sys.executable, "train.py", f"--workdir={w}", "--epochs=40", "--steps_per_epoch=4",
+    command = [sys.executable, "train.py", f"--workdir={w}", "--epochs=12", "--steps_per_epoch=4",
                "--batch_size=10", "--num_samples=4", "--checkpoint_every_steps=2", "--deterministic"]
 
     index = w / "checkpoints" / "checkpoint"
@@ -278,7 +278,7 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "Resuming from" in finished.stdout
-    assert json.load(open(w / "summary.json"))["epochs_done"] == 40
+    assert json.load(open(w / "summary.json"))["epochs_done"] == 12
 
 
 def test_strategy_flag_trains_under_a_mirrored_strategy(tmp_path):
