@@ -164,3 +164,26 @@ def test_divergence_inside_a_call_names_the_call_s_steps(tmp_path, monkeypatch):
                                                                 dict(logs, d_loss=float("nan"))))
     with pytest.raises(config.UserError, match="diverged in steps 1-2 .one call.: d_loss = nan"):
         training.run(tiny_config(tmp_path, steps_per_execution=2, steps_per_epoch=4), verbose=0)
+
+
+@pytest.mark.parametrize("name", sorted(registry.MODELS))
+def test_every_model_takes_a_mixed_bfloat16_step(name, tmp_path):
+    from gan_zoo.datasets import pipeline
+
+    small = (dict(image_size=32, ngf=8, ndf=8) if name == "dcgan" else
+             dict(hidden_units=16, hidden_layers=1) if name not in ("gan", "cgan") else {})
+    cfg = tiny_config(tmp_path, model=name, mixed_precision="mixed_bfloat16", **small)
+    cls, source = registry.model_class(name), digits.load()
+    with execution.dtype_policy(cfg.mixed_precision):
+        model = cls.from_flags(cfg, source, 2)
+    images, labels = source.arrays("train")
+    n = cls.examples_per_step(cfg)
+    batch = {"image": pipeline.model_images(images[:n], cls.output_range,
+                                            cls.image_shape(cfg, source)),
+             "label": tf.constant(labels[:n])}
+    if hasattr(cls, "labelled_subset"):
+        batch.update(labelled_image=batch["image"][:cfg.batch_size],
+                     labelled_label=batch["label"][:cfg.batch_size])
+    logs = model.train_step(batch)  # eagerly: cheap for these tiny networks
+    assert logs and all(np.all(np.isfinite(v.numpy())) for v in logs.values())
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
