@@ -187,3 +187,12 @@ def test_every_model_takes_a_mixed_bfloat16_step(name, tmp_path):
     logs = model.train_step(batch)  # eagerly: cheap for these tiny networks
     assert logs and all(np.all(np.isfinite(v.numpy())) for v in logs.values())
     assert all(v.dtype == "float32" for v in model.trainable_variables)
+
+
+def test_the_aae_pretraining_switch_lands_on_its_epoch_with_several_steps_per_call(tmp_path):
+    run = training.run(tiny_config(tmp_path, model="aae", hidden_units=16, hidden_layers=1,
+                                   pretrain_epochs=1, epochs=3, steps_per_epoch=4,
+                                   steps_per_execution=4), verbose=0)
+    # One reconstruction-only epoch of 4 steps, then 2 epochs that regularize.
+    assert int(run.model.ae_optimizer.iterations.numpy()) == 12
+    assert int(run.model.d_optimizer.iterations.numpy()) == 8
