@@ -147,11 +147,13 @@ class Config:
 
     def validate(self) -> "Config":
         """Raises UserError with one actionable line for any bad value."""
-        from gan_zoo import registry  # imports TensorFlow; keep `import config` light
+        # These import TensorFlow; keep `import config` light.
+        from gan_zoo import losses, registry
+        from gan_zoo.models import dae
 
         registry.model_class(self.model)
         registry.dataset_loader(self.dataset)
-        check_choice("gen_loss", self.gen_loss, ("minimax", "non_saturating"))
+        check_choice("gen_loss", self.gen_loss, tuple(losses.GENERATOR_LOSSES))
         check_choice("noise", self.noise, ("uniform", "gaussian"))
         check_choice("optimizer", self.optimizer, ("sgd", "adam"))
         check_choice("strategy", self.strategy, ("default", "mirrored", "multi_worker", "tpu"))
@@ -160,8 +162,8 @@ class Config:
         check_choice("jit_compile", self.jit_compile, ("auto", "true", "false"))
         check_non_negative("steps_per_execution", self.steps_per_execution, " (0 = auto)")
         check_choice("architecture", self.architecture, ("mlp", "conv"))
-        check_choice("recon_loss", self.recon_loss, ("bce", "mse"))
-        check_choice("corruption", self.corruption, ("gaussian", "masking", "salt_and_pepper"))
+        check_choice("recon_loss", self.recon_loss, losses.RECONSTRUCTION_LOSSES)
+        check_choice("corruption", self.corruption, dae.CORRUPTIONS)
         check_positive("epochs", self.epochs)
         check_positive("batch_size", self.batch_size)
         check_positive("d_steps", self.d_steps)
