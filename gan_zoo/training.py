@@ -57,10 +57,13 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
     per_step = model_cls.examples_per_step(cfg)
     image_shape = model_cls.image_shape(cfg, source)
 
-    def make_dataset(skip_batches: int = 0):
-        dataset, steps = pipeline.training_dataset(
+    def stream(skip_batches: int = 0):
+        return pipeline.training_dataset(
             source, "train", per_step, model_cls.output_range, cfg.seed,
             image_shape=image_shape, max_examples=cfg.max_examples, skip_batches=skip_batches)
+
+    def make_dataset(skip_batches: int):
+        dataset = stream(skip_batches)[0]
         if hasattr(model_cls, "labelled_subset"):
             dataset = pipeline.with_labelled_stream(
                 dataset, source, model_cls.labelled_subset(cfg), cfg.batch_size,
@@ -72,9 +75,10 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA)
-        return dataset.with_options(options), steps
+        return dataset.with_options(options)
 
-    steps = make_dataset()[1]
+    # Not make_dataset: the labelled stream reads every training label to pick its subset.
+    steps = stream()[1]
     if cfg.steps_per_epoch:
         steps = min(steps, cfg.steps_per_epoch)
     strategy = tf.distribute.get_strategy()
@@ -99,7 +103,7 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
                 f"the checkpoint {latest} does not fit this model and these "
                 f"flags ({str(e).splitlines()[0][:120]}); pass a new --workdir, or the flags "
                 "of the run that wrote it (--flagfile=<workdir>/flags.txt).") from None
-    return source, model, lambda n: make_dataset(n)[0], steps, per_step, manager, epochs_done
+    return source, model, make_dataset, steps, per_step, manager, epochs_done
 
 
 def _periodic_evaluation(cfg: Config, source, model):
