@@ -51,13 +51,11 @@ def main(argv):
     del argv
     import tensorflow as tf
 
-    cfg, model, batch = throughput.build(FLAGS.mixed_precision)
-    model.jit_compile = FLAGS.jit_compile
-    model.steps_per_execution = int(FLAGS.steps_per_execution[0])
-    data = tf.data.Dataset.from_tensors(batch).repeat()
-    model.fit(data, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)  # trace first
+    candidate = throughput.Candidate(FLAGS.mixed_precision, FLAGS.jit_compile,
+                                     int(FLAGS.steps_per_execution[0]))  # traced already
+    cfg, steps = candidate.cfg, candidate.steps
     tf.profiler.experimental.start(FLAGS.logdir)
-    model.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, shuffle=False)
+    candidate.fit(steps)
     tf.profiler.experimental.stop()
     newest = max(glob.glob(os.path.join(FLAGS.logdir, "plugins", "profile", "*", "*.xplane.pb")),
                  key=os.path.getmtime)
@@ -65,13 +63,13 @@ def main(argv):
     total = sum(times.values())
     ranked = sorted(times.items(), key=lambda item: -item[1])
     print(f"{cfg.model} {FLAGS.mixed_precision} jit={FLAGS.jit_compile}: "
-          f"{total / FLAGS.steps / 1e3:.1f} ms of op time per step")
+          f"{total / steps / 1e3:.1f} ms of op time per step")
     for name, micros in ranked[:FLAGS.top]:
         print(f"  {name:32} {100 * micros / total:5.1f}%  "
-              f"{micros / FLAGS.steps / 1e3:8.2f} ms/step")
+              f"{micros / steps / 1e3:8.2f} ms/step")
     print(json.dumps({"model": cfg.model, "mixed_precision": FLAGS.mixed_precision,
-                      "jit_compile": FLAGS.jit_compile, "steps": FLAGS.steps,
-                      "ms_per_step": total / FLAGS.steps / 1e3,
+                      "jit_compile": FLAGS.jit_compile, "steps": steps,
+                      "ms_per_step": total / steps / 1e3,
                       "share_by_op_type": {k: v / total for k, v in ranked[:FLAGS.top]},
                       "trace": newest}))
 
