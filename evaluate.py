@@ -81,9 +81,8 @@ def main(argv):
     real = protocol.real_sets(source)
     progress("real sets")
     if export is not None:
-        chunks = [export.sample(min(1000, FLAGS.num_samples - start), FLAGS.seed + i)[0]
-                  for i, start in enumerate(range(0, FLAGS.num_samples, 1000))]
-        samples = np.concatenate(chunks)
+        samples = protocol.draw_in_chunks(lambda n, i: export.sample(n, FLAGS.seed + i)[0],
+                                          FLAGS.num_samples)
         if samples.shape[1:] != tuple(source.image_shape) and \
                 samples.shape[-1] == source.image_shape[-1]:
             # A model that works at another size (a 32 px DCGAN of MNIST) is

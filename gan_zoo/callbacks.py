@@ -234,12 +234,11 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             return
         from gan_zoo.evaluation import protocol
 
-        # Seeds apart from the preview grid's, one per chunk of 1000.
-        chunks = [keras.ops.convert_to_numpy(self.model.preview(
-            min(1000, self.num - start), self.seed + 7919 * (i + 1)))
-            for i, start in enumerate(range(0, self.num, 1000))]
-        result = protocol.evaluate(np.concatenate(chunks), self.real, self.metrics,
-                                   self.extractor, with_real=False)
+        # Seeds apart from the preview grid's, one per chunk.
+        samples = protocol.draw_in_chunks(lambda n, i: keras.ops.convert_to_numpy(
+            self.model.preview(n, self.seed + 7919 * (i + 1))), self.num)
+        result = protocol.evaluate(samples, self.real, self.metrics, self.extractor,
+                                   with_real=False)
         logs.update({f"eval_{k}": v for k, v in protocol.scalars(result["samples"]).items()})
 
 

@@ -28,6 +28,13 @@ WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 IMAGE_SHAPE = (28, 28, 1)
 
 
+def in_batches(fn, images, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(features, class probabilities) of ``images``, from ``fn(batch)`` ->
+    (features, probabilities) run on ``batch_size`` images at a time."""
+    parts = [fn(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
+    return tuple(np.concatenate([np.asarray(p[k]) for p in parts]) for k in (0, 1))
+
+
 def build(seed: int = 0) -> keras.Model:
     """The classifier: images in [0, 1] -> logits [N, 10]; its ``features``
     layer is the 64-d representation."""
@@ -103,9 +110,8 @@ class MnistClassifier:
         if images.shape[1:] != IMAGE_SHAPE:
             raise UserError(f"the MNIST classifier scores 28x28x1 images, got "
                             f"{images.shape[1:]}; use --features=inception for other data.")
-        feats, probs = [], []
-        for start in range(0, len(images), batch_size):
-            f, logits = self.features_model(images[start:start + batch_size], training=False)
-            feats.append(f.numpy())
-            probs.append(tf.nn.softmax(logits).numpy())
-        return np.concatenate(feats), np.concatenate(probs)
+        def features_and_probabilities(batch):
+            features, logits = self.features_model(batch, training=False)
+            return features, tf.nn.softmax(logits)
+
+        return in_batches(features_and_probabilities, images, batch_size)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from gan_zoo.errors import UserError
-from gan_zoo.evaluation.classifier import MnistClassifier
+from gan_zoo.evaluation.classifier import MnistClassifier, in_batches
 
 EXTRACTORS = ("mnist_classifier", "inception")
 
@@ -60,13 +59,8 @@ class InceptionExtractor:
         self.model = keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
 
     def __call__(self, images, batch_size: int = 50):
-        feats, probs = [], []
-        for start in range(0, len(images), batch_size):
-            f, p = self.model(inception_inputs(images[start:start + batch_size]),
-                              training=False)
-            feats.append(f.numpy())
-            probs.append(p.numpy())
-        return np.concatenate(feats), np.concatenate(probs)
+        return in_batches(lambda batch: self.model(inception_inputs(batch), training=False),
+                          images, batch_size)
 
 
 def extractor(name: str, inception_weights: str | None = None):

@@ -35,6 +35,13 @@ def check_metrics(names) -> list[str]:
     return list(names)
 
 
+def draw_in_chunks(draw, num: int, chunk: int = 1000) -> np.ndarray:
+    """``num`` images from ``draw(n, i)`` (n images, the i-th call), at most
+    ``chunk`` per call so memory stays bounded, concatenated."""
+    return np.concatenate([np.asarray(draw(min(chunk, num - start), i))
+                           for i, start in enumerate(range(0, num, chunk))])
+
+
 def _unit(source, split, start=0, stop=None):
     n = source.num_examples(split)
     stop = n if stop is None else min(stop, n)
