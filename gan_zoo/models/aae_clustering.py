@@ -144,8 +144,9 @@ class ClusteringAAE(AAE):
 
         @tf.function(input_signature=[self.images_spec()])
         def categorize(images):
-            x = from_unit_range(images, value_range)
-            return {"probabilities": self.encode(x)["y"], "y": self.categories(x)}
+            logits = self.y_logits_and_z(from_unit_range(images, value_range))[0]
+            return {"probabilities": tf.nn.softmax(logits),
+                    "y": tf.argmax(logits, axis=1, output_type=tf.int32)}
 
         signatures.update({"decode": decode, self.categories_signature: categorize})
         return signatures
