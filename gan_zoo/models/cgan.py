@@ -88,9 +88,8 @@ class CGAN(GAN):
     @classmethod
     def build_networks(cls, config, source):
         require_labels(source, f"--model={config.model}")
-        mean = np.clip(source.pixel_mean("train"), 1e-7, 1 - 1e-7)
         return (conditional_generator(config.latent_dim, source.num_classes, source.image_shape,
-                                      output_bias=np.log(mean) - np.log1p(-mean),
+                                      output_bias=cls.mean_image_logit(source),
                                       seed=config.seed),
                 conditional_discriminator(source.image_shape, source.num_classes,
                                           seed=config.seed + 1000))

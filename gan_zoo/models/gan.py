@@ -89,16 +89,20 @@ class GAN(ZooModel):
     def examples_per_step(cls, config) -> int:
         return config.batch_size * config.d_steps
 
+    @staticmethod
+    def mean_image_logit(source) -> np.ndarray:
+        """The logit of the training data's mean image. The authors initialised
+        G's sigmoid output bias to it (init_sigmoid_bias_from_marginals), so G
+        starts out drawing the average digit instead of grey noise."""
+        mean = np.clip(source.pixel_mean("train"), 1e-7, 1 - 1e-7)
+        return np.log(mean) - np.log1p(-mean)
+
     @classmethod
     def build_networks(cls, config, source):
         """Goodfellow et al.'s MNIST networks (adversarial/mnist.yaml)."""
-        # The authors initialised the sigmoid output bias to the logit of the
-        # data's mean image (init_sigmoid_bias_from_marginals), so G starts
-        # out drawing the average digit instead of grey noise.
-        mean = np.clip(source.pixel_mean("train"), 1e-7, 1 - 1e-7)
         generator = networks.mlp_generator(
             config.latent_dim, source.image_shape, hidden=(1200, 1200), init_limit=0.05,
-            output_bias=np.log(mean) - np.log1p(-mean), seed=config.seed)
+            output_bias=cls.mean_image_logit(source), seed=config.seed)
         discriminator = networks.maxout_discriminator(
             source.image_shape, units=240, pieces=5, hidden_layers=2, init_limit=0.005,
             input_dropout=0.2, hidden_dropout=0.5, seed=config.seed + 1000)
