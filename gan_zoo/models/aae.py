@@ -126,7 +126,7 @@ class AAE(AE):
     def discriminate(self, name, code, labels):
         """Logits of the ``name`` discriminator (with the one-hot label if conditional)."""
         if self.conditional_prior:
-            code = tf.concat([code, tf.one_hot(labels, self.num_classes)], axis=1)
+            code = tf.concat([code, self.one_hot(labels)], axis=1)
         return tf.reshape(self.discriminators()[name](code, training=True), [-1])
 
     def code_prior(self, name):
