@@ -86,10 +86,10 @@ def main(argv):
         if samples.shape[1:] != tuple(source.image_shape) and \
                 samples.shape[-1] == source.image_shape[-1]:
             # A model that works at another size (a 32 px DCGAN of MNIST) is
-            # scored at the data's size, as its training data was resized.
-            from gan_zoo.datasets.pipeline import resize_images
+            # scored at the data's size, undoing what training did to the data.
+            from gan_zoo.datasets.pipeline import to_data_size
 
-            samples = resize_images(samples, source.image_shape).numpy()
+            samples = to_data_size(samples, source.image_shape).numpy()
         samples = protocol.check_images(samples, source.image_shape)
     else:
         if not os.path.isfile(FLAGS.samples):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import signal
 import time
@@ -222,24 +223,76 @@ class HeldOutMetrics(keras.callbacks.Callback):
 
 class PeriodicEvaluation(keras.callbacks.Callback):
     """Every ``every`` epochs: ``num`` images from ``model.preview`` scored by
-    gan_zoo.evaluation.protocol, added to the epoch's logs as eval_<metric>."""
+    gan_zoo.evaluation.protocol against held-out ``real`` sets
+    (protocol.validation_sets), added to the epoch's logs as eval_<metric>.
 
-    def __init__(self, every: int, num: int, real: dict, metrics, extractor, seed: int):
+    Samples of a model that works at another size than the data (a 32 px
+    DCGAN of 28 px digits) are brought back to ``data_shape`` first. With
+    ``batch_stats`` (the training batch size), samples drawn with BatchNorm's
+    batch statistics are scored too, as eval_<metric>_batch_stats.
+    """
+
+    def __init__(self, every: int, num: int, real: dict, metrics, extractor, seed: int,
+                 data_shape, batch_stats: int = 0):
         super().__init__()
         self.every, self.num, self.real = every, num, real
         self.metrics, self.extractor, self.seed = metrics, extractor, seed
+        self.data_shape, self.batch_stats = tuple(data_shape), batch_stats
+
+    def _score(self, draw) -> dict:
+        from gan_zoo.datasets.pipeline import to_data_size
+        from gan_zoo.evaluation import protocol
+
+        # Seeds apart from the preview grid's, one per chunk.
+        samples = protocol.draw_in_chunks(lambda n, i: to_data_size(
+            draw(n, self.seed + 7919 * (i + 1)), self.data_shape).numpy(), self.num)
+        result = protocol.evaluate(samples, self.real, self.metrics, self.extractor,
+                                   with_real=False)
+        return protocol.scalars(result["samples"])
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or (epoch + 1) % self.every:
             return
+        logs.update({f"eval_{k}": v for k, v in self._score(self.model.preview).items()})
+        if self.batch_stats:
+            scores = self._score(lambda n, seed: self.model.preview_with_batch_stats(
+                n, seed, self.batch_stats))
+            logs.update({f"eval_{k}_batch_stats": v for k, v in scores.items()})
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Exports the model whenever an epoch's periodic score of ``metric`` beats
+    every earlier one, and records it in ``<directory>/best.json``.
+
+    Args:
+      metric: a key of protocol.BEST; read from the logs as eval_<metric>.
+      directory: where the export goes (the record sits beside it).
+      export: callable(directory) that writes the model's export there.
+    """
+
+    def __init__(self, metric: str, directory: str, export):
+        super().__init__()
         from gan_zoo.evaluation import protocol
 
-        # Seeds apart from the preview grid's, one per chunk.
-        samples = protocol.draw_in_chunks(lambda n, i: keras.ops.convert_to_numpy(
-            self.model.preview(n, self.seed + 7919 * (i + 1))), self.num)
-        result = protocol.evaluate(samples, self.real, self.metrics, self.extractor,
-                                   with_real=False)
-        logs.update({f"eval_{k}": v for k, v in protocol.scalars(result["samples"]).items()})
+        self.metric, self.better = metric, protocol.BEST[metric]
+        self.directory, self.export = directory, export
+        self.record_path = os.path.join(os.path.dirname(directory), "best.json")
+        self.best = None
+        if os.path.isfile(self.record_path):  # a resumed run keeps its best so far
+            with open(self.record_path) as f:
+                self.best = json.load(f)["value"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(f"eval_{self.metric}")
+        if value is None or not np.isfinite(value):
+            return
+        if self.best is not None and self.better(value, self.best) == self.best:
+            return
+        self.best = float(value)
+        self.export(self.directory)
+        with open(self.record_path, "w") as f:
+            json.dump({"epoch": epoch + 1, "metric": self.metric, "value": self.best,
+                       "export": self.directory}, f, indent=2)
 
 
 def _animate_epochs(directory: str, gif_path: str) -> None:

@@ -38,6 +38,11 @@ class Config:
     batch_size: int = _field(100, "Minibatch size m of each network update.")
     d_steps: int = _field(
         1, "k of Algorithm 1: discriminator updates, each on a fresh minibatch, per generator update.")
+    gan_update: str = _field(
+        "algorithm1", "GANs: algorithm1 (k D steps on fresh minibatches, then one G step, as the "
+                      "paper writes it) | simultaneous (the authors' released code: both "
+                      "networks' gradients from one shared noise minibatch, applied at once, D's "
+                      "cost halved; needs --d_steps=1).")
     gen_loss: str = _field("non_saturating", "Generator loss: minimax | non_saturating.")
     latent_dim: int = _field(100, "Dimension of the noise / code z.")
     noise: str = _field("uniform", "Noise prior p(z) of the generator: uniform | gaussian.")
@@ -122,6 +127,14 @@ class Config:
            "scores join the training metrics as eval_<metric>.")
     eval_metrics: str = _field("fid,coverage", "Comma-separated: parzen, fid, kid, is, coverage.")
     eval_samples: int = _field(5000, "Generated images per periodic evaluation.")
+    eval_batch_stats: bool = _field(
+        False, "Periodic evaluation of a BatchNorm generator: also score samples drawn with "
+               "each batch's own statistics, as in training (eval_<metric>_batch_stats), "
+               "beside the moving averages the export uses.")
+    keep_best: str = _field(
+        "", "Keep the export of the epoch with the best periodic score of this metric "
+            "(parzen: highest, fid: lowest) in <workdir>/best_export; '' = off. Periodic "
+            "scores use validation data only, never the test split.")
     eval_features: str = _field(
         "", "Feature extractor of the evaluation: mnist_classifier | inception (default: "
             "mnist_classifier for 28x28x1 data, else inception).")
@@ -155,6 +168,10 @@ class Config:
         registry.dataset_loader(self.dataset)
         check_choice("gen_loss", self.gen_loss, tuple(losses.GENERATOR_LOSSES))
         check_choice("noise", self.noise, ("uniform", "gaussian"))
+        check_choice("gan_update", self.gan_update, ("algorithm1", "simultaneous"))
+        if self.gan_update == "simultaneous" and self.d_steps != 1:
+            raise UserError(f"--gan_update=simultaneous takes one D step per update; "
+                            f"drop --d_steps={self.d_steps} or use --gan_update=algorithm1.")
         check_choice("optimizer", self.optimizer, ("sgd", "adam"))
         check_choice("strategy", self.strategy, ("default", "mirrored", "multi_worker", "tpu"))
         check_choice("mixed_precision", self.mixed_precision,
@@ -179,6 +196,18 @@ class Config:
 
             protocol.check_metrics(self.eval_metrics)
             check_positive("eval_samples", self.eval_samples)
+        if self.eval_batch_stats and not registry.model_class(self.model).batchnorm_in_generator:
+            raise UserError(f"--eval_batch_stats needs a generator with BatchNorm (dcgan); "
+                            f"--model={self.model} has none.")
+        if self.keep_best:
+            from gan_zoo.evaluation import protocol
+
+            check_choice("keep_best", self.keep_best, tuple(protocol.BEST))
+            if not self.eval_every_epochs or self.keep_best not in protocol.check_metrics(
+                    self.eval_metrics):
+                raise UserError(f"--keep_best={self.keep_best} needs the periodic evaluation "
+                                f"to score it: add --eval_every_epochs=1 and "
+                                f"{self.keep_best} to --eval_metrics.")
         check_non_negative("steps_per_epoch", self.steps_per_epoch, " (0 = full pass)")
         if self.lr_decay < 1.0:
             raise UserError(f"--lr_decay={self.lr_decay} must be >= 1 (the rate is divided by it).")
@@ -269,7 +298,8 @@ RESUMABLE = frozenset({
     "epochs", "data_dir", "workdir", "log_every_steps", "num_samples", "keep_checkpoints",
     "checkpoint_every_steps", "deterministic", "strategy", "tpu", "jit_compile",
     "steps_per_execution",
-    "eval_every_epochs", "eval_metrics", "eval_samples", "eval_features", "inception_weights"})
+    "eval_every_epochs", "eval_metrics", "eval_samples", "eval_features", "inception_weights",
+    "eval_batch_stats", "keep_best"})
 
 
 def differences(saved: Mapping[str, Any], cfg: Config) -> list[str]:

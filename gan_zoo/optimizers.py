@@ -121,11 +121,16 @@ def descend(optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, loss, 
     intermediate gradient clear of underflow; the optimizer divides the
     scale out again and skips the update if any gradient overflowed.
     """
+    optimizer.apply_gradients(zip(gradients(optimizer, tape, loss, variables), variables))
+
+
+def gradients(optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, loss, variables):
+    """d ``loss`` / d ``variables`` as ``optimizer`` expects them: starting from
+    its loss scale under loss scaling (see :func:`descend`)."""
     start = None
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         start = optimizer.scale_loss(tf.ones_like(loss))
-    grads = tape.gradient(loss, variables, output_gradients=start)
-    optimizer.apply_gradients(zip(grads, variables))
+    return tape.gradient(loss, variables, output_gradients=start)
 
 
 def build(config, updates_per_epoch: int, learning_rate: float = 0.0

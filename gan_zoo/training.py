@@ -109,22 +109,18 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
 def _periodic_evaluation(cfg: Config, source, model):
     from gan_zoo.evaluation import protocol
 
-    shape = model.image_shape(cfg, source)
-    if tuple(shape) != tuple(source.image_shape):
-        raise UserError(f"--eval_every_epochs compares samples with {cfg.dataset}'s images, "
-                        f"but the model makes {shape} images and the data is "
-                        f"{source.image_shape}; evaluate the export with evaluate.py instead.")
     extractor = protocol.extractor_for(
-        cfg.eval_metrics, cfg.eval_features or protocol.default_extractor(shape),
+        cfg.eval_metrics, cfg.eval_features or protocol.default_extractor(source.image_shape),
         cfg.inception_weights or None)
-    return callbacks.PeriodicEvaluation(cfg.eval_every_epochs, cfg.eval_samples,
-                                        protocol.real_sets(source), cfg.eval_metrics,
-                                        extractor, cfg.seed)
+    return callbacks.PeriodicEvaluation(
+        cfg.eval_every_epochs, cfg.eval_samples, protocol.validation_sets(source),
+        cfg.eval_metrics, extractor, cfg.seed, source.image_shape,
+        batch_stats=cfg.batch_size if cfg.eval_batch_stats else 0)
 
 
 # Everything a run writes into its workdir (and nothing else there is ours to delete).
 OUTPUTS = ("checkpoints", "logs", "samples", "pictures", "export", "flags.txt", "summary.json",
-           "evaluation.json")
+           "evaluation.json", "best_export", "best.json")
 
 
 def check_workdir(cfg: Config, overwrite: bool = False) -> None:
@@ -156,11 +152,11 @@ def check_workdir(cfg: Config, overwrite: bool = False) -> None:
                         "to delete that run's outputs and start afresh.")
 
 
-def export_model(cfg: Config, model) -> str:
-    """Writes ``<workdir>/export`` from ``model``."""
+def export_model(cfg: Config, model, directory: str | None = None) -> str:
+    """Writes ``directory`` (default ``<workdir>/export``) from ``model``."""
     metadata = {"model": cfg.model, "config": dataclasses.asdict(cfg),
                 "output_range": list(model.output_range)}
-    return export.export(model, os.path.join(cfg.workdir, "export"), metadata)
+    return export.export(model, directory or os.path.join(cfg.workdir, "export"), metadata)
 
 
 def write_flagfile(cfg: Config) -> str:
@@ -233,6 +229,9 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
         cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *held_out))
     if metrics:  # first, so TensorBoard, History and the progress bar all see them
         cbs.insert(0, callbacks.HeldOutMetrics(*held_out))
+    if cfg.keep_best:  # after the evaluation that it reads
+        cbs.insert(0, callbacks.KeepBest(cfg.keep_best, os.path.join(cfg.workdir, "best_export"),
+                                         lambda directory: export_model(cfg, model, directory)))
     if cfg.eval_every_epochs:
         cbs.insert(0, _periodic_evaluation(cfg, source, model))
     cbs.extend(getattr(model, "training_callbacks", list)())

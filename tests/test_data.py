@@ -2,6 +2,7 @@ import gzip
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import fake_mnist_dir, write_idx
 from gan_zoo.datasets import digits, idx, mnist, pipeline, tfds_util
@@ -102,6 +103,29 @@ def test_pipeline_resizes_to_the_model_shape_and_caps_examples():
     batch = next(iter(ds))["image"].numpy()
     assert batch.shape == (10, 32, 32, 1)
     assert -1.0 <= batch.min() and batch.max() <= 1.0 and batch.max() > 0.5
+
+
+def test_digits_are_padded_into_a_32_pixel_frame_and_crop_back_exactly():
+    images = next(iter(digits.load().dataset("test").batch(16)))["image"]
+    framed = pipeline.model_images(images, (-1.0, 1.0), (32, 32, 1)).numpy()
+    assert framed.shape == (16, 32, 32, 1)
+    # Two background pixels (black: the range's low end) on every side, the
+    # digit itself untouched: nothing is resampled.
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert (framed[:, border] == -1.0).all()
+    np.testing.assert_allclose(framed[:, 2:30, 2:30],
+                               pipeline.scale_images(images, (-1.0, 1.0)).numpy(), atol=1e-6)
+    unit = images.numpy().astype(np.float32) / 255.0
+    back = pipeline.to_data_size(pipeline.to_unit_range(framed, (-1.0, 1.0)), (28, 28, 1))
+    np.testing.assert_allclose(back.numpy(), unit, atol=1e-6)
+    # 64 pixels: the same frame, doubled; halving it back is not exact, but
+    # closer than resampling 28 -> 64 -> 28 directly.
+    doubled = pipeline.resize_images(tf.constant(unit), (64, 64, 1))
+    assert doubled.shape == (16, 64, 64, 1) and float(tf.reduce_max(doubled[:, :4])) == 0.0
+    error = np.abs(pipeline.to_data_size(doubled, (28, 28, 1)).numpy() - unit).mean()
+    direct = tf.image.resize(tf.image.resize(unit, (64, 64)), (28, 28), antialias=True)
+    assert 0 < error < 0.9 * np.abs(direct.numpy() - unit).mean()
 
 
 def test_pipeline_refuses_a_channel_mismatch():

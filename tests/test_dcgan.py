@@ -180,3 +180,21 @@ def test_fused_batchnorm_matches_keras_batchnorm():
     np.testing.assert_allclose(ours(x, training=False),
                                (x - ours.moving_mean) / np.sqrt(ours.moving_variance + 1e-5)
                                * ours.gamma + ours.beta, atol=1e-4)
+
+
+def test_batch_statistics_samples_leave_the_moving_averages_alone(model):
+    moving = [v.numpy().copy() for v in model.generator.non_trainable_variables]
+    assert len(moving) > 0
+    with_batch = model.preview_with_batch_stats(12, seed=3, batch_size=4).numpy()
+    with_moving = model.preview(12, seed=3).numpy()
+    assert with_batch.shape == with_moving.shape == (12, 64, 64, 1)
+    assert 0.0 <= with_batch.min() and with_batch.max() <= 1.0
+    # Fresh moving averages (mean 0, variance 1) differ from any batch's statistics.
+    assert np.abs(with_batch - with_moving).max() > 1e-3
+    for before, after in zip(moving, model.generator.non_trainable_variables, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_batch_statistics_evaluation_needs_a_batchnorm_generator():
+    with pytest.raises(UserError, match="needs a generator with BatchNorm"):
+        config.resolve({"model": "gan", "eval_every_epochs": 1, "eval_batch_stats": True})

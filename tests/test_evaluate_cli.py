@@ -79,6 +79,52 @@ def test_samples_of_the_wrong_shape_or_range_are_refused(tmp_path):
     assert flat.shape == (5, 28, 28, 1) and flat.max() == 1.0
 
 
+def test_periodic_evaluation_of_a_32_pixel_dcgan_keeps_the_best_export(tmp_path):
+    run = training.run(tiny_config(tmp_path / "w", model="dcgan", image_size=32, ngf=4, ndf=4,
+                                   epochs=3, eval_every_epochs=1, eval_metrics="fid,coverage",
+                                   eval_samples=200, eval_batch_stats=True, keep_best="fid"),
+                       verbose=0)
+    fids = run.history["eval_fid"]
+    assert len(fids) == len(run.history["eval_fid_batch_stats"]) == 3
+    assert all(0 <= share <= 1 for share in run.history["eval_min_class_share"])
+    best = json.load(open(tmp_path / "w" / "best.json"))
+    assert best["epoch"] == int(np.argmin(fids)) + 1 and best["value"] == pytest.approx(min(fids))
+    images, _ = exported.load_export(str(tmp_path / "w" / "best_export")).sample(2, 0)
+    assert images.shape == (2, 32, 32, 1)
+
+
+def test_keep_best_exports_only_improvements_and_remembers_them_on_resume(tmp_path):
+    from gan_zoo import callbacks
+
+    written = []
+    keep = callbacks.KeepBest("parzen", str(tmp_path / "best_export"), written.append)
+    for epoch, value in enumerate([100.0, 120.0, 110.0, 130.0, float("nan")]):
+        keep.on_epoch_end(epoch, {"eval_parzen": value})
+    assert len(written) == 3 and keep.best == 130.0  # epochs 1, 2 and 4
+    resumed = callbacks.KeepBest("parzen", str(tmp_path / "best_export"), written.append)
+    resumed.on_epoch_end(5, {"eval_parzen": 125.0})
+    assert resumed.best == 130.0 and len(written) == 3
+    resumed.on_epoch_end(6, {"eval_parzen": 131.0})
+    assert len(written) == 4 and json.load(open(tmp_path / "best.json"))["epoch"] == 7
+
+
+def test_periodic_scores_never_read_the_test_split():
+    from gan_zoo.datasets.base import ArraySource
+
+    def split(value, n):
+        return np.full((n, 28, 28), value, np.uint8), np.zeros(n, np.int32)
+
+    with_validation = ArraySource("x", {"train": split(10, 3000), "validation": split(20, 2500),
+                                        "test": split(30, 100)}, num_classes=10)
+    sets = protocol.validation_sets(with_validation)
+    assert len(sets["validation"]) == 1000 and len(sets["test"]) == 1500
+    assert {round(float(v) * 255) for s in sets.values() for v in np.unique(s)} == {20}
+    without = ArraySource("y", {"train": split(10, 3000), "test": split(30, 100)}, num_classes=10)
+    sets = protocol.validation_sets(without)
+    assert len(sets["validation"]) == len(sets["test"]) == 1000
+    assert {round(float(v) * 255) for s in sets.values() for v in np.unique(s)} == {10}
+
+
 def test_periodic_evaluation_logs_scores_during_training(tmp_path):
     run = training.run(tiny_config(tmp_path / "w", epochs=2, eval_every_epochs=1,
                                    eval_metrics="fid,coverage", eval_samples=300), verbose=0)

@@ -145,3 +145,66 @@ def test_scheduled_momentum_sgd_matches_hand_update():
         expected += velocity
         opt.apply_gradients([(tf.constant([2.0]), w)])
     assert float(w.numpy()[0]) == pytest.approx(expected, rel=1e-6)
+
+
+def _small_gan(update, d_steps=1):
+    """A GAN small enough to follow by hand: no dropout, plain SGD."""
+    from keras import layers
+
+    from gan_zoo import networks
+
+    generator = networks.mlp_generator(4, (2, 2, 1), hidden=(8,), init_limit=0.5, seed=1)
+    x = keras.Input((2, 2, 1))
+    h = layers.Dense(8, activation="tanh", kernel_initializer=networks.uniform_init(0.5, 2))(
+        layers.Flatten()(x))
+    discriminator = keras.Model(x, layers.Dense(1, kernel_initializer=networks.uniform_init(
+        0.5, 3))(h))
+    model = GAN(generator, discriminator, latent_dim=4, d_steps=d_steps, seed=5, update=update)
+    model.compile(d_optimizer=keras.optimizers.SGD(0.5), g_optimizer=keras.optimizers.SGD(0.5))
+    return model
+
+
+def test_simultaneous_update_takes_both_gradients_from_one_pass():
+    real = tf.constant(np.random.default_rng(0).uniform(size=(6, 2, 2, 1)), tf.float32)
+    hand = _small_gan("simultaneous")
+    z = hand.sample_noise(6)  # the twin's seed stream: the model's first draw
+    d_vars, g_vars = hand.discriminator.trainable_variables, hand.generator.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        fake_logits = hand.discriminator(hand.generator(z))
+        real_logits = hand.discriminator(real)
+        # The authors' costs: D's halved, G's non-saturating, one shared D pass.
+        d_loss = 0.5 * tf.reduce_mean(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
+        g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
+    d_expected = [v.numpy() - 0.5 * g.numpy() for v, g in zip(d_vars, tape.gradient(d_loss, d_vars))]
+    g_expected = [v.numpy() - 0.5 * g.numpy() for v, g in zip(g_vars, tape.gradient(g_loss, g_vars))]
+
+    model = _small_gan("simultaneous")
+    logs = model.train_step({"image": real})
+    assert len(model.discriminator.trainable_variables) == len(d_expected) == 4
+    assert len(model.generator.trainable_variables) == len(g_expected) == 4
+    for got, want in zip(model.discriminator.trainable_variables, d_expected):
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+    for got, want in zip(model.generator.trainable_variables, g_expected):
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+    assert float(logs["d_loss"]) == pytest.approx(2 * float(d_loss), rel=1e-5)  # reported as eq. 1
+
+    # Algorithm 1 steps G against the *updated* D on fresh noise: another G.
+    alternating = _small_gan("algorithm1")
+    alternating.train_step({"image": real})
+    moved = max(np.abs(a.numpy() - b).max()
+                for a, b in zip(alternating.generator.trainable_variables, g_expected))
+    assert moved > 1e-4
+
+
+def test_simultaneous_update_refuses_several_d_steps(tiny):
+    from gan_zoo.errors import UserError
+
+    with pytest.raises(UserError, match="takes one D step"):
+        tiny(gan_update="simultaneous", d_steps=2)
+    with pytest.raises(ValueError, match="one D step"):
+        _small_gan("simultaneous", d_steps=2)
+
+
+def test_update_rule_round_trips_through_get_config():
+    clone = GAN.from_config(_small_gan("simultaneous").get_config())
+    assert clone.update == "simultaneous"

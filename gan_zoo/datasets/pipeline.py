@@ -27,23 +27,67 @@ def from_unit_range(images, value_range):
     return images * (high - low) + low
 
 
-def resize_images(images: tf.Tensor, image_shape) -> tf.Tensor:
-    """Float images [B, H, W, C] -> [B, h, w, C] (bilinear, antialiased when shrinking).
+def _frame(source: int, target: int) -> tuple[int, int]:
+    """(frame, factor) with frame * factor == target, factor a power of two and
+    frame the smallest such size that still holds ``source`` pixels."""
+    factor = 1
+    while target % (2 * factor) == 0 and target // (2 * factor) >= source:
+        factor *= 2
+    return target // factor, factor
 
-    Used to feed fixed-size datasets (28x28 MNIST) to models that work at
-    another size (a 32 or 64 pixel DCGAN); sources that decode files resize
-    as they decode instead.
+
+def resize_images(images: tf.Tensor, image_shape) -> tf.Tensor:
+    """Float images [B, H, W, C] -> [B, h, w, C], the size a model works at.
+
+    Fixed-size datasets meet models of another size: 28-pixel digits and a
+    32 or 64 pixel DCGAN. Growing pads first and resamples only by powers of
+    two: a digit goes into a 32-pixel frame by two background pixels (0, so
+    call this before scaling to the model's range) on each side, as LeCun et
+    al. (1998) fed MNIST to LeNet-5, then doubles (bilinear) for 64 or 128.
+    So :func:`to_data_size` undoes it exactly at 32 pixels. Resampling 28 ->
+    32 -> 28 instead blurs the digits enough that the MNIST classifier's FID
+    of the real training digits rose from 0.9 to 29, which hid any DCGAN's
+    quality. Shrinking resizes (bilinear, antialiased).
     """
     height, width = int(image_shape[0]), int(image_shape[1])
-    if tuple(images.shape[1:3]) == (height, width):
+    have_h, have_w = int(images.shape[1]), int(images.shape[2])
+    if (have_h, have_w) == (height, width):
         return images
-    return tf.image.resize(images, (height, width), method="bilinear", antialias=True)
+    if height < have_h or width < have_w:
+        return tf.image.resize(images, (height, width), method="bilinear", antialias=True)
+    (frame_h, up_h), (frame_w, up_w) = _frame(have_h, height), _frame(have_w, width)
+    top, left = (frame_h - have_h) // 2, (frame_w - have_w) // 2
+    images = tf.pad(images, [[0, 0], [top, frame_h - have_h - top],
+                             [left, frame_w - have_w - left], [0, 0]])
+    if (up_h, up_w) != (1, 1):
+        images = tf.image.resize(images, (height, width), method="bilinear")
+    return images
+
+
+def to_data_size(images, data_shape):
+    """Images at a model's size -> the data's size, undoing :func:`resize_images`
+    (area-downsampled to the frame, then the padding cropped), so samples are
+    scored against real images of the data's own size."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    height, width = int(data_shape[0]), int(data_shape[1])
+    have_h, have_w = int(images.shape[1]), int(images.shape[2])
+    if (have_h, have_w) == (height, width):
+        return images
+    if have_h < height or have_w < width:
+        return tf.image.resize(images, (height, width), method="bilinear")
+    (frame_h, up_h), (frame_w, up_w) = _frame(height, have_h), _frame(width, have_w)
+    if (up_h, up_w) != (1, 1):
+        images = tf.image.resize(images, (frame_h, frame_w), method="area")
+    top, left = (frame_h - height) // 2, (frame_w - width) // 2
+    return images[:, top:top + height, left:left + width, :]
 
 
 def model_images(images: tf.Tensor, value_range, image_shape=None) -> tf.Tensor:
-    """uint8 batches -> what the model trains on: its pixel range, its size."""
-    images = scale_images(images, value_range)
-    return images if image_shape is None else resize_images(images, image_shape)
+    """uint8 batches -> what the model trains on: its size, then its pixel range
+    (in that order, so padding is the data's black background)."""
+    if image_shape is not None:
+        images = resize_images(tf.cast(images, tf.float32), image_shape)
+    return scale_images(images, value_range)
 
 
 def _capped(source: Source, split: str, max_examples: int):

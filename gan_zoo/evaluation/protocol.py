@@ -23,6 +23,8 @@ from gan_zoo.evaluation import features as features_lib
 from gan_zoo.evaluation import parzen, scores
 
 METRICS = ("parzen", "fid", "kid", "is", "coverage")
+# Metrics that can choose a checkpoint, and which way is better.
+BEST = {"parzen": max, "fid": min}
 
 
 def check_metrics(names) -> list[str]:
@@ -61,6 +63,26 @@ def real_sets(source, num_train: int = 10000) -> dict:
         validation, train_stop = _unit(source, "train", train_n - 1000), train_n - 1000
     return {"test": _unit(source, "test"), "validation": validation,
             "train": _unit(source, "train", 0, min(num_train, train_stop))}
+
+
+def validation_sets(source, num: int = 10000) -> dict:
+    """Real sets for scoring *during* training, from held-out data only, so that
+    choosing an epoch by them never looks at the test split.
+
+    Shaped like :func:`real_sets` so :func:`evaluate` takes them: Parzen's
+    width is chosen on the first 1,000 validation images (``"validation"``)
+    and the score (and FID's reference) comes from the next ones, up to
+    ``num`` (``"test"``, here a name only). MNIST's paper split gives 1,000 +
+    9,000 of digits 50,000-60,000; a dataset without a validation split lends
+    the last 2,000 training images (1,000 + 1,000), which the model trains on.
+    """
+    if "validation" in source.split_names():
+        split, start = "validation", 0
+    else:
+        split, start = "train", max(0, source.num_examples("train") - 2000)
+    images = _unit(source, split, start, start + min(num, 10000))
+    cut = min(1000, len(images) // 2)
+    return {"validation": images[:cut], "test": images[cut:]}
 
 
 def check_images(images, image_shape) -> np.ndarray:
@@ -140,13 +162,16 @@ def evaluate(samples, real: dict, metrics, extractor=None, progress=None,
 
 
 def scalars(scores: dict) -> dict:
-    """One number per metric, for logs: the Parzen mean, FID, KID, IS, modes covered."""
+    """Numbers for logs: the Parzen mean, FID, KID, IS, modes covered and the
+    smallest and largest class shares (how far from balanced the samples are)."""
     out = {}
     for name, value in scores.items():
         if name == "parzen":
             out[name] = value["mean"]
         elif name in ("fid", "kid", "is", "modes_covered"):
             out[name] = value
+        elif name == "class_shares":
+            out["min_class_share"], out["max_class_share"] = min(value), max(value)
     return out
 
 

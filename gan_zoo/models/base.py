@@ -43,6 +43,10 @@ class ZooModel(keras.Model):
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 
+    # Whether the generator normalises with BatchNorm, so that samples drawn
+    # with batch statistics (preview_with_batch_stats) differ from the export's.
+    batchnorm_in_generator = False
+
     @classmethod
     def examples_per_step(cls, config) -> int:
         """Data examples one ``train_step`` consumes."""

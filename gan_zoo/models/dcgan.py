@@ -30,7 +30,7 @@ import tensorflow as tf
 from keras import layers
 
 from gan_zoo import priors
-from gan_zoo.datasets.pipeline import from_unit_range
+from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
 from gan_zoo.errors import UserError
 from gan_zoo.models.gan import GAN
 from gan_zoo.networks import OUTPUT_DTYPE, FusedBatchNorm
@@ -139,6 +139,21 @@ class DCGAN(GAN):
                           sync_batchnorm=config.sync_batchnorm),
                 discriminator(shape, config.ndf, seed=config.seed + 1000,
                               sync_batchnorm=config.sync_batchnorm))
+
+    batchnorm_in_generator = True
+
+    def preview_with_batch_stats(self, num, seed, batch_size):
+        """Like :meth:`preview`, but G normalises each minibatch of ``batch_size``
+        by its own statistics, as in training and as many DCGAN codes sample
+        (PyTorch's example never switches G to eval mode). The moving
+        averages that this updates are put back, so training is unaffected."""
+        z = self.prior.stateless_sample((num, self.latent_dim), tf.constant([seed, 0]))
+        state = [(v, tf.identity(v)) for v in self.generator.non_trainable_variables]
+        images = [self.generator(z[start:start + batch_size], training=True)
+                  for start in range(0, num, batch_size)]
+        for variable, value in state:
+            variable.assign(value)
+        return to_unit_range(tf.concat(images, axis=0), self.output_range)
 
     def feature_layers(self):
         """D's activations after each strided convolution, input side first."""

@@ -14,9 +14,14 @@ has not seen in this step, and an epoch of N/(k*m) steps is still exactly one
 pass over the data. (Drawing k batches from an iterator inside the step would
 also work, but would break ``steps_per_epoch`` accounting and resumption.)
 
-Deviations from the authors' Theano code, where it differs from the paper:
-their code updated D and G *simultaneously* from one shared sample batch; we
-follow Algorithm 1's alternation. Their D cost was halved; we use eq. (1).
+The authors' released Theano code (adversarial/__init__.py, AdversaryCost2,
+as configured by mnist.yaml) differs from Algorithm 1 as written: it drew one
+noise minibatch, ran D once on it (one dropout mask) and on one data
+minibatch, took both networks' gradients from that single forward pass and
+applied them *simultaneously*, with D's cost halved (0.5 * eq. 1). Algorithm
+1 (alternation, eq. 1 in full) is the default; ``update="simultaneous"``
+(``--gan_update=simultaneous``) is the authors' update, so the two can be
+compared on the same networks and schedules.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class GAN(ZooModel):
         (-log D(G(z))).
       noise: name of the prior p(z) in gan_zoo.priors.
       seed: seed of the model's noise stream.
+      update: "algorithm1" (k D steps on fresh minibatches, then one G step)
+        or "simultaneous" (the authors' code; see the module docstring).
     """
 
     # Goodfellow et al.'s code (adversarial/mnist.yaml): batch 100, SGD lr 0.1
@@ -58,7 +65,8 @@ class GAN(ZooModel):
     output_range = (0.0, 1.0)
 
     def __init__(self, generator, discriminator, latent_dim, d_steps=1,
-                 gen_loss="non_saturating", noise="uniform", seed=None, **kwargs):
+                 gen_loss="non_saturating", noise="uniform", seed=None, update="algorithm1",
+                 **kwargs):
         super().__init__(**kwargs)
         if isinstance(generator, dict):
             generator = keras.saving.deserialize_keras_object(generator)
@@ -71,6 +79,10 @@ class GAN(ZooModel):
         self.gen_loss = gen_loss
         self.noise = noise
         self.seed = seed
+        if update not in UPDATES or (update == "simultaneous" and self.d_steps != 1):
+            raise ValueError(f"update={update!r} with d_steps={d_steps}: choose one of "
+                             f"{UPDATES}; the simultaneous update takes one D step.")
+        self.update = update
         self.prior = self.make_prior(noise)
         self.generator_loss_fn = losses.GENERATOR_LOSSES[gen_loss]
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -114,7 +126,7 @@ class GAN(ZooModel):
         generator, discriminator = cls.build_networks(config, source)
         model = cls(generator, discriminator, latent_dim=config.latent_dim,
                     d_steps=config.d_steps, gen_loss=config.gen_loss, noise=config.noise,
-                    seed=config.seed, name=config.model)
+                    seed=config.seed, update=config.gan_update, name=config.model)
         model.compile(
             d_optimizer=optimizers.build(config, steps_per_epoch * config.d_steps,
                                          config.d_learning_rate),
@@ -151,6 +163,9 @@ class GAN(ZooModel):
 
     # ----- Algorithm 1 ------------------------------------------------------
     def train_step(self, data):
+        if self.update == "simultaneous":
+            self.simultaneous_update(data)
+            return self.step_logs()
         batches = split_minibatches(data, self.d_steps)
         for batch in batches:
             self.discriminator_update(batch)
@@ -181,6 +196,31 @@ class GAN(ZooModel):
         variables = self.generator.trainable_variables
         optimizers.descend(self.g_optimizer, tape, loss, variables)
         self.g_loss_tracker.update_state(losses.replica_mean(loss))
+
+    def simultaneous_update(self, batch):
+        """The authors' update: one noise minibatch and one D pass on it serve
+        both networks; both gradients are taken before either is applied, and
+        D's cost is halved, as in their AdversaryCost2."""
+        real = batch["image"]
+        z = self.sample_noise(tf.shape(real)[0])
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.generate_from(z, batch, training=True)
+            real_logits = self.discriminate(real, batch, training=True)
+            fake_logits = self.discriminate(fake, batch, training=True)
+            d_loss = 0.5 * losses.average(losses.discriminator_loss(real_logits, fake_logits))
+            g_loss = losses.average(self.generator_loss_fn(fake_logits))
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        d_grads = optimizers.gradients(self.d_optimizer, tape, d_loss, d_vars)
+        g_grads = optimizers.gradients(self.g_optimizer, tape, g_loss, g_vars)
+        del tape
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        # Reported unhalved, so d_loss means eq. (1) under either update.
+        self.d_loss_tracker.update_state(2.0 * losses.replica_mean(d_loss))
+        self.g_loss_tracker.update_state(losses.replica_mean(g_loss))
+        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
+        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
 
     @property
     def metrics(self):
@@ -225,8 +265,11 @@ class GAN(ZooModel):
             "generator": keras.saving.serialize_keras_object(self.generator),
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "latent_dim": self.latent_dim, "d_steps": self.d_steps, "gen_loss": self.gen_loss,
-            "noise": self.noise, "seed": self.seed, "name": self.name,
+            "noise": self.noise, "seed": self.seed, "update": self.update, "name": self.name,
         }
+
+
+UPDATES = ("algorithm1", "simultaneous")
 
 
 def split_minibatches(data, k: int):
