@@ -36,6 +36,10 @@ def test_registry_lists_choices_for_unknown_names():
     ({"checkpoint_every_steps": -1}, "--checkpoint_every_steps=-1 must be >= 0"),
     ({"architecture": "transformer"}, "--architecture='transformer' is not one of"),
     ({"strategy": "parameter_server"}, "--strategy='parameter_server' is not one of"),
+    ({"gan_update": "async"}, "--gan_update='async' is not one of"),
+    ({"keep_best": "kid", "eval_every_epochs": 1}, "--keep_best='kid' is not one of"),
+    ({"keep_best": "parzen", "eval_every_epochs": 1}, "add --eval_every_epochs=1 and parzen"),
+    ({"keep_best": "fid"}, "needs the periodic evaluation"),
 ])
 def test_bad_values_are_user_errors(overrides, message):
     with pytest.raises(UserError, match=message):
@@ -78,6 +82,13 @@ def test_train_py_bad_input_is_one_line_without_traceback(arg, bad_train_runs):
     assert lines[0].startswith("error: ") and BAD_TRAIN_ARGS[arg] in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert not (root / str(list(BAD_TRAIN_ARGS).index(arg))).exists()
+
+
+def test_curves_tool_refuses_a_directory_without_logs(tmp_path):
+    result = run_script("-m", "gan_zoo.curves", f"--runs=a={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path} has no TensorBoard logs (logs/train); is it a run directory?"]
 
 
 def test_sample_py_rejects_a_directory_that_is_not_an_export(tmp_path):

@@ -91,6 +91,13 @@ def test_periodic_evaluation_of_a_32_pixel_dcgan_keeps_the_best_export(tmp_path)
     assert best["epoch"] == int(np.argmin(fids)) + 1 and best["value"] == pytest.approx(min(fids))
     images, _ = exported.load_export(str(tmp_path / "w" / "best_export")).sample(2, 0)
     assert images.shape == (2, 32, 32, 1)
+    # The curves tool reads the same per-epoch scores back from TensorBoard.
+    from gan_zoo import curves
+
+    logged = curves.epoch_scalars(str(tmp_path / "w"))
+    np.testing.assert_allclose([logged["eval_fid"][e] for e in (1, 2, 3)], fids, rtol=1e-5)
+    curves.plot({"run": logged}, ["eval_fid", "eval_fid_batch_stats"], str(tmp_path / "c.png"))
+    assert (tmp_path / "c.png").stat().st_size > 0
 
 
 def test_keep_best_exports_only_improvements_and_remembers_them_on_resume(tmp_path):
