@@ -13,6 +13,7 @@ from PIL import Image
 
 from conftest import run_scripts
 from gan_zoo import config, exported, latent, probe
+from gan_zoo.datasets import pipeline
 from gan_zoo.errors import UserError
 
 LATENT, SIZE = 8, 32
@@ -152,7 +153,10 @@ def test_prepare_images_resizes_and_repeats_grayscale():
     gray = np.full((2, 28, 28, 1), 255, np.uint8)
     batch = probe.prepare_images(gray, (SIZE, SIZE, 3)).numpy()
     assert batch.shape == (2, SIZE, SIZE, 3)
-    np.testing.assert_allclose(batch, 1.0, atol=1e-5)
+    # As in training: the digit framed by black background, colour R = G = B.
+    framed = pipeline.resize_images(np.ones((2, 28, 28, 1), np.float32), (SIZE, SIZE, 1))
+    np.testing.assert_allclose(batch, np.repeat(framed.numpy(), 3, axis=-1), atol=1e-5)
+    assert batch.max() == pytest.approx(1.0) and batch.min() == 0.0
     with pytest.raises(UserError, match="channels"):
         probe.prepare_images(np.zeros((1, 8, 8, 3), np.uint8), (8, 8, 1))
 
