@@ -11,7 +11,7 @@ from absl import app, flags, logging
 from gan_zoo.errors import Interrupted, UserError
 
 
-def _import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly() -> None:
     """Imports TensorFlow and initialises its devices with C++ stderr muted.
 
     TF 2.21 prints oneDNN / "no CUDA driver" notes from C++ before its log
@@ -44,7 +44,7 @@ def run(main) -> None:
             logging.set_verbosity(logging.WARNING)
         if len(argv) > 1:
             fail(f"unexpected argument(s) {' '.join(argv[1:])!r}; every setting is a --flag.")
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
         try:
             return main(argv)
         except UserError as e:

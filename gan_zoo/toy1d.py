@@ -27,7 +27,7 @@ if __name__ == "__main__":
     # below load it, as gan_zoo.cli does for every entry point.
     from gan_zoo import cli
 
-    cli._import_tensorflow_quietly()
+    cli.import_tensorflow_quietly()
 
 import dataclasses  # noqa: E402
 import math  # noqa: E402
