@@ -4,6 +4,7 @@ one-line errors for user mistakes."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from absl import app, flags, logging
@@ -56,7 +57,33 @@ def run(main) -> None:
             print("Interrupted; nothing was saved since the last checkpoint.", file=sys.stderr)
             sys.exit(130)
 
-    app.run(guarded)
+    app.run(guarded, flags_parser=parse_flags)
+
+
+_TYPES = {"int": "an integer", "float": "a number", "bool": "true or false"}
+
+
+def parse_flags(argv):
+    """absl's flag parsing, with a mistake printed as one ``error:`` line and
+    exit status 2 (absl's own parser prints two lines and exits 1)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.UnrecognizedFlagError as e:
+        # absl only offers its suggestions inside the message text.
+        suggestions = re.search(r"Did you mean: (.*) \?$", str(e))
+        hint = (f"did you mean {', '.join('--' + s for s in suggestions.group(1).split(', '))}? "
+                if suggestions else "")
+        fail(f"unknown flag --{e.flagname}; {hint}--helpfull lists every flag.")
+    except flags.CantOpenFlagFileError as e:
+        fail(f"{str(e).removeprefix('ERROR:: ')}; check the --flagfile path.")
+    except flags.Error as e:
+        message = " ".join(str(e).split())
+        bad = re.match(r"flag --(\w+)=", message)
+        if bad and bad.group(1) in flags.FLAGS:
+            kind = flags.FLAGS[bad.group(1)].flag_type()
+            fail(f"{message.removeprefix('flag ')}; --{bad.group(1)} takes "
+                 f"{_TYPES.get(kind, 'a ' + kind)}.")
+        fail(f"{message}; --helpfull says what each flag takes.")
 
 
 def fail(message: str) -> None:

@@ -181,6 +181,10 @@ class Config:
         check_choice("architecture", self.architecture, ("mlp", "conv"))
         check_choice("recon_loss", self.recon_loss, losses.RECONSTRUCTION_LOSSES)
         check_choice("corruption", self.corruption, dae.CORRUPTIONS)
+        # NumPy's global seed (keras.utils.set_random_seed) takes 0 ... 2**32 - 1.
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"--seed={self.seed} is out of range; pick a seed from 0 to "
+                            f"{MAX_SEED} (2**32 - 1).")
         check_positive("epochs", self.epochs)
         check_positive("batch_size", self.batch_size)
         check_positive("d_steps", self.d_steps)
@@ -230,6 +234,9 @@ class Config:
         return self
 
 
+MAX_SEED = 2**32 - 1
+
+
 def check_choice(name: str, value: str, choices) -> None:
     if value not in choices:
         raise UserError(f"--{name}={value!r} is not one of: {', '.join(choices)}.")
@@ -275,20 +282,47 @@ def resolve(overrides: Mapping[str, Any]) -> Config:
     return cfg.validate()
 
 
-def parse_flagfile(text: str) -> dict[str, Any]:
+def parse_flagfile(text: str, source: str = "the flagfile") -> dict[str, Any]:
     """The settings of flagfile text as written by :meth:`Config.to_flagfile`
-    (``--name=value``, ``--flag`` / ``--noflag`` for booleans; other lines ignored)."""
+    (``--name=value``, ``--flag`` / ``--noflag`` for booleans; lines that do
+    not start with ``--``, such as comments, are ignored).
+
+    Raises:
+      UserError: naming ``source``, for lines that are no Config setting or
+        whose value does not fit the setting's type.
+    """
     types = {f.name: f.type for f in dataclasses.fields(Config)}
     settings: dict[str, Any] = {}
+    unknown, bad = [], []
     for line in text.splitlines():
+        line = line.strip()
         if not line.startswith("--"):
             continue
         name, has_value, value = line[2:].partition("=")
-        if not has_value:
-            flag = name[2:] if name.startswith("no") and name[2:] in types else name
-            settings[flag] = flag == name
-        elif name in types:
-            settings[name] = {"int": int, "float": float, "str": str}[types[name]](value)
+        if not has_value and name.startswith("no") and types.get(name[2:]) == "bool":
+            settings[name[2:]] = False
+        elif name not in types:
+            unknown.append(line)
+        elif types[name] == "bool":
+            if not has_value or value.lower() in ("true", "t", "1"):
+                settings[name] = True
+            elif value.lower() in ("false", "f", "0"):
+                settings[name] = False
+            else:
+                bad.append(line)
+        elif not has_value:
+            bad.append(line)
+        else:
+            try:
+                settings[name] = {"int": int, "float": float, "str": str}[types[name]](value)
+            except ValueError:
+                bad.append(line)
+    if unknown:
+        raise UserError(f"{source} has unknown setting(s) {', '.join(unknown)}; fix their names "
+                        "or delete those lines (python train.py --helpfull lists the settings).")
+    if bad:
+        raise UserError(f"{source} has setting(s) without a valid value: {', '.join(bad)}; "
+                        "write them as --name=value of the setting's type.")
     return settings
 
 

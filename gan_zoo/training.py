@@ -143,7 +143,7 @@ def check_workdir(cfg: Config, overwrite: bool = False) -> None:
     if not os.path.isfile(saved_path):
         return
     with open(saved_path) as f:
-        changed = config.differences(config.parse_flagfile(f.read()), cfg)
+        changed = config.differences(config.parse_flagfile(f.read(), saved_path), cfg)
     if changed:
         shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4
                                           else "")
@@ -166,6 +166,42 @@ def write_flagfile(cfg: Config) -> str:
     return path
 
 
+def make_workdir(workdir: str) -> str | None:
+    """Creates ``workdir`` and any missing parents; returns the topmost
+    directory it created (None if ``workdir`` existed)."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise UserError(f"--workdir={workdir} is a file, not a directory; choose another "
+                        "--workdir.")
+    top, parent = None, os.path.abspath(workdir)
+    while not os.path.exists(parent):
+        top, parent = parent, os.path.dirname(parent)
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create --workdir={workdir} ({e.strerror}); choose a directory "
+                        "you can write to.") from None
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise UserError(f"--workdir={workdir} is not writable; choose a directory you can "
+                        "write to.")
+    return top
+
+
+def remove_empty_dirs(workdir: str, top: str | None) -> None:
+    """Removes ``workdir`` and its parents up to ``top`` (from make_workdir)
+    while they are empty."""
+    if top is None:
+        return
+    path = os.path.abspath(workdir)
+    while True:
+        try:
+            os.rmdir(path)
+        except OSError:  # not empty (or gone): it holds something, leave it
+            return
+        if path == top:
+            return
+        path = os.path.dirname(path)
+
+
 def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     """Trains ``cfg.model`` on ``cfg.dataset`` into ``cfg.workdir``, resuming
     from the newest checkpoint there, and exports the result.
@@ -182,9 +218,16 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     strategy = execution.strategy_for(cfg)
     if execution.is_chief(strategy):
         check_workdir(cfg, overwrite)
-        os.makedirs(cfg.workdir, exist_ok=True)
-        with strategy.scope():
-            return _train(cfg, verbose)
+        created = make_workdir(cfg.workdir)
+        try:
+            with strategy.scope():
+                return _train(cfg, verbose)
+        except BaseException:
+            # A run refused before it wrote anything (too few examples for a
+            # batch, no data) leaves no trace; a resumed run's directory and
+            # anything already written stay.
+            remove_empty_dirs(cfg.workdir, created)
+            raise
     # A multi-worker run's other workers take part in every step, checkpoint
     # and export (saving may need their collectives) but write into a scratch
     # directory, deleted afterwards; they resume from the chief's checkpoint,

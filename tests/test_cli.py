@@ -1,8 +1,9 @@
 """The command line: bad names and values give one line and a non-zero exit."""
 
+import numpy as np
 import pytest
 
-from conftest import run_script, run_scripts
+from conftest import run_script, run_scripts, write_idx
 from gan_zoo import config, registry
 from gan_zoo.errors import UserError
 
@@ -40,10 +41,33 @@ def test_registry_lists_choices_for_unknown_names():
     ({"keep_best": "kid", "eval_every_epochs": 1}, "--keep_best='kid' is not one of"),
     ({"keep_best": "parzen", "eval_every_epochs": 1}, "add --eval_every_epochs=1 and parzen"),
     ({"keep_best": "fid"}, "needs the periodic evaluation"),
+    ({"seed": -1}, "--seed=-1 is out of range; pick a seed from 0 to 4294967295"),
+    ({"seed": 2**32}, "--seed=4294967296 is out of range"),
 ])
 def test_bad_values_are_user_errors(overrides, message):
     with pytest.raises(UserError, match=message):
         config.resolve(overrides)
+
+
+def test_the_largest_accepted_seed_is_the_largest_numpy_and_keras_take():
+    import keras
+
+    assert config.resolve({"seed": config.MAX_SEED}).seed == 2**32 - 1
+    keras.utils.set_random_seed(config.MAX_SEED)
+    with pytest.raises(ValueError):
+        keras.utils.set_random_seed(config.MAX_SEED + 1)
+
+
+def test_flagfile_with_unknown_or_untyped_settings_is_refused():
+    text = "# a comment\n\n--model=gan\n--paper_split\n--nodeterministic\n--epochs=3\n"
+    assert config.parse_flagfile(text) == {"model": "gan", "paper_split": True,
+                                           "deterministic": False, "epochs": 3}
+    with pytest.raises(UserError, match=r"^flags/x.flags has unknown setting\(s\) --modle=dcgan, "
+                                        r"--nopaper; fix their names"):
+        config.parse_flagfile("--modle=dcgan\n--nopaper\n--epochs=3", "flags/x.flags")
+    with pytest.raises(UserError, match="without a valid value: --epochs=abc, --epochs, "
+                                        "--paper_split=maybe; write them as --name=value"):
+        config.parse_flagfile("--epochs=abc\n--epochs\n--paper_split=maybe")
 
 
 def test_paper_defaults_fill_unset_flags_and_flags_override_them():
@@ -54,6 +78,9 @@ def test_paper_defaults_fill_unset_flags_and_flags_override_them():
     assert cfg.workdir == "runs/gan_digits"
 
 
+# Arguments (split on spaces, {root} = the fixture's directory) -> a part of
+# the one error line. Each run's own --workdir comes first, so a --workdir
+# here overrides it.
 BAD_TRAIN_ARGS = {
     "--model=nope": "choose one of: aae, aae_clustering, aae_semi_supervised, "
                     "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae",
@@ -62,13 +89,29 @@ BAD_TRAIN_ARGS = {
     "--batch_size=-4": "batch_size",
     "stray": "every setting is a --flag",
     "--steps_per_execution=-2": "--steps_per_execution=-2 must be >= 0",
+    "--workdir=/proc/x": "cannot create --workdir=/proc/x (",
+    "--workdir={root}/a_file": "a_file is a file, not a directory; choose another --workdir.",
+    "--seed=-1": "--seed=-1 is out of range; pick a seed from 0 to 4294967295",
+    "--seed=4294967296": "--seed=4294967296 is out of range",
+    "--modle=dcgan": "unknown flag --modle; did you mean --model? --helpfull lists every flag.",
+    "--epochs=abc": "--epochs=abc: invalid literal for int() with base 10: 'abc'; "
+                    "--epochs takes an integer.",
+    "--paper_split=maybe": "--paper_split takes true or false.",
+    "--flagfile={root}/missing.flags": "Unable to open flagfile",
+    # Refused once the data is loaded, after the workdir would have been made.
+    "--batch_size=100000": "fewer than one step needs (100000); lower --batch_size",
+    "--dataset=mnist --data_dir={root}/partial_mnist": "has some MNIST IDX files but lacks",
 }
 
 
 @pytest.fixture(scope="module")
 def bad_train_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
-    return root, run_scripts({arg: ["train.py", f"--workdir={root}/{i}", arg]
+    (root / "a_file").write_text("not a directory")
+    (root / "partial_mnist").mkdir()
+    write_idx(root / "partial_mnist" / "train-images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8))
+    return root, run_scripts({arg: ["train.py", f"--workdir={root}/{i}",
+                                    *arg.format(root=root).split()]
                               for i, arg in enumerate(BAD_TRAIN_ARGS)})
 
 
@@ -76,12 +119,32 @@ def bad_train_runs(tmp_path_factory):
 def test_train_py_bad_input_is_one_line_without_traceback(arg, bad_train_runs):
     root, results = bad_train_runs
     result = results[arg]
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and BAD_TRAIN_ARGS[arg] in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert not (root / str(list(BAD_TRAIN_ARGS).index(arg))).exists()
+    assert sorted(p.name for p in root.iterdir()) == ["a_file", "partial_mnist"]
+
+
+# Every entry point parses its flags through cli.run.
+ENTRY_POINTS = ["train.py", "evaluate.py", "sample.py", "walk.py", "arithmetic.py", "probe.py",
+                "train_classifier.py", "prepare_lsun.py", "-m gan_zoo.toy1d",
+                "-m gan_zoo.curves"]
+
+
+@pytest.fixture(scope="module")
+def misspelt_flag_runs():
+    return run_scripts({entry: [*entry.split(), "--verbosityy=1"] for entry in ENTRY_POINTS})
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_names_an_unknown_flag_in_one_line(entry, misspelt_flag_runs):
+    result = misspelt_flag_runs[entry]
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "error: unknown flag --verbosityy; did you mean --verbosity? --helpfull lists every flag."]
 
 
 def test_curves_tool_refuses_a_directory_without_logs(tmp_path):

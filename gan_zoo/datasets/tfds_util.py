@@ -50,8 +50,17 @@ def prepared_builder(name: str, data_dir: str, host: str, how_to: str):
 
 
 def _is_prepared(builder) -> bool:
-    if builder.is_prepared():
-        return True
+    from absl import logging
+
+    # tfds warns that the version folder it looks for is missing, beside the
+    # one-line error that says so and what to do.
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)
+    try:
+        if builder.is_prepared():
+            return True
+    finally:
+        logging.set_verbosity(verbosity)
     # tfds.testing.mock_data fakes as_dataset but not is_prepared; asking for
     # a dataset answers for both (it reads nothing yet).
     try:
