@@ -41,10 +41,33 @@ flags.DEFINE_string("output", None, "JSON path (default: next to the export or s
 FLAGS = flags.FLAGS
 
 
+def read_samples(path: str):
+    """The image array in the .npy file ``path``, or UserError."""
+    import numpy as np
+
+    from gan_zoo.errors import UserError
+
+    if not os.path.isfile(path):
+        raise UserError(f"--samples={path} is not a file.")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        loaded = None
+    # numpy's own message suggests allow_pickle, which would let the file run
+    # code; say what the file should be instead.
+    if not isinstance(loaded, np.ndarray):
+        if hasattr(loaded, "close"):  # an .npz archive
+            loaded.close()
+        raise UserError(
+            f"--samples={path} is not a .npy array of images; write one with numpy.save from "
+            "uint8 (0-255) or float ([0, 1]) images shaped (N, H, W, C), (N, H, W) or "
+            "(N, H*W*C).")
+    return loaded
+
+
 def main(argv):
     del argv
     import keras
-    import numpy as np
 
     from gan_zoo import config, exported, registry
     from gan_zoo.errors import UserError
@@ -55,6 +78,7 @@ def main(argv):
     if bool(FLAGS.export) == bool(FLAGS.samples):
         raise UserError("pass exactly one of --export=<workdir>/export and --samples=<file.npy>.")
     export = exported.load_export(FLAGS.export) if FLAGS.export else None
+    loaded = None if export is not None else read_samples(FLAGS.samples)
     dataset = FLAGS.dataset or (export.metadata["config"].get("dataset") if export else "mnist")
     # MNIST's paper split holds out digits 50,000-60,000: the Parzen validation set.
     fixed = dict(paper_split=dataset == "mnist", max_examples=0)
@@ -63,6 +87,8 @@ def main(argv):
     else:
         cfg = config.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed})
     source = registry.dataset_loader(cfg.dataset)(cfg)
+    if loaded is not None:  # checked before the progress bar, which an error would cut
+        samples = protocol.check_images(loaded, source.image_shape)
     extractor = protocol.extractor_for(
         metrics, FLAGS.features or protocol.default_extractor(source.image_shape),
         FLAGS.inception_weights)
@@ -91,14 +117,6 @@ def main(argv):
 
             samples = to_data_size(samples, source.image_shape).numpy()
         samples = protocol.check_images(samples, source.image_shape)
-    else:
-        if not os.path.isfile(FLAGS.samples):
-            raise UserError(f"--samples={FLAGS.samples} is not a file.")
-        try:
-            loaded = np.load(FLAGS.samples, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise UserError(f"cannot read {FLAGS.samples} as a .npy array ({e}).") from None
-        samples = protocol.check_images(loaded, source.image_shape)
     progress("samples")
     result = protocol.evaluate(samples, real, metrics, extractor, progress)
     result.update(dataset=cfg.dataset, metrics=metrics,

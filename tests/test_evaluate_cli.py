@@ -50,24 +50,38 @@ def test_evaluate_export_and_npy_match_the_library(export_dir, tmp_path):
                                                        rel=1e-5)
 
 
+# {root}: the fixture's directory, with text.npy (text) and pickled.npy (an object array).
 BAD_EVALUATE_ARGS = {
     "--metrics=fid,bogus": "choose from parzen, fid, kid, is, coverage",
     "--dataset=digits": "exactly one of --export",
     "--samples=/nonexistent.npy": "is not a file",
+    "--samples={root}/text.npy": "text.npy is not a .npy array of images; write one with "
+                                 "numpy.save from uint8 (0-255) or float ([0, 1]) images shaped "
+                                 "(N, H, W, C), (N, H, W) or (N, H*W*C).",
+    "--samples={root}/pickled.npy": "pickled.npy is not a .npy array of images",
+    "--samples={root}/wrong_shape.npy": "do not fit the dataset's 28x28x1",
 }
 
 
 @pytest.fixture(scope="module")
-def bad_evaluate_runs():
-    return run_scripts({arg: ["evaluate.py", "--dataset=digits", arg]
+def bad_evaluate_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad_evaluate")
+    (root / "text.npy").write_text("0.5, 0.25\n")
+    np.save(root / "pickled.npy", np.array([{"images": 1}], dtype=object), allow_pickle=True)
+    np.save(root / "wrong_shape.npy", np.zeros((3, 32, 32), np.uint8))
+    return run_scripts({arg: ["evaluate.py", "--dataset=digits", arg.format(root=root)]
                         for arg in BAD_EVALUATE_ARGS})
 
 
 @pytest.mark.parametrize("arg", BAD_EVALUATE_ARGS)
 def test_evaluate_bad_input_is_one_line(arg, bad_evaluate_runs):
     result = bad_evaluate_runs[arg]
-    assert result.returncode == 2
-    assert BAD_EVALUATE_ARGS[arg] in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert BAD_EVALUATE_ARGS[arg] in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "allow_pickle" not in result.stderr
 
 
 def test_samples_of_the_wrong_shape_or_range_are_refused(tmp_path):

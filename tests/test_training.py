@@ -173,6 +173,37 @@ def test_workdir_of_another_experiment_is_refused_unless_overwritten(tmp_path):
     assert (tmp_path / "w" / "notes.txt").read_text() == "mine"
 
 
+def test_a_refused_run_leaves_no_directory_behind(tmp_path, monkeypatch, caplog):
+    from conftest import tiny_config
+    from gan_zoo.datasets import tfds_util
+    from gan_zoo.errors import UserError
+
+    with pytest.raises(UserError, match="fewer than one step needs"):
+        training.run(tiny_config(tmp_path / "a" / "b" / "w", batch_size=100000), verbose=0)
+    assert not (tmp_path / "a").exists()
+    monkeypatch.setattr(tfds_util, "reachable", lambda *a, **k: False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="mnist not found in --data_dir"):
+        training.run(tiny_config(tmp_path / "w", dataset="mnist",
+                                 data_dir=str(tmp_path / "empty")), verbose=0)
+    assert not (tmp_path / "w").exists() and "Variant folder" not in caplog.text
+    # A directory the user made, or a run already wrote into, stays.
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(UserError):
+        training.run(tiny_config(tmp_path / "mine", batch_size=100000), verbose=0)
+    assert (tmp_path / "mine").is_dir()
+
+
+def test_workdir_that_is_a_file_or_cannot_be_made_is_a_user_error(tmp_path):
+    from gan_zoo.errors import UserError
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UserError, match="is a file, not a directory"):
+        training.make_workdir(str(tmp_path / "f"))
+    with pytest.raises(UserError, match=r"cannot create --workdir=.*f/w \(Not a directory\)"):
+        training.make_workdir(str(tmp_path / "f" / "w"))
+
+
 def _variables(model):
     return [v.numpy().copy() for v in model.variables]
 
