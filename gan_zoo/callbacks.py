@@ -16,6 +16,18 @@ import tensorflow as tf
 from gan_zoo import visualization
 
 
+def _epoch_summaries(writer, epoch: int):
+    """``writer`` as the default at step ``epoch + 1``, recording whatever Keras'
+    TensorBoard callback says: during ``fit`` it keeps a ``record_if`` open
+    that it evaluated at the start of training, which drops every summary
+    (its own epoch scalars included) when --log_every_steps does not divide
+    that step; a DCGAN run with 390 steps per epoch lost all of them."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(writer.as_default(step=epoch + 1))
+    stack.enter_context(tf.summary.record_if(True))
+    return stack
+
+
 class EpochPreview(keras.callbacks.Callback):
     """Every epoch: a sample grid from a fixed seed (PNG + TensorBoard), and the
     optimizers' current learning rates / momenta as scalars. At the end of
@@ -32,7 +44,7 @@ class EpochPreview(keras.callbacks.Callback):
         visualization.save_png(grid, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"),
                                scale=2)
         visualization.save_png(grid, os.path.join(self.directory, "latest.png"), scale=2)
-        with self.writer.as_default(step=epoch + 1):
+        with _epoch_summaries(self.writer, epoch):
             tf.summary.image("samples", grid[None])
             for name, value in self.model.schedule_values().items():
                 tf.summary.scalar(f"schedule/{name}", value)
@@ -54,6 +66,14 @@ class TensorBoard(keras.callbacks.TensorBoard):
         # Keras adds 1 and logs the call under that number: the call's last step.
         self._global_train_batch = steps_done(self.model) + self.model.steps_per_execution - 1
         super().on_train_batch_begin(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with tf.summary.record_if(True):  # see _epoch_summaries
+            super().on_epoch_end(epoch, logs)
+        # The writer flushes on its own only every 2 minutes or 10 events, and
+        # a run stopped by SIGTERM or kill -9 never closes it: flush each epoch.
+        for writer in self._writers.values():
+            writer.flush()
 
 
 class Throughput(keras.callbacks.Callback):
@@ -85,7 +105,7 @@ class Throughput(keras.callbacks.Callback):
             return
         rate = self._steps * self.examples_per_step / (time.perf_counter() - self._start)
         self.history.append(rate)
-        with self.writer.as_default(step=epoch + 1):
+        with _epoch_summaries(self.writer, epoch):
             tf.summary.scalar("throughput/images_per_second", rate)
 
     def median(self) -> float | None:
@@ -191,7 +211,7 @@ class EpochPictures(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         pictures = self.model.pictures(self.images, self.labels)
-        with self.writer.as_default(step=epoch + 1):
+        with _epoch_summaries(self.writer, epoch):
             for name, picture in pictures.items():
                 visualization.save_png(
                     picture, os.path.join(self.directory, name, f"epoch_{epoch + 1:04d}.png"))

@@ -335,3 +335,22 @@ def test_ctrl_c_checkpoints_the_step_and_says_so(tmp_path, monkeypatch):
     assert tf.train.latest_checkpoint(str(tmp_path / "w" / "checkpoints")).endswith("ckpt-2")
     # The handlers are put back once training stops.
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_every_epoch_reaches_tensorboard_whatever_log_every_steps(tmp_path):
+    import tensorflow as tf
+
+    from conftest import tiny_config
+    from gan_zoo import curves
+
+    # 2 steps per epoch, batch scalars every 7: Keras' record_if once dropped
+    # every epoch summary (and the sample grids) of such a run.
+    training.run(tiny_config(tmp_path / "w", epochs=2, log_every_steps=7), verbose=0)
+    scalars = curves.epoch_scalars(str(tmp_path / "w"))
+    assert sorted(scalars["d_loss"]) == [1, 2] and sorted(scalars["learning_rate"]) == [1, 2]
+    steps = []
+    for path in glob.glob(str(tmp_path / "w" / "logs" / "images" / "events.*")):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            steps += [event.step for value in event.summary.value if value.tag == "samples"]
+    assert sorted(steps) == [1, 2]
