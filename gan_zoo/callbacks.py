@@ -18,10 +18,11 @@ from gan_zoo import visualization
 
 def _epoch_summaries(writer, epoch: int):
     """``writer`` as the default at step ``epoch + 1``, recording whatever Keras'
-    TensorBoard callback says: during ``fit`` it keeps a ``record_if`` open
-    that it evaluated at the start of training, which drops every summary
-    (its own epoch scalars included) when --log_every_steps does not divide
-    that step; a DCGAN run with 390 steps per epoch lost all of them."""
+    TensorBoard callback says: at every call it opens a ``record_if`` that
+    holds only when --log_every_steps divides the call's step, and leaves it
+    open through the epoch's end, so every summary written there (its own
+    epoch scalars included) was dropped unless the epoch ended on such a
+    step; a DCGAN run with 390 steps per epoch lost all of them."""
     stack = contextlib.ExitStack()
     stack.enter_context(writer.as_default(step=epoch + 1))
     stack.enter_context(tf.summary.record_if(True))
