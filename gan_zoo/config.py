@@ -162,13 +162,13 @@ class Config:
         """Raises UserError with one actionable line for any bad value."""
         # These import TensorFlow; keep `import config` light.
         from gan_zoo import losses, registry
-        from gan_zoo.models import dae
+        from gan_zoo.models import dae, gan
 
         registry.model_class(self.model)
         registry.dataset_loader(self.dataset)
         check_choice("gen_loss", self.gen_loss, tuple(losses.GENERATOR_LOSSES))
         check_choice("noise", self.noise, ("uniform", "gaussian"))
-        check_choice("gan_update", self.gan_update, ("algorithm1", "simultaneous"))
+        check_choice("gan_update", self.gan_update, gan.UPDATES)
         if self.gan_update == "simultaneous" and self.d_steps != 1:
             raise UserError(f"--gan_update=simultaneous takes one D step per update; "
                             f"drop --d_steps={self.d_steps} or use --gan_update=algorithm1.")

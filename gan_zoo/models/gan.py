@@ -183,6 +183,10 @@ class GAN(ZooModel):
             loss = losses.average(losses.discriminator_loss(real_logits, fake_logits))
         variables = self.discriminator.trainable_variables
         optimizers.descend(self.d_optimizer, tape, loss, variables)
+        self.track_discriminator(loss, real_logits, fake_logits)
+
+    def track_discriminator(self, loss, real_logits, fake_logits):
+        """Logs D's eq. (1) loss (averaged by losses.average), D(x) and D(G(z))."""
         self.d_loss_tracker.update_state(losses.replica_mean(loss))
         self.d_real_tracker.update_state(tf.sigmoid(real_logits))
         self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
@@ -217,10 +221,8 @@ class GAN(ZooModel):
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         # Reported unhalved, so d_loss means eq. (1) under either update.
-        self.d_loss_tracker.update_state(2.0 * losses.replica_mean(d_loss))
+        self.track_discriminator(2.0 * d_loss, real_logits, fake_logits)
         self.g_loss_tracker.update_state(losses.replica_mean(g_loss))
-        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
-        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
 
     @property
     def metrics(self):
