@@ -16,7 +16,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from gan_zoo import callbacks, config, execution, export, registry
+from gan_zoo import callbacks, config, execution, export, registry, workdir_lock
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
 from gan_zoo.errors import Interrupted, UserError
@@ -217,21 +217,25 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     """
     strategy = execution.strategy_for(cfg)
     if execution.is_chief(strategy):
-        check_workdir(cfg, overwrite)
         created = make_workdir(cfg.workdir)
         try:
-            with strategy.scope():
-                return _train(cfg, verbose)
+            # Locked before the settings check: --overwrite must not delete a
+            # live run's outputs.
+            with workdir_lock.hold(cfg.workdir):
+                check_workdir(cfg, overwrite)
+                with strategy.scope():
+                    return _train(cfg, verbose)
         except BaseException:
             # A run refused before it wrote anything (too few examples for a
-            # batch, no data) leaves no trace; a resumed run's directory and
-            # anything already written stay.
+            # batch, no data, a live run in the workdir) leaves no trace; a
+            # resumed run's directory and anything already written stay.
             remove_empty_dirs(cfg.workdir, created)
             raise
     # A multi-worker run's other workers take part in every step, checkpoint
     # and export (saving may need their collectives) but write into a scratch
     # directory, deleted afterwards; they resume from the chief's checkpoint,
-    # so the workdir must be on storage every worker can read.
+    # so the workdir must be on storage every worker can read. They take no
+    # lock: the chief's stands for the whole run.
     scratch = tempfile.mkdtemp(prefix="gan_zoo_worker_")
     try:
         with strategy.scope():
@@ -326,6 +330,7 @@ def export_only(cfg: Config) -> str:
     """Restores the newest checkpoint in ``cfg.workdir`` and writes the export."""
     if not tf.train.latest_checkpoint(os.path.join(cfg.workdir, "checkpoints")):
         raise UserError(f"no checkpoint in {cfg.workdir}/checkpoints to export; train first.")
-    check_workdir(cfg)
-    model = _prepare(cfg)[1]
-    return export_model(cfg, model)
+    with workdir_lock.hold(cfg.workdir):
+        check_workdir(cfg)
+        model = _prepare(cfg)[1]
+        return export_model(cfg, model)

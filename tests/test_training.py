@@ -298,12 +298,14 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
             time.sleep(0.02)
         process.send_signal(sig)
         out, err = process.communicate(timeout=120)
-        return process.returncode, out, err
+        return process.returncode, out, err, process.pid
 
-    code, _, _ = start_and_signal(signal.SIGKILL)
+    code, _, _, killed = start_and_signal(signal.SIGKILL)
     assert code == -signal.SIGKILL
-    code, out, err = start_and_signal(signal.SIGTERM)
+    code, out, err, _ = start_and_signal(signal.SIGTERM)
     assert "Resuming from" in out
+    # The killed run could not release the workdir's lock; the kernel did.
+    assert f"Taking over the lock on {w} from a run that is no longer running (pid {killed}" in err
     assert code == 128 + signal.SIGTERM, err[-2000:]
     assert "Stopped by SIGTERM after step" in err and "Traceback" not in err
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
