@@ -29,6 +29,17 @@ def _epoch_summaries(writer, epoch: int):
     return stack
 
 
+def cut_short(model) -> bool:
+    """Whether the epoch that Keras is ending was stopped part-way.
+
+    Keras calls ``on_epoch_end`` even when a signal stopped fit() mid-epoch
+    (Checkpoint sets ``stop_training`` only then: Diverged raises instead).
+    Such an epoch is neither sampled, scored, exported as the best nor
+    logged: the resumed run does all of that when it finishes the epoch.
+    """
+    return bool(model.stop_training)
+
+
 class EpochPreview(keras.callbacks.Callback):
     """Every epoch: a sample grid from a fixed seed (PNG + TensorBoard), and the
     optimizers' current learning rates / momenta as scalars. At the end of
@@ -40,6 +51,8 @@ class EpochPreview(keras.callbacks.Callback):
         self.writer, self.num, self.seed = writer, num, seed
 
     def on_epoch_end(self, epoch, logs=None):
+        if cut_short(self.model):
+            return
         images = keras.ops.convert_to_numpy(self.model.preview(self.num, self.seed))
         grid = visualization.image_grid(images)
         visualization.save_png(grid, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"),
@@ -69,6 +82,8 @@ class TensorBoard(keras.callbacks.TensorBoard):
         super().on_train_batch_begin(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
+        if cut_short(self.model):
+            return
         with tf.summary.record_if(True):  # see _epoch_summaries
             super().on_epoch_end(epoch, logs)
         # The writer flushes on its own only every 2 minutes or 10 events, and
@@ -102,7 +117,7 @@ class Throughput(keras.callbacks.Callback):
             self._steps = batch - self._first
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._start is None or self._steps == 0:
+        if self._start is None or self._steps == 0 or cut_short(self.model):
             return
         rate = self._steps * self.examples_per_step / (time.perf_counter() - self._start)
         self.history.append(rate)
@@ -158,7 +173,10 @@ class Checkpoint(keras.callbacks.Callback):
         self._last_step = step
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stop_signal is not None:
+        # Not stop_signal: a signal that arrives during the epoch's end (a long
+        # evaluation) finds the epoch done, so it is saved as done; the next
+        # step then saves again and stops.
+        if cut_short(self.model):
             return  # stopped mid-epoch: the epoch is not done
         self.epoch_counter.assign(epoch + 1)
         self.manager.save(checkpoint_number=steps_done(self.model))
@@ -211,6 +229,8 @@ class EpochPictures(keras.callbacks.Callback):
         self.writer, self.images, self.labels = writer, images, labels
 
     def on_epoch_end(self, epoch, logs=None):
+        if cut_short(self.model):
+            return
         pictures = self.model.pictures(self.images, self.labels)
         with _epoch_summaries(self.writer, epoch):
             for name, picture in pictures.items():
@@ -238,7 +258,7 @@ class HeldOutMetrics(keras.callbacks.Callback):
         self.images, self.labels = images, labels
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
+        if logs is not None and not cut_short(self.model):
             logs.update(self.model.held_out_metrics(self.images, self.labels))
 
 
@@ -272,7 +292,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         return protocol.scalars(result["samples"])
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None or (epoch + 1) % self.every:
+        if logs is None or (epoch + 1) % self.every or cut_short(self.model):
             return
         logs.update({f"eval_{k}": v for k, v in self._score(self.model.preview).items()})
         if self.batch_stats:
