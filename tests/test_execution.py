@@ -1,7 +1,10 @@
 """--mixed_precision, --jit_compile and --steps_per_execution."""
 
+import contextlib
 import glob
+import inspect
 import os
+import re
 
 import keras
 import numpy as np
@@ -28,20 +31,33 @@ def test_mixed_bfloat16_computes_hidden_layers_in_bfloat16_and_exports_float32(t
     assert _layer_dtypes(run.model.discriminator)["logit"] == "float32"
     assert all(v.dtype == "float32" for v in run.model.variables if v.trainable)
     after = run.model.generator.trainable_variables
-    assert all(not np.array_equal(b, a.numpy()) for b, a in zip(before, after))
+    assert all(not np.array_equal(b, a.numpy()) for b, a in zip(before, after, strict=True))
     # The policy stays with the models built for the run.
     assert keras.config.dtype_policy().name == "float32"
     export = tf.saved_model.load(run.export_dir)
-    images = export.signatures["generate"](z=tf.zeros([2, cfg.latent_dim]))["images"]
+    z = tf.random.stateless_uniform([2, cfg.latent_dim], [0, 1], -1.0, 1.0)
+    images = export.signatures["generate"](z=z)["images"]
     assert images.dtype == tf.float32
-    assert np.all(np.abs(images.numpy()) <= 1.0)
+    # The trained generator, bfloat16 inside, its tanh pixels taken to [0, 1].
+    expected = (run.model.generator(z, training=False).numpy() + 1.0) / 2.0
+    np.testing.assert_allclose(images.numpy(), expected, atol=1e-6)
+
+
+def _vae_taking_sgd_steps(tmp_path, precision):
+    # SGD's first step moves every weight by exactly -lr * gradient, so a loss
+    # scale left in the gradient (x1024), taken out twice or never put in
+    # (/1024), or doubled (x2) moves the weights by that factor. Adam would
+    # hide all of these: its update is nearly invariant to the gradient's scale.
+    keras.utils.set_random_seed(0)
+    cfg = tiny_config(tmp_path / precision, model="vae", hidden_units=16, hidden_layers=1,
+                      optimizer="sgd", learning_rate=1e-3, mixed_precision=precision)
+    with execution.dtype_policy(cfg.mixed_precision):
+        return registry.model_class("vae").from_flags(cfg, digits.load(), 2)
 
 
 def test_mixed_float16_scales_losses_and_skips_overflowing_steps(tmp_path):
-    cfg = tiny_config(tmp_path, model="vae", hidden_units=16, hidden_layers=1,
-                      mixed_precision="mixed_float16")
-    with execution.dtype_policy(cfg.mixed_precision):
-        model = registry.model_class("vae").from_flags(cfg, digits.load(), 2)
+    model = _vae_taking_sgd_steps(tmp_path, "mixed_float16")
+    unscaled = _vae_taking_sgd_steps(tmp_path, "float32")  # same seed: same weights and noise
     optimizer = model.ae_optimizer
     assert isinstance(optimizer, optimizers.LossScaleOptimizer)
     assert _layer_dtypes(model.encoder)["h0"] == "float16"
@@ -50,50 +66,98 @@ def test_mixed_float16_scales_losses_and_skips_overflowing_steps(tmp_path):
              "label": tf.constant(labels[:8])}
     step = tf.function(model.train_step)
 
+    # At a sane scale the step is taken, with the scale divided out again: the
+    # float32 step without loss scaling, up to float16 rounding (measured 1e-3).
+    optimizer.dynamic_scale.assign(2.0 ** 10)
+    before = [v.numpy() for v in model.trainable_variables]
+    assert len(before) == len(unscaled.trainable_variables) == 8
+    step(batch)
+    unscaled.train_step(batch)
+    for b, scaled, plain in zip(before, model.trainable_variables, unscaled.trainable_variables,
+                                strict=True):
+        expected = plain.numpy() - b
+        np.testing.assert_allclose(scaled.numpy() - b, expected,
+                                   atol=1e-2 * np.abs(expected).max(), err_msg=scaled.path)
+    assert float(optimizer.dynamic_scale.numpy()) == 2.0 ** 10
+    assert int(optimizer.iterations.numpy()) == 1
+    assert int(optimizer.inner_optimizer.iterations.numpy()) == 1
+
     # A scale no float16 gradient can carry: the step is skipped, and counted.
     optimizer.dynamic_scale.assign(1e30)
-    before = [v.numpy() for v in model.encoder.trainable_variables]
+    before = [v.numpy() for v in model.trainable_variables]
     logs = step(batch)
     assert np.isfinite(float(logs["neg_elbo"]))
-    assert all(np.array_equal(b, v.numpy())
-               for b, v in zip(before, model.encoder.trainable_variables))
+    for b, v in zip(before, model.trainable_variables, strict=True):
+        np.testing.assert_array_equal(b, v.numpy())
     assert float(optimizer.dynamic_scale.numpy()) == pytest.approx(5e29, rel=1e-6)
-    assert int(optimizer.iterations.numpy()) == 1
-    assert int(optimizer.inner_optimizer.iterations.numpy()) == 0
-
-    # At a sane scale the step is taken, with the scale divided out again.
-    optimizer.dynamic_scale.assign(2.0 ** 10)
-    step(batch)
     assert int(optimizer.iterations.numpy()) == 2
     assert int(optimizer.inner_optimizer.iterations.numpy()) == 1
-    assert all(not np.array_equal(b, v.numpy())
-               for b, v in zip(before, model.encoder.trainable_variables))
 
 
-def test_mixed_float16_run_checkpoints_and_resumes(tmp_path):
+def test_mixed_float16_run_checkpoints_and_resumes(tmp_path, monkeypatch):
+    # The first run starts its loss scales at 2**7, where 8 overflowing steps
+    # would have taken Keras' 2**15; the resumed run builds its optimizers at
+    # 2**15, so only a restored scale is 2**7.
+    original = optimizers.LossScaleOptimizer.__init__
+    with monkeypatch.context() as patch:
+        patch.setattr(optimizers.LossScaleOptimizer, "__init__",
+                      lambda self, inner, **kw: original(self, inner,
+                                                         **{"initial_scale": 2.0 ** 7, **kw}))
+        training.run(tiny_config(tmp_path, model="gan", mixed_precision="mixed_float16"),
+                     verbose=0)
+    saved = tf.train.load_checkpoint(str(tmp_path / "checkpoints"))
+    scales = {key.split("/")[0]: float(saved.get_tensor(key))
+              for key in saved.get_variable_to_shape_map() if "dynamic_scale" in key}
+    assert scales == {"d_optimizer": 2.0 ** 7, "g_optimizer": 2.0 ** 7}
+
     cfg = tiny_config(tmp_path, model="gan", mixed_precision="mixed_float16", epochs=2)
-    training.run(tiny_config(tmp_path, model="gan", mixed_precision="mixed_float16"), verbose=0)
     run = training.run(cfg, verbose=0)
     assert run.epochs_done == 2
     assert int(run.model.g_optimizer.iterations.numpy()) == 4
     assert "loss_scale" not in run.history  # nothing extra in the logs
-    assert float(run.model.d_optimizer.dynamic_scale.numpy()) > 0
+    for name in ("d_optimizer", "g_optimizer"):
+        optimizer = getattr(run.model, name)
+        assert optimizer.initial_scale == 2.0 ** 15
+        # Two more finite steps leave a dynamic scale as it was (it grows after 2000).
+        assert float(optimizer.dynamic_scale.numpy()) == scales[name], name
 
 
 def test_jit_compile_trains_the_step_with_xla(tmp_path):
     cfg = tiny_config(tmp_path, model="gan", jit_compile="true")
     run = training.run(cfg, verbose=0)
     assert run.model.jit_compile is True
-    assert np.isfinite(run.history["d_loss"][-1])
+    # The step fit ran: Keras' train function calls it through a tf.function
+    # made with jit_compile=model.jit_compile, traced once for the run.
+    calls = inspect.getclosurevars(run.model.train_function).nonlocals
+    step = inspect.getclosurevars(calls["one_step_on_data"]).nonlocals["step_func"]
+    assert step.experimental_get_tracing_count() == 1
+    # Only a function XLA compiles has compiler IR (others raise ValueError);
+    # this one is the GAN's step: G's first layer on 8 noise vectors.
+    batch = {"image": tf.zeros((8, 28, 28, 1)), "label": tf.zeros((8,), tf.int32)}
+    hlo = step.experimental_get_compiler_ir(batch)(stage="hlo")
+    assert hlo.startswith("HloModule") and "f32[8,1200]" in hlo
 
 
-def test_auto_execution_options_follow_the_device(tmp_path):
-    model = execution.configure(
-        registry.model_class("gan").from_flags(tiny_config(tmp_path), digits.load(), 2),
-        tiny_config(tmp_path))
-    auto = execution.AUTO[execution.device_kind()]
-    assert model.jit_compile == auto["jit_compile"]
-    assert model.steps_per_execution == auto["steps_per_execution"]
+# --jit_compile=auto and --steps_per_execution=0 as the README states them
+# (section "Speed"), not as execution.AUTO does: XLA off on a CPU, on on a
+# GPU except under a tf.distribute strategy; 10 steps per call, 1 under one.
+@pytest.mark.parametrize("gpu, strategy, jit, per_call", [
+    (False, False, False, 10),
+    (True, False, True, 10),
+    (True, True, False, 1),
+])
+def test_auto_execution_options_follow_the_device(tmp_path, monkeypatch, gpu, strategy, jit,
+                                                  per_call):
+    model = registry.model_class("gan").from_flags(tiny_config(tmp_path), digits.load(), 2)
+    physical = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: (["GPU:0"] if gpu else []) if kind == "GPU"
+                        else physical(kind))
+    scope = (tf.distribute.MirroredStrategy(["/cpu:0"]).scope() if strategy
+             else contextlib.nullcontext())
+    with scope:
+        execution.configure(model, tiny_config(tmp_path))
+    assert (model.jit_compile, model.steps_per_execution) == (jit, per_call)
 
 
 def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
@@ -164,6 +228,26 @@ def test_divergence_inside_a_call_names_the_call_s_steps(tmp_path, monkeypatch):
                                                                 dict(logs, d_loss=float("nan"))))
     with pytest.raises(config.UserError, match="diverged in steps 1-2 .one call.: d_loss = nan"):
         training.run(tiny_config(tmp_path, steps_per_execution=2, steps_per_epoch=4), verbose=0)
+
+
+def test_a_loss_that_really_diverges_stops_the_run_before_anything_of_it_is_saved(tmp_path):
+    # No patched logs: a learning rate of 1e30 sends the weights past
+    # float32's range. The VAE's first loss is computed before any update (the
+    # GAN's G loss is not: its D has already stepped), so the run diverges
+    # after at least one step it checkpoints.
+    cfg = tiny_config(tmp_path, model="vae", hidden_units=16, hidden_layers=1,
+                      learning_rate=1e30, steps_per_epoch=6,
+                      steps_per_execution=1, checkpoint_every_steps=1, keep_checkpoints=10)
+    with pytest.raises(config.UserError, match=r"diverged at step (\d+): \w+ = -?(nan|inf)"
+                                               r".*untouched") as stopped:
+        training.run(cfg, verbose=0)
+    step = int(re.search(r"at step (\d+)", str(stopped.value)).group(1))
+    assert 1 < step <= 6
+    assert _checkpoint_steps(tmp_path) == list(range(1, step))
+    saved = tf.train.load_checkpoint(str(tmp_path / "checkpoints"))
+    assert all(np.all(np.isfinite(saved.get_tensor(key)))
+               for key, dtype in saved.get_variable_to_dtype_map().items() if dtype.is_floating)
+    assert not (tmp_path / "export").exists() and not (tmp_path / "summary.json").exists()
 
 
 @pytest.mark.parametrize("name", sorted(registry.MODELS))
