@@ -1,10 +1,16 @@
 """Shared test helpers: tiny configs, generated IDX files, subprocess runs."""
 
+import atexit
 import dataclasses
 import gzip
+import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 
 import numpy as np
 import pytest
@@ -49,25 +55,109 @@ def fake_mnist_dir(directory, n_train=120, n_test=40, gz=True, seed=0):
     return directory
 
 
-def run_script(*args, cwd=ROOT, timeout=300):
-    """Runs ``python <args>`` in a subprocess and returns the CompletedProcess."""
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+class _ForkServer:
+    """Client of tests/forkserver.py: starts commands as forks of one process
+    that has imported TensorFlow already (see there for why and what a fork
+    cannot show)."""
+
+    def __init__(self):
+        self.directory = tempfile.mkdtemp(prefix="gan_zoo_forks_")
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "tests", "forkserver.py")], cwd=ROOT,
+            env=_command_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if json.loads(self.process.stdout.readline() or "{}").get("ready") is not True:
+            raise RuntimeError("tests/forkserver.py did not start")
+        self.lock, self.children, self.count = threading.Lock(), {}, 0
+        threading.Thread(target=self._read_replies, daemon=True).start()
+        atexit.register(self.process.kill)
+        atexit.register(shutil.rmtree, self.directory, True)
+
+    def _read_replies(self):
+        for line in self.process.stdout:
+            reply = json.loads(line)
+            child = self.children[reply["id"]]
+            if "pid" in reply:
+                child.pid = reply["pid"]
+                child.started.set()
+            else:
+                child.returncode = reply["returncode"]
+                child.done.set()
+
+    def start(self, args, env):
+        with self.lock:
+            self.count += 1
+            child = _Child(args, os.path.join(self.directory, str(self.count)))
+            self.children[self.count] = child
+            request = {"id": self.count, "argv": list(args), "cwd": ROOT, "env": env,
+                       "out": child.out, "err": child.err}
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        if not child.started.wait(60):
+            raise RuntimeError("tests/forkserver.py did not start a command")
+        return child
 
 
-def run_scripts(commands: dict, timeout=300) -> dict:
+class _Child:
+    """A forked command, with the parts of subprocess.Popen the tests use."""
+
+    def __init__(self, args, stem):
+        self.args, self.out, self.err = args, stem + ".out", stem + ".err"
+        self.started, self.done = threading.Event(), threading.Event()
+        self.pid = self.returncode = None
+
+    def poll(self):
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout=None):
+        if not self.done.wait(timeout):
+            self.kill()
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        with open(self.out) as out, open(self.err) as err:
+            return out.read(), err.read()
+
+
+_server = None
+
+
+def _command_env(**extra):
+    return dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", **extra)
+
+
+def start_script(*args, fresh=False, env=None):
+    """Starts ``python <args>`` in the repository root (Popen-like), with
+    ``env`` added to the environment; ``fresh``: a real new interpreter instead
+    of a fork of tests/forkserver.py, for what only a real start-up shows
+    (TensorFlow's stderr noise kept off the user's screen)."""
+    global _server
+    if fresh:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=_command_env(**env or {}),
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if _server is None:
+        _server = _ForkServer()
+    return _server.start(args, _command_env(**env or {}))
+
+
+def run_scripts(commands: dict, timeout=300, fresh=False) -> dict:
     """Runs ``python <args>`` for every name -> args of ``commands`` at once and
-    returns name -> CompletedProcess. Each process spends most of its few
-    seconds importing TensorFlow, which overlaps well."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
-    processes = {name: subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for name, args in commands.items()}
+    returns name -> CompletedProcess."""
+    started = {name: start_script(*args, fresh=fresh) for name, args in commands.items()}
     results = {}
-    for name, process in processes.items():
+    for name, process in started.items():
         out, err = process.communicate(timeout=timeout)
         results[name] = subprocess.CompletedProcess(commands[name], process.returncode, out, err)
     return results
+
+
+def run_script(*args, timeout=300, fresh=False):
+    """Runs ``python <args>`` and returns the CompletedProcess."""
+    return run_scripts({"": args}, timeout, fresh)[""]
 
 
 @pytest.fixture

@@ -86,3 +86,23 @@ def test_the_lock_is_released_on_an_error_and_conflicts_within_a_process(tmp_pat
             with workdir_lock.hold(str(w)):
                 pass
         assert (w / workdir_lock.NAME).exists()  # the refused hold removed nothing
+
+
+
+def test_train_py_in_a_locked_workdir_is_one_line_and_exit_2(tmp_path):
+    from conftest import run_script
+
+    w = tmp_path / "w"
+    holder = _start_holder(w)
+    try:
+        result = run_script("train.py", f"--workdir={w}")
+        assert os.listdir(w) == [workdir_lock.NAME]  # the refused run wrote nothing
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: another run is training in {w} (pid {holder.pid} on "
+                               f"host {socket.gethostname()}, started ")
+    assert lines[0].endswith("or choose another --workdir.")
