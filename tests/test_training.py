@@ -276,14 +276,12 @@ def test_divergence_stops_before_anything_is_saved(tmp_path, monkeypatch):
 
 def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_path):
     import signal
-    import subprocess
-    import sys
     import time
 
-    from conftest import ROOT
+    from conftest import start_script
 
     w = tmp_path / "w"
-    command = [sys.executable, "train.py", f"--workdir={w}", "--epochs=12", "--steps_per_epoch=4",
+    command = ["train.py", f"--workdir={w}", "--epochs=12", "--steps_per_epoch=4",
                "--batch_size=10", "--num_samples=4", "--checkpoint_every_steps=2", "--deterministic"]
 
     index = w / "checkpoints" / "checkpoint"
@@ -295,8 +293,7 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
         # Signal once this process has written a checkpoint of its own: it is
         # then inside fit(), where the signal handlers are installed.
         before = latest()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        process = start_script(*command)
         deadline = time.time() + 120
         while time.time() < deadline and process.poll() is None and latest() == before:
             time.sleep(0.02)
@@ -312,7 +309,7 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
     assert f"Taking over the lock on {w} from a run that is no longer running (pid {killed}" in err
     assert code == 128 + signal.SIGTERM, err[-2000:]
     assert "Stopped by SIGTERM after step" in err and "Traceback" not in err
-    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finished = run_script(*command)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "Resuming from" in finished.stdout
     assert json.load(open(w / "summary.json"))["epochs_done"] == 12
