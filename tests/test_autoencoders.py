@@ -190,11 +190,12 @@ def test_one_training_step_changes_every_network(tmp_path, model, overrides):
               for name, n in _networks(net).items()}
     net.train_step(batch)
     for name, n in _networks(net).items():
-        moved = [not np.array_equal(b, v.numpy()) for b, v in zip(before[name],
-                                                                  n.trainable_variables)]
+        moved = [not np.array_equal(b, v.numpy())
+                 for b, v in zip(before[name], n.trainable_variables, strict=True)]
         assert any(moved), name
         # Every kernel moves (biases of dead ReLUs may not, after one step).
-        kernels = [m for m, v in zip(moved, n.trainable_variables) if "kernel" in v.path]
+        kernels = [m for m, v in zip(moved, n.trainable_variables, strict=True)
+                   if "kernel" in v.path]
         assert all(kernels), name
 
 

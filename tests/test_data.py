@@ -158,7 +158,7 @@ def test_labelled_stream_draws_only_the_chosen_examples_and_hides_other_labels()
     for batch in ds.take(6).as_numpy_iterator():
         assert batch["image"].shape == (50, 28, 28, 1) and np.all(batch["label"] == -1)
         assert batch["labelled_image"].shape == (10, 28, 28, 1)
-        for image, label in zip(batch["labelled_image"], batch["labelled_label"]):
+        for image, label in zip(batch["labelled_image"], batch["labelled_label"], strict=True):
             match = np.flatnonzero(np.all(np.abs(chosen_images - image) < 1e-6, (1, 2, 3)))
             assert len(match) == 1 and labels[chosen[match[0]]] == label
             seen.append(match[0])

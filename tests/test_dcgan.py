@@ -89,9 +89,10 @@ def test_train_step_moves_both_networks_and_bn_statistics(model):
     g_before = [v.numpy().copy() for v in model.generator.weights]
     d_before = [v.numpy().copy() for v in model.discriminator.weights]
     model.train_step(batch)
-    assert all(not np.array_equal(b, v.numpy()) for b, v in zip(g_before, model.generator.weights))
     assert all(not np.array_equal(b, v.numpy())
-               for b, v in zip(d_before, model.discriminator.weights))
+               for b, v in zip(g_before, model.generator.weights, strict=True))
+    assert all(not np.array_equal(b, v.numpy())
+               for b, v in zip(d_before, model.discriminator.weights, strict=True))
 
 
 @pytest.mark.parametrize("size", [16, 48, 256])

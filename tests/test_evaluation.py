@@ -81,7 +81,12 @@ def test_sigma_selection_picks_the_true_width():
     assert sigma == pytest.approx(true) and len(scores) == 10
     result = parzen.parzen_score(centres, validation, validation[:1000])
     assert result["sigma"] == pytest.approx(true)
-    assert result["std_error"] > 0 and result["num_test"] == 1000
+    # The standard error of the mean of the test points' log-densities, by hand.
+    density = np.exp(-((validation[:1000, None] - centres[None]) ** 2).sum(-1) / (2 * true ** 2))
+    ll = np.log(density.mean(1)) - 0.5 * 10 * np.log(2 * np.pi * true ** 2)
+    assert result["mean"] == pytest.approx(ll.mean(), rel=1e-9)
+    assert result["std_error"] == pytest.approx(ll.std() / np.sqrt(1000), rel=1e-9)
+    assert result["num_test"] == 1000
 
 
 # ----- FID, KID, scores -------------------------------------------------------------

@@ -21,7 +21,7 @@ def _values(variables):
 
 
 def _changed(before, variables):
-    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables)]
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables, strict=True)]
 
 
 def test_paper_networks(tiny):
@@ -175,16 +175,18 @@ def test_simultaneous_update_takes_both_gradients_from_one_pass():
         # The authors' costs: D's halved, G's non-saturating, one shared D pass.
         d_loss = 0.5 * tf.reduce_mean(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
         g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
-    d_expected = [v.numpy() - 0.5 * g.numpy() for v, g in zip(d_vars, tape.gradient(d_loss, d_vars))]
-    g_expected = [v.numpy() - 0.5 * g.numpy() for v, g in zip(g_vars, tape.gradient(g_loss, g_vars))]
+    d_expected = [v.numpy() - 0.5 * g.numpy()
+                  for v, g in zip(d_vars, tape.gradient(d_loss, d_vars), strict=True)]
+    g_expected = [v.numpy() - 0.5 * g.numpy()
+                  for v, g in zip(g_vars, tape.gradient(g_loss, g_vars), strict=True)]
 
     model = _small_gan("simultaneous")
     logs = model.train_step({"image": real})
     assert len(model.discriminator.trainable_variables) == len(d_expected) == 4
     assert len(model.generator.trainable_variables) == len(g_expected) == 4
-    for got, want in zip(model.discriminator.trainable_variables, d_expected):
+    for got, want in zip(model.discriminator.trainable_variables, d_expected, strict=True):
         np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
-    for got, want in zip(model.generator.trainable_variables, g_expected):
+    for got, want in zip(model.generator.trainable_variables, g_expected, strict=True):
         np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
     assert float(logs["d_loss"]) == pytest.approx(2 * float(d_loss), rel=1e-5)  # reported as eq. 1
 
@@ -192,7 +194,7 @@ def test_simultaneous_update_takes_both_gradients_from_one_pass():
     alternating = _small_gan("algorithm1")
     alternating.train_step({"image": real})
     moved = max(np.abs(a.numpy() - b).max()
-                for a, b in zip(alternating.generator.trainable_variables, g_expected))
+                for a, b in zip(alternating.generator.trainable_variables, g_expected, strict=True))
     assert moved > 1e-4
 
 

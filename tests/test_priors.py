@@ -86,7 +86,7 @@ def test_every_sampling_path_shape_and_dtype(name):
         prior.sample_for_labels(labels, gen),
         prior.stateless_sample_for_labels(labels, tf.constant([4, 5], tf.int64)),
     ]
-    for z, rows in zip(outputs, [7, 7, 7, 5, 5]):
+    for z, rows in zip(outputs, [7, 7, 7, 5, 5], strict=True):
         assert z.dtype == tf.float32 and tuple(z.shape) == (rows, 2)
     assert tuple(prior.stateless_sample((2, 3, 2), tf.constant([1, 2])).shape) == (2, 3, 2)
 
