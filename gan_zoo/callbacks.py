@@ -6,6 +6,8 @@ import contextlib
 import glob
 import json
 import os
+import re
+import shutil
 import signal
 import time
 
@@ -158,17 +160,30 @@ class Checkpoint(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._last_step = steps_done(self.model)
+        remove_unfinished_saves(self.manager)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         if self.stop_signal is None and not self.every_steps:
             return  # the common case: nothing to do per step, not even a read
         step = steps_done(self.model)
+        # ``batch`` is the epoch's (this fit's) index of the call's last step.
+        ends_epoch = batch + 1 == self.params["steps"]
         if self.stop_signal is not None:
+            if ends_epoch:  # on_epoch_end will not save: count the epoch here
+                self.epoch_counter.assign(self._epoch + 1)
             self.manager.save(checkpoint_number=step)
             self.model.stop_training = True
         # Crossing a multiple, not landing on it: with --steps_per_execution
-        # this runs only every that many steps.
-        elif self.every_steps and step // self.every_steps > self._last_step // self.every_steps:
+        # this runs only every that many steps. Not at an epoch's last step:
+        # on_epoch_end saves that one, after the epoch's end-of-epoch work. A
+        # checkpoint here let a run killed in between resume past an epoch
+        # whose samples, logs and evaluation never happened, and with the
+        # epoch uncounted: a last epoch ended "Done: 1 epochs" after 2.
+        elif (self.every_steps and not ends_epoch
+              and step // self.every_steps > self._last_step // self.every_steps):
             self.manager.save(checkpoint_number=step)
         self._last_step = step
 
@@ -180,6 +195,30 @@ class Checkpoint(keras.callbacks.Callback):
             return  # stopped mid-epoch: the epoch is not done
         self.epoch_counter.assign(epoch + 1)
         self.manager.save(checkpoint_number=steps_done(self.model))
+
+
+def remove_unfinished_saves(manager: tf.train.CheckpointManager) -> None:
+    """Deletes what saves killed midway left in ``manager``'s directory.
+
+    tf.train stages checkpoint N in ``ckpt-N_temp/`` (each file first as a
+    ``*.tempstate<random>``), moves it to ``ckpt-N.index`` and ``.data-*``,
+    then records it in ``checkpoint`` (via ``checkpoint.tmp<random>``). A
+    kill leaves the staging directory and its partial files behind for good:
+    a later save of N does not remove a directory that still holds a killed
+    write's file, nothing reads them, and max_to_keep deletes only recorded
+    checkpoints, so a run preempted during saves piled up partial copies of
+    its weights (each up to a checkpoint's size). Files of a checkpoint newer
+    than the newest recorded one are such leftovers too. Only one process
+    trains in a workdir (its lock), so none of this is a save under way.
+    """
+    latest = manager.latest_checkpoint
+    newest = int(latest.rsplit("-", 1)[1]) if latest else -1
+    for entry in os.scandir(manager.directory) if os.path.isdir(manager.directory) else ():
+        step = re.fullmatch(r"ckpt-(\d+)(_temp|\.index|\.data-\d+-of-\d+)", entry.name)
+        if step and step.group(2) == "_temp" and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        elif (step and int(step.group(1)) > newest) or entry.name.startswith("checkpoint.tmp"):
+            os.remove(entry.path)
 
 
 @contextlib.contextmanager
