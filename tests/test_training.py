@@ -38,12 +38,33 @@ def test_run_directory_has_everything(finished_run):
     assert os.path.isfile(f"{w}/flags.txt")
 
 
-def _tags(workdir):
-    tags = set()
-    for path in glob.glob(f"{workdir}/logs/*/events.out.tfevents.*"):
+def _values(workdir, run="*"):
+    for path in glob.glob(f"{workdir}/logs/{run}/events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(v.tag for v in event.summary.value)
-    return tags
+            yield from event.summary.value
+
+
+def _tags(workdir):
+    return {v.tag for v in _values(workdir)}
+
+
+def test_tensorboard_hparams_hold_the_settings_flags_and_final_metrics(finished_run):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    cfg = finished_run.config
+    values = list(_values(cfg.workdir, run=""))
+    started = [plugin_data_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content)
+               .session_start_info for v in values
+               if v.metadata.plugin_data.plugin_name == "hparams"]
+    assert len(started) == 1
+    assert started[0].hparams["model"].string_value == "gan"
+    assert started[0].hparams["batch_size"].number_value == cfg.batch_size == 8
+    assert started[0].hparams["paper_split"].bool_value is cfg.paper_split
+    flags = [tf.make_ndarray(v.tensor).item().decode() for v in values if v.tag == "flags"]
+    assert flags == ["```\n" + cfg.to_flagfile() + "```"]
+    final = {v.tag: tf.make_ndarray(v.tensor).item() for v in values
+             if v.tag.startswith("final_")}
+    assert final == pytest.approx({f"final_{k}": v[-1] for k, v in finished_run.history.items()})
 
 
 def test_tensorboard_has_scalars_and_sample_images(finished_run):
