@@ -56,6 +56,16 @@ def run(main) -> None:
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, without a checkpoint
             print("Interrupted; nothing was saved since the last checkpoint.", file=sys.stderr)
             sys.exit(130)
+        except Exception as e:
+            from gan_zoo import execution  # TensorFlow is imported by now
+
+            # A lost worker is no mistake of the user's (exit 1, not 2), but
+            # it ended in a 40-line traceback that did not say what to do.
+            message = execution.lost_task_message(e)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(1)
 
     app.run(guarded, flags_parser=parse_flags)
 

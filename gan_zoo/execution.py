@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 
 import keras
 import tensorflow as tf
@@ -124,6 +125,37 @@ def _tpu_strategy(address: str) -> tf.distribute.Strategy:
         raise UserError(f"--strategy=tpu found no TPU {where} ({str(e).splitlines()[0][:100]}); "
                         "pass --tpu=<name or grpc://address>, or another --strategy.") from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+def lost_task_message(error: BaseException) -> str | None:
+    """One line for a multi-worker job that lost one of its processes, if
+    ``error`` is how TensorFlow reported that (None for any other error).
+
+    MultiWorkerMirroredStrategy's coordination service notices a dead worker
+    within 10 s (no heartbeat) and aborts every collective of every other
+    worker with UnavailableError, as it does when a peer's connection resets;
+    the job can neither go on without that worker nor take a restarted one
+    back (the service refuses a task that restarted, or that it marked
+    failed), so every worker must be started again; they resume from the
+    chief's checkpoint.
+    """
+    if not isinstance(error, tf.errors.UnavailableError):
+        return None
+    text = str(error)
+    tasks = set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text))
+    try:
+        own = json.loads(os.environ.get("TF_CONFIG", ""))["task"]
+        tasks.discard((own["type"], str(own["index"])))
+    except (ValueError, KeyError, TypeError):
+        pass
+    if not tasks:  # not a cluster peer's failure
+        return None
+    names = " and ".join(f"{job} {index}" for job, index in sorted(tasks))
+    how = ("stopped sending heartbeats" if "heartbeat" in text
+           else "could no longer be reached")
+    return (f"{names} of the multi-worker job {how}, and the job cannot go on without it or "
+            "take a restarted one back: run the same command again on every worker, this one "
+            "included; they resume from the chief's newest checkpoint.")
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -3,23 +3,26 @@ same command resumes, and a --deterministic run ends with the weights of an
 uninterrupted one.
 
 One GAN-family model (gan) and one AE-family model (vae) are each killed
-GAN_ZOO_KILLS times (default 3, so that the default suite stays fast; the
-full test is ``GAN_ZOO_KILLS=20 pytest tests/test_preemption.py -s``, which
-prints a line per kill). Each process of a run is started after its
-predecessor died, with the same command line.
+GAN_ZOO_KILLS times, default 3, and after every kill the same train.py
+command runs again; then one more run finishes the job, and its final
+checkpoint must equal that of a run never killed. The full test is
 
-Where the kills land. Every train.py process spends its first seconds
-importing TensorFlow and restoring, where a kill cannot hurt, so kills are
-placed by progress instead of by wall time: kill i of N picks a point in the
-(i/N, (i+1)/N) share of the run's steps (plus one step for the tail: the last
-epoch end, export and summary) and lands at a random phase of that step.
-About a third of the kills (at least one) are aimed at a checkpoint write
-instead: the process is killed as soon as the checkpoints directory shows a
-write of its own under way (TF's ``ckpt-N_temp`` staging directory, its
-``tempstate`` files, ``checkpoint.tmp*``, or ``ckpt-N`` files newer than
-the ``checkpoint`` index). Afterwards each kill is classified by what it
-left behind, so the count of kills that really interrupted a write is
-measured, not assumed.
+    GAN_ZOO_KILLS=20 pytest tests/test_preemption.py -s
+
+(-s prints a line per kill: where it was aimed, the checkpoint before and
+after, what it interrupted). The command lines run as forks of
+tests/forkserver.py, so no process pays for importing TensorFlow.
+
+Where the kills land. Kills are placed by progress, not by wall time (a
+process's first seconds, restoring, are the same every time): of N kills,
+about a third (at least one) are aimed at a checkpoint write, the process
+killed as soon as the checkpoints directory shows a write of its own under
+way; the rest but the last one or two are random moments, kill i of n at a
+random phase of a random step in the i-th n-th of the run. With N >= 2 one
+kill lands at the last epoch's end, after its sample grid and before its
+checkpoint; with N >= 4 one lands at a random moment after the last
+checkpoint (export, summary). After each kill, what the process left in the
+checkpoints directory says whether it really interrupted a write.
 
 The draw is seeded: GAN_ZOO_KILL_SEED=<n> replays one (the seed is in every
 failure message), though where a kill lands still depends on the machine's
@@ -32,18 +35,15 @@ import math
 import os
 import random
 import re
-import resource
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT
+from conftest import run_script, run_scripts, start_script
 
-KILLS = int(os.environ.get("GAN_ZOO_KILLS", "1"))
+KILLS = int(os.environ.get("GAN_ZOO_KILLS", "3"))
 SEED = int(os.environ.get("GAN_ZOO_KILL_SEED") or random.SystemRandom().randrange(2 ** 31))
 STEPS_PER_EPOCH = 4
 # Three steps per kill, so that the kills spread over the whole run.
@@ -59,33 +59,13 @@ MODELS = {"gan": dict(COMMON, model="gan"),
 TOTAL_STEPS = EPOCHS * STEPS_PER_EPOCH
 TIMEOUT = 300  # for any one process; a hang fails instead of blocking the suite
 
-# The uninterrupted runs of both models in one process: one TensorFlow import
-# instead of two. It is train.py's code path (config.resolve, training.run)
-# without the flag parsing, and without the export, which takes seconds and
-# is not compared (the checkpoints are).
-UNINTERRUPTED = """
-import json, sys
-from gan_zoo import cli
-cli.import_tensorflow_quietly()
-from gan_zoo import config, training
-training.export_model = lambda cfg, model, directory=None: None
-for values in json.loads(sys.argv[1]):
-    training.run(config.resolve(values), verbose=0)
-"""
-
 
 def _argv(settings, workdir):
     args = [f"--workdir={workdir}"]
     for name, value in settings.items():
         args.append(f"--{name}" if value is True else f"--no{name}" if value is False
                     else f"--{name}={value}")
-    return [sys.executable, "train.py", *args]
-
-
-def _env():
-    # Unbuffered: a killed process's "Resuming from" line must not die in its buffer.
-    return dict(os.environ, PYTHONUNBUFFERED="1", CUDA_VISIBLE_DEVICES="",
-                TF_CPP_MIN_LOG_LEVEL="2")
+    return ["train.py", *args]
 
 
 def latest_step(checkpoints):
@@ -198,8 +178,7 @@ class Interrupted:
         flags_before = self._mtime(self.flags)
         staging = os.path.join(self.workdir, "export.partial")
         staging_before = self._mtime(staging)
-        process = subprocess.Popen(self.command, cwd=ROOT, env=_env(), text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = start_script(*self.command)
         started = time.time()
         last_seen, last_change = before_step, None
 
@@ -249,12 +228,16 @@ class Interrupted:
         lines = [f"seed {SEED} (GAN_ZOO_KILL_SEED={SEED} replays the draw), {KILLS} kills, "
                  f"{TOTAL_STEPS} steps; the processes, in order:"]
         for k in self.kills:
-            lines.append(
-                f"  {k['i']}: {k['kind']}{'' if k['target'] is None else ' ' + str(k['target'])}"
-                f", checkpoint {k['before']} -> {k['after']}, exit {k['code']} after "
-                f"{k['seconds']} s" + (f"; interrupted a write: {', '.join(k['in_write'])}"
-                                        if k["in_write"] else "")
-                + ("; interrupted the export" if k["in_export"] else ""))
+            said = resumed_step(k["out"])
+            line = (f"  {k['i']}: {k['kind']}"
+                    f"{'' if k['target'] is None else ' ' + str(k['target'])}, checkpoint "
+                    f"{k['before']} -> {k['after']}, exit {k['code']} after {k['seconds']} s, "
+                    f"said resuming from {'-' if said is None else said}")
+            if k["in_write"]:
+                line += f"; interrupted a write: {', '.join(k['in_write'])}"
+            if k["in_export"]:
+                line += "; interrupted the export"
+            lines.append(line)
         if self.kills:
             last = self.kills[-1]
             lines.append(f"last stdout: {last['out'][-1500:]}\nlast stderr: {last['err'][-3000:]}")
@@ -265,8 +248,7 @@ class Interrupted:
         for i, (kind, target) in enumerate(self.plan()):
             if self.kill_once(i, kind, target)["code"] != -9:
                 break  # it finished before its kill; the checks say whether it may
-        final = subprocess.run(self.command, cwd=ROOT, env=_env(), capture_output=True,
-                               text=True, timeout=TIMEOUT)
+        final = run_script(*self.command, timeout=TIMEOUT)
         self.kills.append(dict(i="final", kind="uninterrupted", target=None,
                                before=self.kills[-1]["after"],
                                after=latest_step(self.checkpoints),
@@ -292,24 +274,15 @@ def runs(tmp_path_factory):
     rng = random.Random(SEED)
     interrupted = {name: Interrupted(name, base / f"{name}_killed", random.Random(rng.random()))
                    for name in MODELS}
-    values = [dict(settings, workdir=str(base / f"{name}_whole"))
-              for name, settings in MODELS.items()]
-    whole = subprocess.Popen([sys.executable, "-c", UNINTERRUPTED, json.dumps(values)],
-                             cwd=ROOT, env=_env(), text=True, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
-    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
-    try:
-        with concurrent.futures.ThreadPoolExecutor(len(interrupted)) as pool:
-            done = {name: pool.submit(run.run) for name, run in interrupted.items()}
-            done = {name: future.result() for name, future in done.items()}
-        _, err = whole.communicate(timeout=TIMEOUT)
-    finally:
-        whole.kill()
-    assert whole.returncode == 0, err[-3000:]
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime
-    print(f"\n{time.time() - started:.0f} s, {cpu:.0f} CPU-s in the train.py processes")
+    with concurrent.futures.ThreadPoolExecutor(len(interrupted) + 1) as pool:
+        whole = pool.submit(run_scripts, {name: _argv(settings, base / f"{name}_whole")
+                                          for name, settings in MODELS.items()}, TIMEOUT)
+        done = {name: pool.submit(run.run) for name, run in interrupted.items()}
+        done = {name: future.result() for name, future in done.items()}
+        for name, result in whole.result().items():
+            assert result.returncode == 0, f"{name} uninterrupted:\n{result.stderr[-3000:]}"
+    print(f"\n{time.time() - started:.0f} s")
     for name, run in done.items():
         print(f"{name}: {run.seconds:.0f} s\n{run.context().split('last stdout')[0]}")
     return {name: (run, base / f"{name}_whole") for name, run in done.items()}
@@ -345,6 +318,9 @@ def test_every_rerun_after_a_sigkill_resumes_from_the_newest_complete_checkpoint
         # A process killed before it printed says nothing; one that printed
         # must name the newest complete checkpoint, and one that got
         # anywhere (a new checkpoint, a write, the end) must have printed.
+        # (A fork's stdout is block-buffered, so a killed one loses what it
+        # printed last; Keras flushes it as each epoch starts, which every
+        # process that got anywhere has passed.)
         if said is not None or k["after"] != k["before"] or k["in_write"] or k is final:
             assert said == k["before"], f"process {k['i']} resumed from {said}\n" + context
     assert final["code"] == 0, context
@@ -385,8 +361,9 @@ def test_the_last_step_of_an_epoch_is_checkpointed_with_the_epoch_counted(tmp_pa
     from gan_zoo import callbacks, training
     from gan_zoo.errors import Interrupted
 
-    cfg = tiny_config(tmp_path / "w", model="gan", epochs=3, steps_per_epoch=2,
-                      steps_per_execution=1, checkpoint_every_steps=1)
+    cfg = tiny_config(tmp_path / "w", model="vae", hidden_units=16, hidden_layers=1, latent_dim=2,
+                      epochs=3, steps_per_epoch=2, steps_per_execution=1,
+                      checkpoint_every_steps=1)
 
     def saved():
         """(step, epochs done) of the newest checkpoint."""
