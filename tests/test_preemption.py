@@ -200,8 +200,12 @@ class Interrupted:
             if kind in ("random", "write"):
                 alive = self._wait(process, lambda: training() and now() >= int(target), 0.01)
                 if alive and kind == "write":
-                    alive = self._wait(
-                        process, lambda: fresh_traces(self.checkpoints, before_traces), 0.001)
+                    # Aimed at the longest part of a save, its data file
+                    # being written in the staging directory: the index and
+                    # the renames take well under a millisecond.
+                    alive = self._wait(process, lambda: any(
+                        "_temp/" in name for name in fresh_traces(self.checkpoints,
+                                                                  before_traces)), 0.0002)
                 elif alive:
                     time.sleep((target - int(target)) * self.step_seconds)
             elif kind == "epoch_end":
@@ -349,30 +353,16 @@ def test_a_killed_deterministic_run_ends_with_the_uninterrupted_weights(runs, na
     assert summary["epochs_done"] == EPOCHS, context
 
 
-def test_the_last_step_of_an_epoch_is_checkpointed_with_the_epoch_counted(tmp_path, monkeypatch):
-    """What the epoch_end kills above aim at, in one process and at once. A
-    checkpoint of an epoch's last step written before its end-of-epoch work
-    let a run killed in between resume past that work with the epoch
-    uncounted (a last epoch ended "Done: 1 epochs" after 2); one written on
-    SIGTERM at that step did not count the epoch either."""
+def test_sigterm_at_an_epoch_s_last_step_checkpoints_the_epoch_as_done(tmp_path, monkeypatch):
+    """The other way a checkpoint is written at an epoch's last step (the
+    epoch_end kills above test that the periodic one is not): a run stopped
+    there saved the epoch uncounted, and if it was the last epoch, the
+    rerun, with nothing left to train, reported one epoch fewer."""
     import signal
 
     from conftest import tiny_config
     from gan_zoo import callbacks, training
     from gan_zoo.errors import Interrupted
-
-    cfg = tiny_config(tmp_path / "w", model="vae", hidden_units=16, hidden_layers=1, latent_dim=2,
-                      epochs=3, steps_per_epoch=2, steps_per_execution=1,
-                      checkpoint_every_steps=1)
-
-    def saved():
-        """(step, epochs done) of the newest checkpoint."""
-        path = tf.train.latest_checkpoint(str(tmp_path / "w" / "checkpoints"))
-        epochs = tf.train.load_checkpoint(path).get_tensor("epochs_done/.ATTRIBUTES/VARIABLE_VALUE")
-        return int(path.rsplit("-", 1)[1]), int(epochs)
-
-    class Killed(BaseException):
-        pass
 
     original = callbacks.Throughput.on_train_batch_end
 
@@ -383,22 +373,12 @@ def test_the_last_step_of_an_epoch_is_checkpointed_with_the_epoch_counted(tmp_pa
 
     monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", sigterm_after_step_2)
     with pytest.raises(Interrupted, match="SIGTERM after step 2"):
-        training.run(cfg, verbose=0)
-    assert saved() == (2, 1)
-    monkeypatch.undo()
-
-    def killed_at_the_second_epoch_s_end(self, epoch, logs=None):  # after its samples
-        if epoch == 1:
-            raise Killed
-
-    monkeypatch.setattr(callbacks.Throughput, "on_epoch_end", killed_at_the_second_epoch_s_end)
-    with pytest.raises(Killed):
-        training.run(cfg, verbose=0)
-    assert saved() == (3, 1)
-    monkeypatch.undo()
-    run = training.run(cfg, verbose=0)
-    assert run.epochs_done == 3 and saved() == (6, 3)
-    assert os.path.exists(tmp_path / "w" / "samples" / "epoch_0002.png")
+        training.run(tiny_config(tmp_path, model="vae", hidden_units=16, hidden_layers=1,
+                                 latent_dim=2, epochs=2, steps_per_epoch=2,
+                                 steps_per_execution=1), verbose=0)
+    path = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert path.endswith("ckpt-2")
+    assert tf.train.load_checkpoint(path).get_tensor("epochs_done/.ATTRIBUTES/VARIABLE_VALUE") == 1
 
 
 def test_what_killed_saves_left_is_deleted_when_training_starts(tmp_path):
