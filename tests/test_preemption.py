@@ -13,16 +13,17 @@ checkpoint must equal that of a run never killed. The full test is
 after, what it interrupted). The command lines run as forks of
 tests/forkserver.py, so no process pays for importing TensorFlow.
 
-Where the kills land. Kills are placed by progress, not by wall time (a
-process's first seconds, restoring, are the same every time): of N kills,
-about a third (at least one) are aimed at a checkpoint write, the process
-killed as soon as the checkpoints directory shows a write of its own under
-way; the rest but the last one or two are random moments, kill i of n at a
-random phase of a random step in the i-th n-th of the run. With N >= 2 one
-kill lands at the last epoch's end, after its sample grid and before its
-checkpoint; with N >= 4 one lands at a random moment after the last
-checkpoint (export, summary). After each kill, what the process left in the
-checkpoints directory says whether it really interrupted a write.
+Where the kills land. By progress, not wall time: a process killed before
+it has restored cannot have written a checkpoint, and how long it takes to
+get there varies with the machine's load. Of N kills, about a third (at
+least one) are aimed at a checkpoint write: the process is killed as soon as
+a save's data file appears in TF's ``ckpt-N_temp/`` staging directory. Kill
+i of the n random and aimed ones waits for a random step in the i-th n-th of
+the run; a random one then lands at a random phase of that step. With
+N >= 2 one kill lands at the last epoch's end, after its sample grid and
+before its checkpoint; with N >= 4 one more lands while the export is
+written (into ``export.partial``, renamed when complete). After each kill,
+what the process left behind says whether it really interrupted a write.
 
 The draw is seeded: GAN_ZOO_KILL_SEED=<n> replays one (the seed is in every
 failure message), though where a kill lands still depends on the machine's
@@ -212,9 +213,9 @@ class Interrupted:
                 # The last epoch's sample grid is written at its end, before
                 # the epoch's checkpoint.
                 alive = self._wait(process, lambda: os.path.exists(self.last_grid), 0.001)
-            else:  # export: a moment after the last checkpoint
-                alive = self._wait(process, lambda: training() and now() >= TOTAL_STEPS, 0.01)
-                time.sleep(self.rng.uniform(0, 1.5))
+            else:  # export: while the export is written, after the last checkpoint
+                alive = self._wait(process, lambda: os.path.exists(staging), 0.001)
+                time.sleep(self.rng.uniform(0, 0.05))
             process.kill()
             out, err = process.communicate(timeout=TIMEOUT)
         finally:
@@ -272,8 +273,8 @@ def resumed_step(out):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Both models' interrupted runs and their uninterrupted twins, all at once
-    (each process spends most of its first seconds importing TensorFlow)."""
+    """Both models' interrupted runs and their uninterrupted twins, all at once:
+    the polling between kills leaves the CPUs to the processes."""
     base = tmp_path_factory.mktemp("preemption")
     rng = random.Random(SEED)
     interrupted = {name: Interrupted(name, base / f"{name}_killed", random.Random(rng.random()))
@@ -338,10 +339,10 @@ def test_every_rerun_after_a_sigkill_resumes_from_the_newest_complete_checkpoint
 def test_a_killed_deterministic_run_ends_with_the_uninterrupted_weights(runs, name):
     run, whole = runs[name]
     context = run.context()
-    # Exact equality, not a tolerance: with --deterministic on one device the
-    # same steps from the same restored state compute the same floats, and
-    # an off-by-one (a batch read twice, a noise draw replayed) moves
-    # weights by far less than any tolerance that would still be meaningful.
+    # Exact equality, not 1e-6: with --deterministic on one device the same
+    # steps from the same restored state compute the same floats, so any
+    # difference is a resumption bug (a batch read twice, a noise draw
+    # replayed, a counter restored wrong), however small.
     name_killed, killed = checkpoint_values(run.workdir)
     name_whole, expected = checkpoint_values(whole)
     assert name_killed == name_whole == f"ckpt-{TOTAL_STEPS}", context
