@@ -1,5 +1,10 @@
 from setuptools import find_packages, setup
 
+# python -m gan_zoo.onnx_export and train.py --export_onnx. Tested together with
+# tensorflow 2.21, numpy 2.4 and protobuf 7.36, none of which they downgrade.
+# Part of "test" too, so that the suite always checks the ONNX files.
+ONNX = ["tf2onnx>=1.17,<1.18", "onnx>=1.23,<1.24", "onnxruntime>=1.32,<1.33"]
+
 setup(
     name="gan_zoo",
     version="0.1.0",
@@ -21,5 +26,5 @@ setup(
         "lmdb>=1.4",
         "absl-py>=2.1,<3",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"onnx": ONNX, "test": ["pytest>=8", *ONNX]},
 )

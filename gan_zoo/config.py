@@ -145,6 +145,9 @@ class Config:
     keep_checkpoints: int = _field(3, "How many most recent checkpoints to keep.")
     checkpoint_every_steps: int = _field(
         0, "Also checkpoint every this many steps, not only at the end of every epoch (0 = not).")
+    export_onnx: bool = _field(
+        False, "Also write <workdir>/export/onnx/<signature>.onnx for every signature ONNX can "
+               "express, each checked with onnxruntime; needs pip install -e \".[onnx]\".")
 
     # --- derived helpers -------------------------------------------------
     def to_flagfile(self) -> str:
@@ -327,13 +330,13 @@ def parse_flagfile(text: str, source: str = "the flagfile") -> dict[str, Any]:
 
 
 # Settings a run may change when it resumes in the same workdir: how long it
-# trains, where its data lives, and what it logs or evaluates.
+# trains, where its data lives, and what it logs, evaluates or exports.
 RESUMABLE = frozenset({
     "epochs", "data_dir", "workdir", "log_every_steps", "num_samples", "keep_checkpoints",
     "checkpoint_every_steps", "deterministic", "strategy", "tpu", "jit_compile",
     "steps_per_execution",
     "eval_every_epochs", "eval_metrics", "eval_samples", "eval_features", "inception_weights",
-    "eval_batch_stats", "keep_best"})
+    "eval_batch_stats", "keep_best", "export_onnx"})
 
 
 def differences(saved: Mapping[str, Any], cfg: Config) -> list[str]:

@@ -16,7 +16,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from gan_zoo import callbacks, config, execution, export, registry, workdir_lock
+from gan_zoo import callbacks, config, execution, export, onnx_export, registry, workdir_lock
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
 from gan_zoo.errors import Interrupted, UserError
@@ -215,6 +215,8 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     Returns:
       A :class:`Run` describing the finished run.
     """
+    if cfg.export_onnx:  # a missing extra must not cost a whole run
+        onnx_export.require("--export_onnx", cfg.mixed_precision)
     strategy = execution.strategy_for(cfg)
     if execution.is_chief(strategy):
         created = make_workdir(cfg.workdir)
@@ -224,7 +226,10 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
             with workdir_lock.hold(cfg.workdir):
                 check_workdir(cfg, overwrite)
                 with strategy.scope():
-                    return _train(cfg, verbose)
+                    result = _train(cfg, verbose)
+                if cfg.export_onnx:
+                    onnx_export.convert_export(result.export_dir)
+                return result
         except BaseException:
             # A run refused before it wrote anything (too few examples for a
             # batch, no data, a live run in the workdir) leaves no trace; a
@@ -331,10 +336,16 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
 
 
 def export_only(cfg: Config) -> str:
-    """Restores the newest checkpoint in ``cfg.workdir`` and writes the export."""
+    """Restores the newest checkpoint in ``cfg.workdir`` and writes the export
+    (and its ONNX files, with ``cfg.export_onnx``)."""
+    if cfg.export_onnx:
+        onnx_export.require("--export_onnx", cfg.mixed_precision)
     if not tf.train.latest_checkpoint(os.path.join(cfg.workdir, "checkpoints")):
         raise UserError(f"no checkpoint in {cfg.workdir}/checkpoints to export; train first.")
     with workdir_lock.hold(cfg.workdir):
         check_workdir(cfg)
         model = _prepare(cfg)[1]
-        return export_model(cfg, model)
+        directory = export_model(cfg, model)
+        if cfg.export_onnx:
+            onnx_export.convert_export(directory)
+        return directory
