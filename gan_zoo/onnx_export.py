@@ -169,7 +169,11 @@ def convert(signature):
 
 def random_inputs(signature, batch: int, rng, categories: int = 2) -> dict:
     """Inputs for ``signature``: images in [0, 1], standard normal codes and
-    integer labels below ``categories``, ``batch`` of each, as numpy arrays."""
+    integer labels below ``categories``, ``batch`` of each, as numpy arrays.
+
+    The export does not record how many classes its labels have; every
+    model here has at least two, so the default is valid for all of them.
+    """
     inputs = {}
     for key, spec in signature.structured_input_signature[1].items():
         shape = [batch] + spec.shape.as_list()[1:]

@@ -16,7 +16,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from gan_zoo import callbacks, config, execution, export, onnx_export, registry, workdir_lock
+from gan_zoo import callbacks, config, execution, export, registry, workdir_lock
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
 from gan_zoo.errors import Interrupted, UserError
@@ -216,6 +216,10 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
       A :class:`Run` describing the finished run.
     """
     if cfg.export_onnx:  # a missing extra must not cost a whole run
+        # Imported only when asked for, so that a process that imported this
+        # module can still run `python -m gan_zoo.onnx_export` (runpy warns).
+        from gan_zoo import onnx_export
+
         onnx_export.require("--export_onnx", cfg.mixed_precision)
     strategy = execution.strategy_for(cfg)
     if execution.is_chief(strategy):
@@ -339,6 +343,8 @@ def export_only(cfg: Config) -> str:
     """Restores the newest checkpoint in ``cfg.workdir`` and writes the export
     (and its ONNX files, with ``cfg.export_onnx``)."""
     if cfg.export_onnx:
+        from gan_zoo import onnx_export
+
         onnx_export.require("--export_onnx", cfg.mixed_precision)
     if not tf.train.latest_checkpoint(os.path.join(cfg.workdir, "checkpoints")):
         raise UserError(f"no checkpoint in {cfg.workdir}/checkpoints to export; train first.")

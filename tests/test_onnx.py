@@ -3,8 +3,9 @@
 For gan, dcgan, vae, aae and aae_semi_supervised, onnxruntime running each
 written .onnx file gives what the SavedModel's signature gives, to 1e-5, on
 random inputs; the signatures left out are exactly those that draw random
-numbers, and the alias serving_default. Without the onnx extra, a run with
---export_onnx stops with one line before it creates anything.
+numbers, and the alias serving_default. `python -m gan_zoo.onnx_export` says
+what it wrote and skipped; a run with --export_onnx converts its export, and
+without the onnx extra stops with one line before it creates anything.
 
 Models are tiny and untrained, but with BatchNorm statistics, scales and
 biases moved off their initial values: untrained, BatchNorm is the identity
@@ -12,13 +13,14 @@ and biases are zero, so a conversion that dropped or swapped them would pass.
 """
 
 import os
+import shutil
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_config
+from conftest import run_scripts, tiny_config
 from gan_zoo import exported, onnx_export, registry, training
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
@@ -102,6 +104,24 @@ def test_onnxruntime_gives_what_the_saved_model_gives(converted, name, signature
     for key, value in expected.items():
         assert got[names[key]].dtype == value.dtype, key
         np.testing.assert_allclose(got[names[key]], value, rtol=0, atol=1e-5, err_msg=key)
+
+
+def test_the_command_writes_the_files_and_says_what_it_skipped(converted, tmp_path):
+    export, _ = converted("aae")
+    copy = shutil.copytree(export.directory, tmp_path / "export")
+    shutil.rmtree(copy / "onnx")
+    done = run_scripts({"good": ["-m", "gan_zoo.onnx_export", f"--export={copy}"],
+                        "bad": ["-m", "gan_zoo.onnx_export", f"--export={tmp_path}"]})
+    assert done["good"].returncode == 0, done["good"].stderr
+    assert sorted(os.listdir(copy / "onnx")) == sorted(s + ".onnx" for s in AUTOENCODER)
+    lines = done["good"].stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines[:3]] == \
+        [f"Wrote {copy}/onnx/{s}.onnx" for s in sorted(AUTOENCODER)]
+    assert lines[3:] == [f"Skipped {s}: {onnx_export.DRAWS}." for s in ("generate", "sample")] + \
+        [f"Skipped serving_default: {onnx_export.SKIPPED['serving_default']}."]
+    assert done["bad"].returncode == 2
+    assert done["bad"].stderr == f"error: {tmp_path} is not a SavedModel export (no " \
+                                 "saved_model.pb); pass the export/ directory of a train.py run.\n"
 
 
 def test_without_the_extra_a_run_stops_before_it_starts(tmp_path, monkeypatch):
