@@ -26,5 +26,5 @@ setup(
         "lmdb>=1.4",
         "absl-py>=2.1,<3",
     ],
-    extras_require={"onnx": ONNX, "test": ["pytest>=8", *ONNX]},
+    extras_require={"onnx": ONNX, "test": ["pytest>=8", "pytest-xdist>=3.6,<4", *ONNX]},
 )

@@ -150,7 +150,8 @@ def mirrored(tmp_path_factory):
     root = tmp_path_factory.mktemp("mirrored")
     script = root / "mirrored.py"
     script.write_text(SCRIPT)
-    result = run_script(str(script), str(root))
+    # A hang guard, not a speed test: the script takes ~90 CPU-s, far more on a busy machine.
+    result = run_script(str(script), str(root), timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
