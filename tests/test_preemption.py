@@ -7,10 +7,10 @@ GAN_ZOO_KILLS times, default 3, and after every kill the same train.py
 command runs again; then one more run finishes the job, and its final
 checkpoint must equal that of a run never killed. The full test is
 
-    GAN_ZOO_KILLS=20 pytest tests/test_preemption.py -s
+    GAN_ZOO_KILLS=20 pytest tests/test_preemption.py -n 0 -s
 
-(-s prints a line per kill: where it was aimed, the checkpoint before and
-after, what it interrupted). The command lines run as forks of
+(-n 0 -s shows a line per kill: where it was aimed, the checkpoint before
+and after, what it interrupted; a failure shows them anyway). The command lines run as forks of
 tests/forkserver.py, so no process pays for importing TensorFlow.
 
 Where the kills land. By progress, not wall time: a process killed before
@@ -141,7 +141,7 @@ class Interrupted:
         self.flags = os.path.join(self.workdir, "flags.txt")
         self.last_grid = os.path.join(self.workdir, "samples", f"epoch_{EPOCHS:04d}.png")
         self.kills = []  # one dict per process
-        self.step_seconds = 0.3  # refined from what each process shows
+        self.step_times = [0.3]  # seconds per step, as the processes showed them
 
     def plan(self):
         """[(kind, target step)] for the kills, in order."""
@@ -188,7 +188,7 @@ class Interrupted:
             step = latest_step(self.checkpoints)
             if step != last_seen:
                 if None not in (last_change, step, last_seen):
-                    self.step_seconds = (time.time() - last_change) / max(1, step - last_seen)
+                    self.step_times.append((time.time() - last_change) / max(1, step - last_seen))
                 last_seen, last_change = step, time.time()
             return step or 0
 
@@ -208,7 +208,9 @@ class Interrupted:
                         "_temp/" in name for name in fresh_traces(self.checkpoints,
                                                                   before_traces)), 0.0002)
                 elif alive:
-                    time.sleep((target - int(target)) * self.step_seconds)
+                    # The median: an epoch's end or a stalled machine makes
+                    # a few steps look many times longer than a step is.
+                    time.sleep((target - int(target)) * float(np.median(self.step_times[-7:])))
             elif kind == "epoch_end":
                 # The last epoch's sample grid is written at its end, before
                 # the epoch's checkpoint.
