@@ -91,6 +91,9 @@ def parse_flags(argv):
         bad = re.match(r"flag --(\w+)=", message)
         if bad and bad.group(1) in flags.FLAGS:
             kind = flags.FLAGS[bad.group(1)].flag_type()
+            # absl words a bad boolean as a tuple's repr: say it plainly.
+            message = re.sub(r": \('Non-boolean argument to boolean flag', .*\)$",
+                             ": not a boolean", message)
             fail(f"{message.removeprefix('flag ')}; --{bad.group(1)} takes "
                  f"{_TYPES.get(kind, 'a ' + kind)}.")
         fail(f"{message}; --helpfull says what each flag takes.")

@@ -98,7 +98,8 @@ BAD_TRAIN_ARGS = {
     "--modle=dcgan": "unknown flag --modle; did you mean --model? --helpfull lists every flag.",
     "--epochs=abc": "--epochs=abc: invalid literal for int() with base 10: 'abc'; "
                     "--epochs takes an integer.",
-    "--paper_split=maybe": "--paper_split takes true or false.",
+    "--paper_split=maybe": "--paper_split=maybe: not a boolean; --paper_split takes true or "
+                           "false.",
     "--flagfile={root}/missing.flags": "Unable to open flagfile",
     # Refused once the data is loaded, after the workdir would have been made.
     "--batch_size=100000": "fewer than one step needs (100000); lower --batch_size",
