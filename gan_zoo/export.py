@@ -54,10 +54,17 @@ def export(model, directory: str, metadata: dict) -> str:
     archive.write_out(staging, verbose=False)
     with open(os.path.join(staging, METADATA), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True)
+    replace_directory(staging, directory)
+    return directory
+
+
+def replace_directory(staging: str, directory: str) -> None:
+    """Puts the complete ``staging`` directory in the place of ``directory``
+    (two renames), so a reader, or a process killed meanwhile, sees the old
+    directory or the new one, never a mix."""
     previous = directory + ".previous"
     if os.path.isdir(directory):
         shutil.rmtree(previous, ignore_errors=True)
         os.rename(directory, previous)
     os.rename(staging, directory)
     shutil.rmtree(previous, ignore_errors=True)
-    return directory

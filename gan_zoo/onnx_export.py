@@ -48,6 +48,7 @@ import shutil  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from gan_zoo import export as export_lib  # noqa: E402
 from gan_zoo import exported  # noqa: E402
 from gan_zoo.errors import UserError  # noqa: E402
 
@@ -254,12 +255,7 @@ def write(export: exported.Export, seed: int = 0) -> Converted:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    previous = directory + ".previous"
-    if os.path.isdir(directory):
-        shutil.rmtree(previous, ignore_errors=True)
-        os.rename(directory, previous)
-    os.rename(staging, directory)
-    shutil.rmtree(previous, ignore_errors=True)
+    export_lib.replace_directory(staging, directory)
     return Converted(directory, files, diffs, skipped)
 
 
