@@ -42,28 +42,29 @@ def cut_short(model) -> bool:
     return bool(model.stop_training)
 
 
-def log_run_settings(logdir: str, settings: dict, flagfile_text: str) -> None:
+def log_run_settings(writer, trial_id: str, settings: dict, flagfile_text: str) -> None:
     """Writes a run's settings where TensorBoard shows them: every setting in
     the HParams dashboard (so runs of different flagfiles compare side by
     side, against their epoch scalars and final_* metrics), and the resolved
-    flags as text, in ``logdir`` itself, the parent of the runs those scalars
-    are in."""
+    flags as text. ``writer`` writes into the parent of the runs those
+    scalars are in."""
     from tensorboard.plugins.hparams import api as hparams
 
-    with tf.summary.create_file_writer(logdir).as_default():
-        hparams.hparams(settings, trial_id=os.path.basename(os.path.dirname(logdir)))
+    with writer.as_default():
+        hparams.hparams(settings, trial_id=trial_id)
         # Markdown: a code block keeps one flag per line.
         tf.summary.text("flags", "```\n" + flagfile_text + "```", step=0)
         tf.summary.flush()
 
 
-def log_final_metrics(logdir: str, metrics: dict, step: int) -> None:
+def log_final_metrics(writer, metrics: dict, step: int) -> None:
     """The run's last value of every metric as ``final_<name>``: the HParams
-    dashboard's metric columns."""
-    with tf.summary.create_file_writer(logdir).as_default():
+    dashboard's metric columns (``writer`` as for :func:`log_run_settings`)."""
+    with writer.as_default():
         for name, value in metrics.items():
             tf.summary.scalar(f"final_{name}", value, step=step)
         tf.summary.flush()
+
 
 class EpochPreview(keras.callbacks.Callback):
     """Every epoch: a sample grid from a fixed seed (PNG + TensorBoard), and the

@@ -265,8 +265,10 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
         where = os.path.join(resume_from or cfg.workdir, "checkpoints")
         print(f"Resuming from {where} (step {done}, "
               f"{initial_epoch} epochs and {into_epoch} steps done).")
-    callbacks.log_run_settings(os.path.join(cfg.workdir, "logs"), dataclasses.asdict(cfg),
-                               cfg.to_flagfile())
+    # One writer for the run's own record, in logs/ above Keras' train/ and our images/.
+    run_writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs"))
+    callbacks.log_run_settings(run_writer, os.path.basename(os.path.abspath(cfg.workdir)),
+                               dataclasses.asdict(cfg), cfg.to_flagfile())
     writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs", "images"))
     throughput = callbacks.Throughput(per_step, writer)
     checkpointer = callbacks.Checkpoint(manager, epochs_done, cfg.checkpoint_every_steps)
@@ -333,8 +335,7 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
                "final_metrics": {k: float(v[-1]) for k, v in history.items()}}
     with open(os.path.join(cfg.workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    callbacks.log_final_metrics(os.path.join(cfg.workdir, "logs"), summary["final_metrics"],
-                                callbacks.steps_done(model))
+    callbacks.log_final_metrics(run_writer, summary["final_metrics"], callbacks.steps_done(model))
     print(f"Done: {summary['epochs_done']} epochs in {cfg.workdir}; export at {export_dir}.")
     return Run(cfg, model, int(epochs_done.numpy()), history, throughput.median(), export_dir)
 
