@@ -313,16 +313,19 @@ class EpochPictures(keras.callbacks.Callback):
 
 class HeldOutMetrics(keras.callbacks.Callback):
     """Every epoch: ``model.held_out_metrics(images, labels)`` (error rates and
-    the like, {name: float}) added to the epoch's logs, so TensorBoard, the
-    progress bar, the History and summary.json carry them."""
+    the like, {name: float}) added to the epoch's logs as ``<split>_<name>``
+    (val_error, test_neg_elbo, ...), so TensorBoard, the progress bar, the
+    History and summary.json carry them and say which data they measure."""
 
-    def __init__(self, images, labels):
+    def __init__(self, images, labels, split: str):
         super().__init__()
         self.images, self.labels = images, labels
+        self.prefix = {"validation": "val"}.get(split, split)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and not cut_short(self.model):
-            logs.update(self.model.held_out_metrics(self.images, self.labels))
+            logs.update({f"{self.prefix}_{name}": value for name, value in
+                         self.model.held_out_metrics(self.images, self.labels).items()})
 
 
 class PeriodicEvaluation(keras.callbacks.Callback):

@@ -280,7 +280,8 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
         checkpointer,
     ]
     # Held-out data is loaded only for models that use it: pictures need a
-    # sample; error rates are measured on (up to 10,000 of) the test split.
+    # sample; error rates are measured on up to 10,000 examples of the
+    # validation split (the test split where there is none).
     metrics = hasattr(model, "held_out_metrics")
     if metrics or hasattr(model, "pictures"):
         held_out = pipeline.held_out(source, 10000 if metrics else 2000, model.output_range,
@@ -288,7 +289,7 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     if hasattr(model, "pictures"):
         cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *held_out))
     if metrics:  # first, so TensorBoard, History and the progress bar all see them
-        cbs.insert(0, callbacks.HeldOutMetrics(*held_out))
+        cbs.insert(0, callbacks.HeldOutMetrics(*held_out, pipeline.held_out_split(source)))
     if cfg.keep_best:  # after the evaluation that it reads
         cbs.insert(0, callbacks.KeepBest(cfg.keep_best, os.path.join(cfg.workdir, "best_export"),
                                          lambda directory: export_model(cfg, model, directory)))

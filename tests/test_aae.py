@@ -263,7 +263,7 @@ def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
     model = _categorical_model(tmp_path, "aae_semi_supervised")
     batch = _batch(40)
     predicted = model.categories(batch["image"]).numpy()
-    error = model.held_out_metrics(batch["image"], batch["label"])["test_error"]
+    error = model.held_out_metrics(batch["image"], batch["label"])["error"]
     assert error == pytest.approx(np.mean(predicted != batch["label"].numpy()))
     # Each cluster named by its most frequent label; the error is the share of
     # images whose label is not their cluster's name.
@@ -271,7 +271,35 @@ def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
     clusters, labels = clustering.categories(batch["image"]).numpy(), batch["label"].numpy()
     named = sum(np.bincount(labels[clusters == k]).max() for k in np.unique(clusters))
     assert clustering.held_out_metrics(batch["image"], batch["label"])[
-        "test_cluster_error"] == pytest.approx(1 - named / len(labels))
+        "cluster_error"] == pytest.approx(1 - named / len(labels))
+
+
+def test_held_out_metrics_read_the_validation_split_where_there_is_one(tmp_path):
+    from gan_zoo import callbacks
+    from gan_zoo.datasets import pipeline
+    from gan_zoo.datasets.base import ArraySource
+
+    def split(value, n=8):  # each split's images are all `value`, to tell them apart
+        return np.full((n, 28, 28), value, np.uint8), np.arange(n) % 10
+
+    both = ArraySource("toy", {"train": split(0), "validation": split(100), "test": split(200)},
+                       10)
+    assert pipeline.held_out_split(both) == "validation"
+    images, _ = pipeline.held_out(both, 4, (0.0, 1.0))
+    np.testing.assert_allclose(images.numpy(), 100 / 255, rtol=1e-6)
+    test_only = ArraySource("toy", {"train": split(0), "test": split(200)}, 10)
+    assert pipeline.held_out_split(test_only) == "test"
+    assert pipeline.held_out_split(ArraySource("toy", {"train": split(0)}, 10)) == "train"
+
+    model = _categorical_model(tmp_path, "aae_semi_supervised")
+    batch = _batch(20)
+    expected = model.held_out_metrics(batch["image"], batch["label"])["error"]
+    for name, prefix in (("validation", "val"), ("test", "test")):
+        callback = callbacks.HeldOutMetrics(batch["image"], batch["label"], name)
+        callback.set_model(model)
+        logs = {}
+        callback.on_epoch_end(0, logs)
+        assert logs == {f"{prefix}_error": expected}
 
 
 def test_categories_picture_has_one_row_per_category(tmp_path):

@@ -215,14 +215,22 @@ def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: i
         lambda a, b: {"image": a["image"], "label": tf.fill(tf.shape(a["label"]), -1), **b})
 
 
+def held_out_split(source: Source) -> str:
+    """The split that per-epoch monitoring reads: the validation split where
+    there is one (MNIST's --paper_split), so that choosing an epoch or a
+    setting by it never looks at the test split; else the test split; else
+    the training split."""
+    names = source.split_names()
+    return next((name for name in ("validation", "test") if name in names), "train")
+
+
 def held_out(source: Source, num: int, value_range, image_shape=None):
-    """Up to ``num`` labelled examples for monitoring, from the test split if
-    there is one (else the start of the training split), scaled and resized
-    like training data.
+    """Up to ``num`` labelled examples of :func:`held_out_split` for
+    monitoring, scaled and resized like training data.
 
     Returns:
       (float32 [n, H, W, C] in ``value_range``, int32 [n] labels).
     """
-    split = "test" if "test" in source.split_names() else "train"
+    split = held_out_split(source)
     batch = next(iter(source.dataset(split).take(num).batch(num)))
     return model_images(batch["image"], value_range, image_shape), batch["label"]

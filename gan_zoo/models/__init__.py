@@ -15,8 +15,9 @@ which holds the usual defaults) that training.run() drives through:
 Optional hooks, used only where a model has them:
 
 - ``pictures(images, labels)``: {name: uint8 picture} of held-out data, per epoch;
-- ``held_out_metrics(images, labels)``: {name: float} of the test split, per epoch
-  (logged with the training metrics);
+- ``held_out_metrics(images, labels)``: {name: float} of held-out data, per
+  epoch, logged with the training metrics as ``val_<name>`` (the validation
+  split, where the dataset has one) or ``test_<name>``;
 - ``training_callbacks()``: Keras callbacks the model's own training needs
   (the AAE's switch from pretraining to regularization);
 - ``labelled_subset(config)``: the model also trains on labelled minibatches

@@ -13,8 +13,9 @@ two non-saturating losses, our reading of "the generator is updated to
 confuse both"). The decoder gets the softmax y itself during training, not a
 sampled one-hot vector: the paper's architecture passes q(y|x) straight on.
 
-The cluster error (``test_cluster_error``) labels each cluster with the
-majority label of its held-out members; see gan_zoo/evaluation/classification.py.
+The cluster error (``val_cluster_error``, or ``test_`` without a validation
+split) labels each cluster with the majority label of its held-out members;
+see gan_zoo/evaluation/classification.py.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class ClusteringAAE(AAE):
 
     # ----- what the driver, callbacks and export use -----------------------
     def held_out_metrics(self, images, labels):
-        return {"test_cluster_error": classification.cluster_error(
+        return {"cluster_error": classification.cluster_error(
             self.categories(images).numpy(), labels.numpy(), self.num_categories)}
 
     def pictures(self, images, labels):

@@ -72,7 +72,7 @@ class SemiSupervisedAAE(ClusteringAAE):
         self.classification_phase(batch)
 
     def held_out_metrics(self, images, labels):
-        return {"test_error": classification.classification_error(
+        return {"error": classification.classification_error(
             self.categories(images).numpy(), labels.numpy())}
 
     def checkpoint_items(self):

@@ -126,8 +126,7 @@ class VAE(AE):
             noise = tf.random.stateless_normal((len(x), self.latent_dim), [start, 1])
             terms.append(np.stack([t.numpy() for t in self.bound_terms(x, y, noise)], 1))
         nll, kl = np.concatenate(terms).astype(np.float64).mean(0)
-        return {"test_neg_elbo": float(nll + kl), "test_recon": float(nll),
-                "test_kl": float(kl)}
+        return {"neg_elbo": float(nll + kl), "recon": float(nll), "kl": float(kl)}
 
     def schedule_values(self):
         return {**super().schedule_values(), "kl_weight": float(self.kl_weight())}
