@@ -1,8 +1,10 @@
 """Score generated samples: Parzen log-likelihood, FID, KID, Inception /
-classifier score and mode coverage, next to real data scored the same way.
+classifier score and mode coverage, next to real data scored the same way;
+and the test error of a model whose code classifies (``--metrics=error``).
 
     python evaluate.py --export=runs/gan_mnist/export --dataset=mnist --data_dir=DIR
     python evaluate.py --samples=samples.npy --metrics=fid,kid --dataset=mnist --data_dir=DIR
+    python evaluate.py --export=runs/aae_mnist_semi_100/export --metrics=error
 
 --export draws --num_samples images through the export's ``sample``
 signature (nothing of the Python model is used); --samples reads an .npy
@@ -28,7 +30,8 @@ from gan_zoo import cli
 flags.DEFINE_string("export", None, "An export directory written by train.py.")
 flags.DEFINE_string("samples", None, "An .npy file of images to score instead of an export.")
 flags.DEFINE_string("metrics", "parzen,fid,kid,is,coverage",
-                    "Comma-separated: parzen, fid, kid, is, coverage.")
+                    "Comma-separated: parzen, fid, kid, is, coverage (of samples); error (the "
+                    "test error of an export's classify or cluster signature).")
 flags.DEFINE_string("dataset", None, "Real data to compare with (default: the export's, else "
                     "mnist).")
 flags.DEFINE_string("data_dir", None, "The dataset's files (default: the export's --data_dir).")
@@ -65,28 +68,13 @@ def read_samples(path: str):
     return loaded
 
 
-def main(argv):
-    del argv
+def score_samples(export, loaded, source, metrics) -> dict:
+    """protocol.evaluate of the export's samples (or the loaded array) against
+    the source's real sets, with a progress bar over its stages."""
     import keras
 
-    from gan_zoo import config, exported, registry
-    from gan_zoo.errors import UserError
     from gan_zoo.evaluation import protocol
 
-    metrics = protocol.check_metrics(FLAGS.metrics)
-    config.check_positive("num_samples", FLAGS.num_samples)
-    if bool(FLAGS.export) == bool(FLAGS.samples):
-        raise UserError("pass exactly one of --export=<workdir>/export and --samples=<file.npy>.")
-    export = exported.load_export(FLAGS.export) if FLAGS.export else None
-    loaded = None if export is not None else read_samples(FLAGS.samples)
-    dataset = FLAGS.dataset or (export.metadata["config"].get("dataset") if export else "mnist")
-    # MNIST's paper split holds out digits 50,000-60,000: the Parzen validation set.
-    fixed = dict(paper_split=dataset == "mnist", max_examples=0)
-    if export is not None:
-        cfg = export.data_config(dataset, FLAGS.data_dir, **fixed)
-    else:
-        cfg = config.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed})
-    source = registry.dataset_loader(cfg.dataset)(cfg)
     if loaded is not None:  # checked before the progress bar, which an error would cut
         samples = protocol.check_images(loaded, source.image_shape)
     extractor = protocol.extractor_for(
@@ -119,9 +107,40 @@ def main(argv):
         samples = protocol.check_images(samples, source.image_shape)
     progress("samples")
     result = protocol.evaluate(samples, real, metrics, extractor, progress)
-    result.update(dataset=cfg.dataset, metrics=metrics,
-                  features=None if extractor is None else extractor.name,
-                  source=FLAGS.export or FLAGS.samples)
+    result["features"] = None if extractor is None else extractor.name
+    return result
+
+
+def main(argv):
+    del argv
+    from gan_zoo import config, exported, registry
+    from gan_zoo.errors import UserError
+    from gan_zoo.evaluation import classification, protocol
+
+    metrics = protocol.check_metrics(FLAGS.metrics, extra=("error",))
+    want_error = "error" in metrics
+    metrics = [m for m in metrics if m != "error"]
+    config.check_positive("num_samples", FLAGS.num_samples)
+    if bool(FLAGS.export) == bool(FLAGS.samples):
+        raise UserError("pass exactly one of --export=<workdir>/export and --samples=<file.npy>.")
+    if want_error and not FLAGS.export:
+        raise UserError("--metrics=error scores an export's classifier; pass --export.")
+    export = exported.load_export(FLAGS.export) if FLAGS.export else None
+    loaded = None if export is not None else read_samples(FLAGS.samples)
+    dataset = FLAGS.dataset or (export.metadata["config"].get("dataset") if export else "mnist")
+    # MNIST's paper split holds out digits 50,000-60,000: the Parzen validation set.
+    fixed = dict(paper_split=dataset == "mnist", max_examples=0)
+    if export is not None:
+        cfg = export.data_config(dataset, FLAGS.data_dir, **fixed)
+    else:
+        cfg = config.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed})
+    source = registry.dataset_loader(cfg.dataset)(cfg)
+    result = {"dataset": cfg.dataset, "metrics": metrics + ["error"] * want_error,
+              "source": FLAGS.export or FLAGS.samples}
+    if want_error:  # first: it is quick, and fails at once on an export without a classifier
+        result["error"] = classification.export_error(export, source)
+    if metrics:
+        result.update(score_samples(export, loaded, source, metrics))
 
     out = FLAGS.output or (os.path.join(os.path.dirname(export.directory), "evaluation.json")
                            if export is not None

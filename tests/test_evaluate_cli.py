@@ -163,3 +163,47 @@ def test_periodic_evaluation_logs_scores_during_training(tmp_path):
     assert run.history["eval_modes_covered"][-1] == again["modes_covered"]
     summary = json.load(open(tmp_path / "w" / "summary.json"))
     assert summary["final_metrics"]["eval_fid"] == run.history["eval_fid"][-1]
+
+
+def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir, tmp_path):
+    from gan_zoo.evaluation import classification
+
+    exports = {}
+    for name in ("aae_semi_supervised", "aae_clustering"):
+        cfg = tiny_config(tmp_path / name, model=name, hidden_units=16, hidden_layers=1,
+                          latent_dim=2, num_labels=20, num_clusters=4)
+        exports[name] = training.run(cfg, verbose=0).export_dir
+    results = run_scripts({
+        **{name: ["evaluate.py", f"--export={path}", "--metrics=error"]
+           for name, path in exports.items()},
+        "gan": ["evaluate.py", f"--export={export_dir}", "--metrics=error"]})
+    source = digits.load()
+    test_images, test_labels = source.arrays("test")
+    train_images, train_labels = source.arrays("train")
+
+    def categories(name, images):
+        out = exported.load_export(exports[name]).module.signatures[
+            "classify" if name == "aae_semi_supervised" else "cluster"](
+            images=images.astype(np.float32) / 255.0)
+        return out["y"].numpy()
+
+    for name in exports:
+        assert results[name].returncode == 0, results[name].stderr[-3000:]
+        scored = json.loads(results[name].stdout.strip().splitlines()[-1])
+        assert scored["metrics"] == ["error"] and "samples" not in scored
+    semi = json.loads(results["aae_semi_supervised"].stdout.strip().splitlines()[-1])
+    assert semi["error"]["test_error"] == pytest.approx(
+        np.mean(categories("aae_semi_supervised", test_images) != test_labels))
+    # Clusters are named on training digits (the embedded set has no
+    # validation split), never on the test digits they are scored on.
+    names = classification.cluster_labels(categories("aae_clustering", train_images),
+                                          train_labels, 4)
+    clusters = json.loads(results["aae_clustering"].stdout.strip().splitlines()[-1])["error"]
+    assert clusters["test_cluster_error"] == pytest.approx(
+        np.mean(names[categories("aae_clustering", test_images)] != test_labels))
+    assert clusters["clusters_used"] == int(np.sum(names >= 0))
+    refused = results["gan"]
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs an export with a 'classify' or 'cluster' signature" in \
+        lines[0], refused.stderr

@@ -44,3 +44,46 @@ def cluster_error(clusters, labels, num_clusters: int) -> float:
     """
     mapping = cluster_labels(clusters, labels, num_clusters)
     return classification_error(mapping[np.asarray(clusters).ravel()], labels)
+
+
+def export_error(export, source, batch_size: int = 1000) -> dict:
+    """The test error of an export's categorical code (``evaluate.py
+    --metrics=error``): its ``classify`` signature's argmax against the test
+    labels, or, for ``cluster``, each cluster named by the majority label of
+    its members among *held-out* digits (the validation split, else the last
+    10,000 training images) and the test digits scored by those names, so
+    the test labels choose nothing.
+
+    Returns:
+      {"test_error": float} or {"test_cluster_error": float, "clusters_used": int}.
+    """
+    from gan_zoo.datasets import pipeline
+    from gan_zoo.errors import UserError
+
+    names = [n for n in ("classify", "cluster") if n in export.module.signatures]
+    if not names:
+        raise UserError(f"--metrics=error needs an export with a 'classify' or 'cluster' "
+                        f"signature (aae_semi_supervised, aae_clustering); {export.directory} "
+                        "has neither.")
+    signature = export.module.signatures[names[0]]
+
+    def categories(split, start=0):
+        stop = source.num_examples(split)
+        start = max(0, stop - 10000) if start is None else start
+        ds = source.dataset(split).skip(start).batch(batch_size)
+        predicted, labels = [], []
+        for batch in ds:
+            images = pipeline.model_images(batch["image"], (0.0, 1.0), export.image_shape)
+            out = signature(images=images)
+            predicted.append(out["y"].numpy())
+            labels.append(batch["label"].numpy())
+        return np.concatenate(predicted), np.concatenate(labels), out["probabilities"].shape[1]
+
+    test, test_labels, k = categories("test")
+    if names[0] == "classify":
+        return {"test_error": classification_error(test, test_labels)}
+    held_out = (categories("validation") if "validation" in source.split_names()
+                else categories("train", start=None))
+    mapping = cluster_labels(held_out[0], held_out[1], k)
+    return {"test_cluster_error": classification_error(mapping[test], test_labels),
+            "clusters_used": int(np.sum(mapping >= 0))}

@@ -27,13 +27,15 @@ METRICS = ("parzen", "fid", "kid", "is", "coverage")
 BEST = {"parzen": max, "fid": min}
 
 
-def check_metrics(names) -> list[str]:
-    """The metric list of a flag (names or a comma-separated string), validated."""
+def check_metrics(names, extra=()) -> list[str]:
+    """The metric list of a flag (names or a comma-separated string), validated
+    against METRICS and the caller's ``extra`` names."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in names if n not in METRICS]
+    choices = METRICS + tuple(extra)
+    unknown = [n for n in names if n not in choices]
     if not names or unknown:
-        raise UserError(f"--metrics={','.join(names)!r}: choose from {', '.join(METRICS)}.")
+        raise UserError(f"--metrics={','.join(names)!r}: choose from {', '.join(choices)}.")
     return list(names)
 
 
