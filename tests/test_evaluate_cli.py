@@ -194,6 +194,14 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     semi = json.loads(results["aae_semi_supervised"].stdout.strip().splitlines()[-1])
     assert semi["error"]["test_error"] == pytest.approx(
         np.mean(categories("aae_semi_supervised", test_images) != test_labels))
+    # class_control: the first 1,000 test digits' z decoded with every label,
+    # read back by the project's MNIST classifier.
+    signatures = exported.load_export(exports["aae_semi_supervised"]).module.signatures
+    z = signatures["encode"](images=test_images[:1000].astype(np.float32) / 255.0)["z"]
+    asked = np.tile(np.arange(10, dtype=np.int32), 1000)
+    decoded = signatures["decode"](z=np.repeat(z.numpy(), 10, axis=0), y=asked)["images"]
+    read = np.argmax(features.extractor("mnist_classifier")(decoded.numpy())[1], axis=1)
+    assert semi["error"]["class_control"] == pytest.approx(np.mean(read == asked))
     # Clusters are named on training digits (the embedded set has no
     # validation split), never on the test digits they are scored on.
     names = classification.cluster_labels(categories("aae_clustering", train_images),

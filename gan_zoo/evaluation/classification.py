@@ -11,6 +11,7 @@ say so next to every number we report.
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
 
 def classification_error(predicted, labels) -> float:
@@ -44,6 +45,25 @@ def cluster_error(clusters, labels, num_clusters: int) -> float:
     """
     mapping = cluster_labels(clusters, labels, num_clusters)
     return classification_error(mapping[np.asarray(clusters).ravel()], labels)
+
+
+def class_control(export, source, num: int = 1000) -> float:
+    """How fully the categorical code y, not the style z, sets the class of a
+    decoded image (the semi-supervised AAE's point): the first ``num`` test
+    digits are encoded, each z is decoded with every label k, and this is the
+    share of the ``num * K`` images the project's MNIST classifier reads as
+    k. 1 = y alone decides the digit; 1/K = the decoder ignores y.
+    """
+    from gan_zoo.evaluation.classifier import MnistClassifier
+
+    images = next(iter(source.dataset("test").take(num).batch(num)))["image"]
+    z = export.module.signatures["encode"](images=tf.cast(images, tf.float32) / 255.0)["z"]
+    k = export.module.signatures["classify"].structured_outputs["probabilities"].shape[1]
+    labels = np.tile(np.arange(k, dtype=np.int32), len(z))
+    decoded = export.module.signatures["decode"](z=tf.repeat(z, k, axis=0),
+                                                 y=tf.constant(labels))["images"]
+    read = np.argmax(MnistClassifier()(decoded.numpy())[1], axis=1)
+    return float(np.mean(read == labels))
 
 
 def export_error(export, source, batch_size: int = 1000) -> dict:
@@ -81,7 +101,10 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
 
     test, test_labels, k = categories("test")
     if names[0] == "classify":
-        return {"test_error": classification_error(test, test_labels)}
+        result = {"test_error": classification_error(test, test_labels)}
+        if tuple(export.image_shape) == (28, 28, 1):
+            result["class_control"] = class_control(export, source)
+        return result
     held_out = (categories("validation") if "validation" in source.split_names()
                 else categories("train", start=None))
     mapping = cluster_labels(held_out[0], held_out[1], k)
