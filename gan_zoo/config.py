@@ -114,6 +114,10 @@ class Config:
                    "(a --corruption_level fraction of pixels set to 0) | salt_and_pepper (a "
                    "fraction set to 0 or 1).")
     corruption_level: float = _field(0.25, "dae: std of gaussian noise, or fraction of pixels.")
+    input_noise: float = _field(
+        0.0, "Autoencoders: std of Gaussian noise added to the encoder's input pixels (in "
+             "[0, 1]) in every training phase, never when encoding for use; the target stays "
+             "clean. The AAE paper's semi-supervised models used 0.3.")
     kl_warmup_epochs: int = _field(
         0, "vae/cvae: the KL term's weight rises linearly from 0 to 1 over this many epochs.")
     c_learning_rate: float = _field(
@@ -228,7 +232,8 @@ class Config:
             raise UserError(f"--num_clusters={self.num_clusters} must be >= 2.")
         for name in ("g_steps", "hidden_units", "hidden_layers"):
             check_positive(name, getattr(self, name))
-        for name in ("pretrain_epochs", "kl_warmup_epochs", "corruption_level", "d_learning_rate",
+        for name in ("pretrain_epochs", "kl_warmup_epochs", "corruption_level", "input_noise",
+                     "d_learning_rate",
                      "g_learning_rate", "c_learning_rate", "momentum_epochs"):
             check_non_negative(name, getattr(self, name))
         check_positive("ngf", self.ngf)

@@ -351,3 +351,24 @@ def test_semi_supervised_trains_logs_its_error_and_exports_classify(tmp_path):
     assert decoded.shape == (6, 28, 28, 1)
     sample = loaded.signatures["generate"](num=tf.constant(20), seed=tf.constant(0, tf.int64))
     np.testing.assert_array_equal(np.argmax(sample["y"].numpy(), 1), np.arange(20) % 10)
+
+
+def test_input_noise_reaches_the_encoder_in_every_training_phase_only(tmp_path):
+    noisy = _categorical_model(tmp_path, "aae_semi_supervised", input_noise=0.3)
+    images = _batch(16)["image"]
+    # Encoding for use (pictures, metrics, export) reads the clean images.
+    np.testing.assert_array_equal(noisy.encoder_input(images).numpy(), images.numpy())
+    drawn = (noisy.encoder_input(images, training=True) - images).numpy()
+    assert abs(drawn.std() - 0.3) < 0.01 and abs(drawn.mean()) < 0.01
+    # Every phase encodes through y_logits_and_z: two training passes differ,
+    # two passes for use agree, and with no noise training passes agree too.
+    first, second = (noisy.y_logits_and_z(images, training=True)[0].numpy() for _ in range(2))
+    assert np.abs(first - second).max() > 1e-3
+    np.testing.assert_array_equal(noisy.y_logits_and_z(images)[0].numpy(),
+                                  noisy.y_logits_and_z(images)[0].numpy())
+    clean = _categorical_model(tmp_path, "aae_semi_supervised")
+    np.testing.assert_array_equal(clean.y_logits_and_z(images, training=True)[0].numpy(),
+                                  clean.y_logits_and_z(images, training=True)[0].numpy())
+    assert noisy.get_config()["input_noise"] == 0.3
+    with pytest.raises(UserError, match="input_noise"):
+        tiny_config(tmp_path / "bad", model="aae", input_noise=-0.1)

@@ -78,7 +78,7 @@ class ClusteringAAE(AAE):
 
     # ----- the code ----------------------------------------------------------
     def y_logits_and_z(self, images, training=False):
-        out = self.encoder(images, training=training)
+        out = self.encoder(self.encoder_input(images, training), training=training)
         return out[:, :self.num_categories], out[:, self.num_categories:]
 
     def encode(self, images, labels=None, training=False):

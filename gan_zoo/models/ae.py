@@ -42,6 +42,7 @@ class AE(ZooModel):
       num_classes: label count (for one-hot label inputs and pictures).
       recon_loss: "bce" or "mse".
       seed: seed of the model's random stream (noise, prior draws).
+      input_noise: std of the Gaussian noise on the encoder's input in training.
     """
 
     # No paper fixes these; Adam and the AAE paper's MNIST widths train in minutes.
@@ -57,11 +58,12 @@ class AE(ZooModel):
     decoder_takes_label = False
 
     def __init__(self, encoder, decoder, latent_dim, num_classes=10, recon_loss="bce",
-                 seed=None, **kwargs):
+                 seed=None, input_noise=0.0, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
         self.latent_dim, self.num_classes = int(latent_dim), int(num_classes)
         self.recon_loss, self.seed = recon_loss, seed
+        self.input_noise = float(input_noise)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
         self.built = True
@@ -122,7 +124,8 @@ class AE(ZooModel):
         """Constructor arguments besides the networks."""
         del steps_per_epoch
         return dict(latent_dim=config.latent_dim, num_classes=source.num_classes or 10,
-                    recon_loss=config.recon_loss, seed=config.seed, name=config.model)
+                    recon_loss=config.recon_loss, seed=config.seed,
+                    input_noise=config.input_noise, name=config.model)
 
     @staticmethod
     def optimizers_from_flags(config, steps_per_epoch):
@@ -145,8 +148,17 @@ class AE(ZooModel):
             raise ValueError(f"{type(self).__name__} needs the labels as well.")
         return tf.one_hot(labels, self.num_classes)
 
+    def encoder_input(self, images, training=False):
+        """What the encoder reads: in training, the images plus N(0, input_noise^2)
+        per pixel (the AAE paper's regulariser of its semi-supervised models)."""
+        if not (training and self.input_noise):
+            return images
+        return images + self.input_noise * priors.replica_draw(
+            tf.random.stateless_normal, tf.shape(images), self.seed_generator)
+
     def encode(self, images, labels=None, training=False):
         """q(.|x) as a dict of code parts by name; here just z."""
+        images = self.encoder_input(images, training)
         inputs = [images, self.one_hot(labels)] if self.encoder_takes_label else images
         return {"z": self.encoder(inputs, training=training)}
 
@@ -211,7 +223,8 @@ class AE(ZooModel):
         nets = {name: keras.saving.serialize_keras_object(getattr(self, name))
                 for name in self.network_names}
         return {**nets, "latent_dim": self.latent_dim, "num_classes": self.num_classes,
-                "recon_loss": self.recon_loss, "seed": self.seed, "name": self.name}
+                "recon_loss": self.recon_loss, "seed": self.seed,
+                "input_noise": self.input_noise, "name": self.name}
 
     @classmethod
     def from_config(cls, config):
