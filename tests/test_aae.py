@@ -306,8 +306,14 @@ def test_categories_picture_has_one_row_per_category(tmp_path):
     model = _categorical_model(tmp_path)
     batch = _batch(30)
     pictures = model.pictures(batch["image"], batch["label"])
-    assert set(pictures) == {"reconstructions", "categories"}
+    assert set(pictures) == {"reconstructions", "categories", "style"}
     assert pictures["categories"].shape == (5 * 30 + 2, 11 * 30 + 2, 1)
+    # style: ten held-out codes z (rows), each decoded with the 5 categories (columns).
+    assert pictures["style"].shape == (10 * 30 + 2, 5 * 30 + 2, 1)
+    z = model.encode(batch["image"][:10])["z"]
+    third_row = model.decode({"y": tf.eye(5), "z": tf.repeat(z[2:3], 5, axis=0)}).numpy()
+    cell = pictures["style"][2 * 30 + 2:3 * 30, 4 * 30 + 2:5 * 30, 0]
+    np.testing.assert_allclose(cell / 255.0, third_row[4, ..., 0], atol=1 / 255 + 1e-6)
     assert "cluster" in model.export_signatures()
 
 

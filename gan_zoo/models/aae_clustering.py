@@ -115,9 +115,15 @@ class ClusteringAAE(AAE):
     def pictures(self, images, labels):
         """The AAE pictures plus ``categories``: one row per category, first its
         "head" (decoded with z = 0, the paper's Fig. 9), then up to ten
-        held-out images the encoder puts in it."""
+        held-out images the encoder puts in it; and ``style``: each row one
+        held-out image's z decoded with every category as y, which shows one
+        digit per column only where y, not z, carries the digit."""
         pictures = super().pictures(images, labels)
         k, per_row = self.num_categories, 10
+        z = self.encode(images[:10])["z"]
+        styled = self.decode({"y": tf.tile(tf.eye(k), [len(z), 1]), "z": tf.repeat(z, k, axis=0)})
+        pictures["style"] = visualization.image_grid(
+            to_unit_range(styled, self.output_range).numpy(), cols=k)
         heads = self.decode({"y": tf.eye(k), "z": tf.zeros((k, self.latent_dim))})
         rows = np.zeros((k, per_row + 1) + tuple(images.shape[1:]), np.float32)
         rows[:, 0] = to_unit_range(heads, self.output_range).numpy()
