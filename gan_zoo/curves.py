@@ -26,22 +26,28 @@ FLAGS = flags.FLAGS
 
 
 def epoch_scalars(workdir: str) -> dict[str, dict[int, float]]:
-    """{metric: {epoch (from 1): value}} from ``<workdir>/logs/train``'s events;
-    a resumed run's later value for an epoch wins."""
+    """{metric: {epoch (from 1): value}} from the events in ``<workdir>/logs/train``
+    and ``logs/validation`` (where Keras' TensorBoard callback files the
+    ``val_`` metrics, without that prefix: they get it back here); a resumed
+    run's later value for an epoch wins."""
     import tensorflow as tf
 
-    files = sorted(glob.glob(os.path.join(workdir, "logs", "train", "events.out.tfevents.*")))
-    if not files:
+    def files(part):
+        return sorted(glob.glob(os.path.join(workdir, "logs", part, "events.out.tfevents.*")))
+
+    if not files("train"):
         raise UserError(f"{workdir} has no TensorBoard logs (logs/train); is it a run directory?")
     series: dict[str, dict[int, float]] = {}
-    for path in files:
-        for record in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                if value.tag.startswith("epoch_"):
-                    number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") \
-                        else value.simple_value
-                    series.setdefault(value.tag[len("epoch_"):], {})[event.step + 1] = number
+    for part, prefix in (("train", ""), ("validation", "val_")):
+        for path in files(part):
+            for record in tf.data.TFRecordDataset(path):
+                event = tf.compat.v1.Event.FromString(record.numpy())
+                for value in event.summary.value:
+                    if value.tag.startswith("epoch_"):
+                        number = float(tf.make_ndarray(value.tensor)) \
+                            if value.HasField("tensor") else value.simple_value
+                        name = prefix + value.tag[len("epoch_"):]
+                        series.setdefault(name, {})[event.step + 1] = number
     return series
 
 

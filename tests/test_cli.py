@@ -165,6 +165,28 @@ def test_curves_tool_refuses_a_directory_without_logs(tmp_path):
         f"error: {tmp_path} has no TensorBoard logs (logs/train); is it a run directory?"]
 
 
+def test_curves_read_validation_metrics_back_under_their_val_name(tmp_path):
+    # Keras' TensorBoard callback files val_<name> in logs/validation as
+    # epoch_<name>; the curves tool must not confuse it with a training metric.
+    import tensorflow as tf
+
+    from gan_zoo import curves
+
+    for part, values in (("train", {"error": 0.5, "recon_loss": 0.2}),
+                         ("validation", {"error": 0.3})):
+        with tf.summary.create_file_writer(str(tmp_path / "logs" / part)).as_default():
+            for epoch in range(2):
+                for name, value in values.items():
+                    tf.summary.scalar(f"epoch_{name}", value + epoch, step=epoch)
+    logged = curves.epoch_scalars(str(tmp_path))
+    expected = {"error": {1: 0.5, 2: 1.5}, "recon_loss": {1: 0.2, 2: 1.2},
+                "val_error": {1: 0.3, 2: 1.3}}
+    assert {name: set(series) for name, series in logged.items()} == \
+        {name: set(series) for name, series in expected.items()}
+    for name, series in expected.items():
+        assert logged[name] == pytest.approx(series)
+
+
 def test_sample_py_rejects_a_directory_that_is_not_an_export(tmp_path):
     result = run_script("sample.py", f"--export={tmp_path}")
     assert result.returncode == 2
