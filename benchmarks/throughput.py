@@ -6,11 +6,10 @@
     python benchmarks/throughput.py --model=gan --sweep     # every dtype x XLA choice
     python benchmarks/throughput.py --model=gan --steps_per_execution=1,10
 
-Trains through ``model.fit`` as train.py does (the same execution settings,
-gan_zoo.execution) on one synthetic batch repeated, so the input pipeline is
-not measured here (see benchmarks/input_pipeline.py). Each candidate is
-timed in --rounds separate ``fit`` calls, interleaved with the other
-candidates', and reported as the median round (what a user gets), the best
+Trains through ``model.fit`` (as train.py does) on one synthetic batch
+repeated, so the input pipeline is not measured here (see
+benchmarks/input_pipeline.py). Each candidate is timed in --rounds separate
+``fit`` calls, interleaved with the other candidates', and reported as the median round (what a user gets), the best
 round, and the spread (slowest to fastest round). Also printed: the training
 step's FLOPs per image (counted by TensorFlow's profiler on the traced
 float32 step), the achieved GFLOP/s at the median, and that as a fraction of
@@ -85,8 +84,7 @@ def step_flops(model, batch) -> float:
 
 
 def build(precision: str):
-    """(config, model, one synthetic batch) for the flags' model in ``precision``,
-    with train.py's execution settings."""
+    """(config, model, one synthetic batch) for the flags' model in ``precision``."""
     import numpy as np
     import tensorflow as tf
 
@@ -104,7 +102,7 @@ def build(precision: str):
     source = ArraySource("synthetic", {"train": (images, np.zeros(16, np.int64))},
                          num_classes=10)
     with execution.dtype_policy(precision):
-        model = execution.configure(model_cls.from_flags(cfg, source, steps_per_epoch=100), cfg)
+        model = model_cls.from_flags(cfg, source, steps_per_epoch=100)
     per_step = model_cls.examples_per_step(cfg)
     low, high = model_cls.output_range
     batch = {"image": tf.random.uniform((per_step,) + model_cls.image_shape(cfg, source),
