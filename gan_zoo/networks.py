@@ -69,7 +69,7 @@ class FusedBatchNorm(layers.BatchNormalization):
     Keras 3 normalises with separate moment, subtract, scale and shift ops,
     and under mixed precision casts every activation to float32 and back:
     12 % (float32) and 20 % (bfloat16) of a DCGAN-64 training step on CPU
-    (benchmarks/profile.py). The fused kernel makes one pass in the
+    (benchmarks/op_profile.py). The fused kernel makes one pass in the
     activations' dtype with float32 statistics. Same variables, same output;
     the moving variance averages the unbiased batch variance (as Torch's,
     which the DCGAN authors used), where Keras averages the biased one.

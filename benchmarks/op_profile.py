@@ -2,7 +2,7 @@
 ``fit``, summarised by op type (self time, share of the total).
 
     pip install xprof    # the profiler's converters; not a project dependency
-    python benchmarks/profile.py --model=dcgan --image_size=64 --batch_size=64 --steps=5
+    python benchmarks/op_profile.py --model=dcgan --image_size=64 --batch_size=64 --steps=5
 
 Takes every flag of benchmarks/throughput.py. The raw trace stays in --logdir
 for TensorBoard's Profile tab. The last line of stdout is one JSON object.
@@ -32,7 +32,7 @@ def op_type_times(xplane: str) -> dict:
     try:
         from xprof.convert import raw_to_tool_data
     except ImportError:
-        raise UserError("benchmarks/profile.py needs the profiler's converters: "
+        raise UserError("benchmarks/op_profile.py needs the profiler's converters: "
                         "pip install xprof") from None
     data, _ = raw_to_tool_data.xspace_to_tool_data([xplane], "framework_op_stats", {})
     table = json.loads(data)
