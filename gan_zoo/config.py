@@ -233,8 +233,7 @@ class Config:
         for name in ("g_steps", "hidden_units", "hidden_layers"):
             check_positive(name, getattr(self, name))
         for name in ("pretrain_epochs", "kl_warmup_epochs", "corruption_level", "input_noise",
-                     "d_learning_rate",
-                     "g_learning_rate", "c_learning_rate", "momentum_epochs"):
+                     "d_learning_rate", "g_learning_rate", "c_learning_rate", "momentum_epochs"):
             check_non_negative(name, getattr(self, name))
         check_positive("ngf", self.ngf)
         check_positive("ndf", self.ndf)

@@ -88,8 +88,6 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
     signature = export.module.signatures[names[0]]
 
     def categories(split, start=0):
-        stop = source.num_examples(split)
-        start = max(0, stop - 10000) if start is None else start
         ds = source.dataset(split).skip(start).batch(batch_size)
         predicted, labels = [], []
         for batch in ds:
@@ -106,7 +104,7 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
             result["class_control"] = class_control(export, source)
         return result
     held_out = (categories("validation") if "validation" in source.split_names()
-                else categories("train", start=None))
+                else categories("train", start=max(0, source.num_examples("train") - 10000)))
     mapping = cluster_labels(held_out[0], held_out[1], k)
     return {"test_cluster_error": classification_error(mapping[test], test_labels),
             "clusters_used": int(np.sum(mapping >= 0))}
