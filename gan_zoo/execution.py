@@ -137,11 +137,14 @@ def lost_task_message(error: BaseException) -> str | None:
     the job can neither go on without that worker nor take a restarted one
     back (the service refuses a task that restarted, or that it marked
     failed), so every worker must be started again; they resume from the
-    chief's checkpoint.
+    chief's checkpoint. A worker that is restarted before its heartbeats are
+    missed is reported instead as an AbortedError about its "different
+    incarnation".
     """
-    if not isinstance(error, tf.errors.UnavailableError):
-        return None
     text = str(error)
+    restarted = isinstance(error, tf.errors.AbortedError) and "different incarnation" in text
+    if not (restarted or isinstance(error, tf.errors.UnavailableError)):
+        return None
     tasks = set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text))
     try:
         own = json.loads(os.environ.get("TF_CONFIG", ""))["task"]
@@ -151,7 +154,7 @@ def lost_task_message(error: BaseException) -> str | None:
     if not tasks:  # not a cluster peer's failure
         return None
     names = " and ".join(f"{job} {index}" for job, index in sorted(tasks))
-    how = ("stopped sending heartbeats" if "heartbeat" in text
+    how = ("restarted" if restarted else "stopped sending heartbeats" if "heartbeat" in text
            else "could no longer be reached")
     return (f"{names} of the multi-worker job {how}, and the job cannot go on without it or "
             "take a restarted one back: run the same command again on every worker, this one "

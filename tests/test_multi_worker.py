@@ -110,6 +110,10 @@ HEARTBEATS = ("{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_d
 RESET = ("Collective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error "
          "information from remote target /job:worker/replica:0/task:0 while calling "
          "/tensorflow.WorkerService/CompleteInstance:\n [[{{node adam/CollectiveReduceV2}}]]")
+RESTARTED = ("Collective ops is aborted by: Error reported from /job:worker/task:1: /job:worker/"
+             "replica:0/task:1 unexpectedly tried to connect with a different incarnation. It has "
+             "likely restarted.\n [[{{node CollectiveReduceV2}}]] [Op:__inference_multi_step_on_"
+             "iterator_1560]")
 
 
 @pytest.mark.parametrize("error, task, expected", [
@@ -117,6 +121,9 @@ RESET = ("Collective ops is aborted by: recvmsg:Connection reset by peer\nAdditi
      "worker 1 of the multi-worker job stopped sending heartbeats"),
     (tf.errors.UnavailableError(None, None, RESET), 1,
      "worker 0 of the multi-worker job could no longer be reached"),
+    (tf.errors.AbortedError(None, None, RESTARTED), 0,
+     "worker 1 of the multi-worker job restarted"),
+    (tf.errors.AbortedError(None, None, "Collective ops is aborted by: cancelled"), 0, None),
     (tf.errors.UnavailableError(None, None, "gs://bucket/file: 503 Service Unavailable"), 0, None),
     (tf.errors.InternalError(None, None, HEARTBEATS), 0, None),
     (ValueError(HEARTBEATS), 0, None),
@@ -184,11 +191,12 @@ def test_a_lost_worker_stops_the_job_with_one_line_and_the_restarted_job_ends_as
         _, err = chief.communicate(timeout=120)  # a hang fails here
         print(f"the chief stopped {time.time() - stopped:.0f} s after worker 1's restart")
         assert chief.returncode == 1, err[-3000:]
-        # Which of the two TF reports first depends on timing: the missed
-        # heartbeats, or the reset of the connection to the killed worker.
+        # Which TF reports first depends on timing: the missed heartbeats,
+        # the reset of the connection to the killed worker, or the restarted
+        # worker's reconnection under a new incarnation.
         assert re.fullmatch(
             r"error: worker 1 of the multi-worker job (stopped sending heartbeats|could no "
-            r"longer be reached), and the job cannot go on without it or take a restarted one "
+            r"longer be reached|restarted), and the job cannot go on without it or take a restarted one "
             r"back: run the same command again on every worker, this one included; they "
             r"resume from the chief's newest checkpoint\.", err.splitlines()[-1]), err[-3000:]
         assert "Traceback" not in err
