@@ -40,16 +40,21 @@ from gan_zoo import cli
 flags.DEFINE_string("export", None, "An export directory written by train.py.")
 flags.DEFINE_integer("seed", 0, "Seed of the samples the indices refer to (as sample.py --seed).")
 flags.DEFINE_integer("num", 64, "Number of samples the indices refer to (as in sample.py --num).")
-_INDEX_HELP = ("comma-separated indices of sample(num, seed), row by row from 0 at the top left "
-               "of `sample.py --seed=S --num=N`'s grid (or of --list's numbered grid)")
+_INDEX_HELP = (
+    "comma-separated indices of sample(num, seed), row by row from 0 at the top left "
+    "of `sample.py --seed=S --num=N`'s grid (or of --list's numbered grid)"
+)
 flags.DEFINE_string("a", None, f"Exemplars of concept A: {_INDEX_HELP}.")
 flags.DEFINE_string("b", None, f"Exemplars of concept B (subtracted): {_INDEX_HELP}.")
 flags.DEFINE_string("c", None, f"Exemplars of concept C (added): {_INDEX_HELP}.")
 flags.DEFINE_bool("list", False, "Only write the sample grid with each image's index drawn on it.")
 flags.DEFINE_float("perturb", 0.25, "Scale of the noise added to A - B + C for the variations.")
-flags.DEFINE_string("perturb_noise", "uniform",
-                    "Noise of the variations: uniform (in +-perturb, as the paper) | gaussian "
-                    "(standard deviation perturb).")
+flags.DEFINE_string(
+    "perturb_noise",
+    "uniform",
+    "Noise of the variations: uniform (in +-perturb, as the paper) | gaussian "
+    "(standard deviation perturb).",
+)
 flags.DEFINE_integer("variations", 8, "Images of the result, the first without noise.")
 flags.DEFINE_string("out", "arith.png", "Output PNG path.")
 flags.DEFINE_integer("scale", 2, "Upscale factor of the PNG.")
@@ -77,17 +82,21 @@ def main(argv):
     samples, zs = model.sample(FLAGS.num, FLAGS.seed)
 
     if FLAGS.list:
-        picture = visualization.labelled_grid(samples, [str(i) for i in range(len(samples))],
-                                              scale=FLAGS.scale)
+        picture = visualization.labelled_grid(
+            samples, [str(i) for i in range(len(samples))], scale=FLAGS.scale
+        )
         path = visualization.save_png(picture, FLAGS.out)
-        print(f"Wrote {path} ({FLAGS.num} samples of --seed={FLAGS.seed}, numbered row by row "
-              "from 0; pass the numbers as --a, --b, --c with the same --seed and --num)")
+        print(
+            f"Wrote {path} ({FLAGS.num} samples of --seed={FLAGS.seed}, numbered row by row "
+            "from 0; pass the numbers as --a, --b, --c with the same --seed and --num)"
+        )
         return
 
     means = [latent.concept_vector(zs, chosen[k]) for k in _CONCEPTS]
     result = latent.arithmetic(*means)
-    codes = latent.perturb(result, FLAGS.variations, FLAGS.perturb, rng=FLAGS.seed,
-                           distribution=FLAGS.perturb_noise)
+    codes = latent.perturb(
+        result, FLAGS.variations, FLAGS.perturb, rng=FLAGS.seed, distribution=FLAGS.perturb_noise
+    )
     mean_images = model.generate(np.stack(means))
     result_images = model.generate(codes)
 
@@ -107,8 +116,10 @@ def main(argv):
     path = visualization.save_png(picture, FLAGS.out)
     for key in _CONCEPTS:
         print(f"{key.upper()} = mean of samples {', '.join(map(str, chosen[key]))}")
-    print(f"Wrote {path} (rows A, B, C: exemplars, then their mean decoded in the last column; "
-          f"row 4: {len(variations)} variations of A - B + C, the exact result last)")
+    print(
+        f"Wrote {path} (rows A, B, C: exemplars, then their mean decoded in the last column; "
+        f"row 4: {len(variations)} variations of A - B + C, the exact result last)"
+    )
 
 
 if __name__ == "__main__":

@@ -29,16 +29,21 @@ from gan_zoo import cli
 
 flags.DEFINE_string("export", None, "An export directory written by train.py.")
 flags.DEFINE_string("samples", None, "An .npy file of images to score instead of an export.")
-flags.DEFINE_string("metrics", "parzen,fid,kid,is,coverage",
-                    "Comma-separated: parzen, fid, kid, is, coverage (of samples); error (the "
-                    "test error of an export's classify or cluster signature).")
-flags.DEFINE_string("dataset", None, "Real data to compare with (default: the export's, else "
-                    "mnist).")
+flags.DEFINE_string(
+    "metrics",
+    "parzen,fid,kid,is,coverage",
+    "Comma-separated: parzen, fid, kid, is, coverage (of samples); error (the "
+    "test error of an export's classify or cluster signature).",
+)
+flags.DEFINE_string(
+    "dataset", None, "Real data to compare with (default: the export's, else mnist)."
+)
 flags.DEFINE_string("data_dir", None, "The dataset's files (default: the export's --data_dir).")
 flags.DEFINE_integer("num_samples", 10000, "Images to draw from the export.")
 flags.DEFINE_integer("seed", 0, "Seed of the drawn samples.")
-flags.DEFINE_string("features", None, "Feature extractor: mnist_classifier (default for "
-                    "28x28x1) or inception.")
+flags.DEFINE_string(
+    "features", None, "Feature extractor: mnist_classifier (default for 28x28x1) or inception."
+)
 flags.DEFINE_string("inception_weights", None, "Keras InceptionV3 weights file (with top).")
 flags.DEFINE_string("output", None, "JSON path (default: next to the export or samples).")
 FLAGS = flags.FLAGS
@@ -64,7 +69,8 @@ def read_samples(path: str):
         raise UserError(
             f"--samples={path} is not a .npy array of images; write one with numpy.save from "
             "uint8 (0-255) or float ([0, 1]) images shaped (N, H, W, C), (N, H, W) or "
-            "(N, H*W*C).")
+            "(N, H*W*C)."
+        )
     return loaded
 
 
@@ -78,11 +84,14 @@ def score_samples(export, loaded, source, metrics) -> dict:
     if loaded is not None:  # checked before the progress bar, which an error would cut
         samples = protocol.check_images(loaded, source.image_shape)
     extractor = protocol.extractor_for(
-        metrics, FLAGS.features or protocol.default_extractor(source.image_shape),
-        FLAGS.inception_weights)
+        metrics,
+        FLAGS.features or protocol.default_extractor(source.image_shape),
+        FLAGS.inception_weights,
+    )
 
-    stages = ["real sets", "samples"] + [f"parzen of {n}" for n in ("samples", "real_train")
-                                         if "parzen" in metrics]
+    stages = ["real sets", "samples"] + [
+        f"parzen of {n}" for n in ("samples", "real_train") if "parzen" in metrics
+    ]
     if set(metrics) - {"parzen"}:
         stages += ["features of the test set", "features of samples", "features of real_train"]
     bar = keras.utils.Progbar(len(stages), stateful_metrics=["stage"])
@@ -95,10 +104,13 @@ def score_samples(export, loaded, source, metrics) -> dict:
     real = protocol.real_sets(source)
     progress("real sets")
     if export is not None:
-        samples = protocol.draw_in_chunks(lambda n, i: export.sample(n, FLAGS.seed + i)[0],
-                                          FLAGS.num_samples)
-        if samples.shape[1:] != tuple(source.image_shape) and \
-                samples.shape[-1] == source.image_shape[-1]:
+        samples = protocol.draw_in_chunks(
+            lambda n, i: export.sample(n, FLAGS.seed + i)[0], FLAGS.num_samples
+        )
+        if (
+            samples.shape[1:] != tuple(source.image_shape)
+            and samples.shape[-1] == source.image_shape[-1]
+        ):
             # A model that works at another size (a 32 px DCGAN of MNIST) is
             # scored at the data's size, undoing what training did to the data.
             from gan_zoo.datasets.pipeline import to_data_size
@@ -135,16 +147,21 @@ def main(argv):
     else:
         cfg = config.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed})
     source = registry.dataset_loader(cfg.dataset)(cfg)
-    result = {"dataset": cfg.dataset, "metrics": metrics + ["error"] * want_error,
-              "source": FLAGS.export or FLAGS.samples}
+    result = {
+        "dataset": cfg.dataset,
+        "metrics": metrics + ["error"] * want_error,
+        "source": FLAGS.export or FLAGS.samples,
+    }
     if want_error:  # first: it is quick, and fails at once on an export without a classifier
         result["error"] = classification.export_error(export, source)
     if metrics:
         result.update(score_samples(export, loaded, source, metrics))
 
-    out = FLAGS.output or (os.path.join(os.path.dirname(export.directory), "evaluation.json")
-                           if export is not None
-                           else os.path.splitext(FLAGS.samples)[0] + ".evaluation.json")
+    out = FLAGS.output or (
+        os.path.join(os.path.dirname(export.directory), "evaluation.json")
+        if export is not None
+        else os.path.splitext(FLAGS.samples)[0] + ".evaluation.json"
+    )
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=2, sort_keys=True)

@@ -24,9 +24,16 @@ def main(argv):
     from gan_zoo import config
     from gan_zoo.datasets import lsun
 
-    cfg = config.resolve({"model": "dcgan", "dataset": "lsun", "data_dir": FLAGS.data_dir,
-                          "lsun_category": FLAGS.lsun_category, "image_size": FLAGS.image_size,
-                          "workdir": "/tmp/unused"})
+    cfg = config.resolve(
+        {
+            "model": "dcgan",
+            "dataset": "lsun",
+            "data_dir": FLAGS.data_dir,
+            "lsun_category": FLAGS.lsun_category,
+            "image_size": FLAGS.image_size,
+            "workdir": "/tmp/unused",
+        }
+    )
     start = time.perf_counter()
     path = lsun.prepare(cfg)
     print(f"Wrote {path} in {time.perf_counter() - start:.0f} s.")

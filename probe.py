@@ -34,17 +34,22 @@ flags.DEFINE_string("dataset", None, "Labelled dataset to classify (default: the
 flags.DEFINE_string("data_dir", None, "The dataset's files (default: the export's --data_dir).")
 flags.DEFINE_integer("max_train", 0, "Use at most this many training examples (0 = all).")
 flags.DEFINE_integer("max_test", 0, "Use at most this many test examples (0 = all).")
-flags.DEFINE_list("l2", ["1e-3"],
-                  "SVM regularisation lambda; several values are compared on the last 10% of the "
-                  "training examples and the best is retrained on all of them.")
+flags.DEFINE_list(
+    "l2",
+    ["1e-3"],
+    "SVM regularisation lambda; several values are compared on the last 10% of the "
+    "training examples and the best is retrained on all of them.",
+)
 flags.DEFINE_integer("svm_steps", 50, "Maximum Newton iterations of the SVM.")
 flags.DEFINE_float("tol", 1e-3, "SVM convergence: gradient norm relative to its start value.")
 flags.DEFINE_integer("batch_size", 256, "Images per call of the export.")
 flags.DEFINE_string("out", "probe.json", "Output JSON path.")
 FLAGS = flags.FLAGS
 
-_NEEDS_DCGAN = ("probe needs a DCGAN export (train.py --model=dcgan), whose discriminator "
-                "features it classifies")
+_NEEDS_DCGAN = (
+    "probe needs a DCGAN export (train.py --model=dcgan), whose discriminator "
+    "features it classifies"
+)
 
 
 def main(argv):
@@ -67,15 +72,31 @@ def main(argv):
     train_images, train_labels = probe.load_labelled(source, "train", FLAGS.max_train)
     test_images, test_labels = probe.load_labelled(source, "test", FLAGS.max_test)
 
-    result = probe.run_probe(model, train_images, train_labels, test_images, test_labels,
-                             l2=l2, num_classes=source.num_classes, steps=FLAGS.svm_steps,
-                             tol=FLAGS.tol, batch_size=FLAGS.batch_size, log=print)
+    result = probe.run_probe(
+        model,
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+        l2=l2,
+        num_classes=source.num_classes,
+        steps=FLAGS.svm_steps,
+        tol=FLAGS.tol,
+        batch_size=FLAGS.batch_size,
+        log=print,
+    )
     result = dict(dataset=cfg.dataset, **result)
-    print(f"test accuracy {result['test_accuracy']:.4f} (error {result['test_error']:.4f}) on "
-          f"{result['test_examples']} {cfg.dataset} test images, linear L2-SVM on "
-          f"{result['num_features']} discriminator features of {result['train_examples']} "
-          "training images" + ("" if result["svm_converged"] else
-                               f"; the SVM did not converge in {FLAGS.svm_steps} steps"))
+    print(
+        f"test accuracy {result['test_accuracy']:.4f} (error {result['test_error']:.4f}) on "
+        f"{result['test_examples']} {cfg.dataset} test images, linear L2-SVM on "
+        f"{result['num_features']} discriminator features of {result['train_examples']} "
+        "training images"
+        + (
+            ""
+            if result["svm_converged"]
+            else f"; the SVM did not converge in {FLAGS.svm_steps} steps"
+        )
+    )
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     with open(FLAGS.out, "w") as f:
         json.dump(result, f, indent=2, sort_keys=True)

@@ -1,10 +1,11 @@
 """Draw samples from an exported model into a PNG grid, using only the export.
 
-    python sample.py --export=runs/gan_digits/export --num=64 --seed=1 --out=grid.png
+python sample.py --export=runs/gan_digits/export --num=64 --seed=1 --out=grid.png
 """
 
-from gan_zoo import cli
 from absl import flags
+
+from gan_zoo import cli
 
 flags.DEFINE_string("export", None, "An export directory written by train.py.")
 flags.DEFINE_integer("num", 64, "Number of images.")

@@ -9,7 +9,7 @@ setup(
     name="gan_zoo",
     version="0.1.0",
     description="GANs (Goodfellow 2014), DCGAN, adversarial autoencoders and their relatives "
-                "in Keras 3 / TensorFlow.",
+    "in Keras 3 / TensorFlow.",
     packages=find_packages(include=["gan_zoo", "gan_zoo.*"]),
     package_data={"gan_zoo": ["data/*.npz", "data/*.weights.h5"]},
     python_requires=">=3.10",
@@ -26,5 +26,8 @@ setup(
         "lmdb>=1.4",
         "absl-py>=2.1,<3",
     ],
-    extras_require={"onnx": ONNX, "test": ["pytest>=8", "pytest-xdist>=3.6,<4", *ONNX]},
+    extras_require={
+        "onnx": ONNX,
+        "test": ["pytest>=8", "pytest-xdist>=3.6,<4", "ruff==0.17.6", *ONNX],
+    },
 )

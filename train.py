@@ -10,23 +10,33 @@ do not give take the model's paper defaults.
 
 import dataclasses
 
-from gan_zoo import cli
 from absl import flags
 
+from gan_zoo import cli
 from gan_zoo import config as config_lib
 
-_DEFINE = {"str": flags.DEFINE_string, "int": flags.DEFINE_integer,
-           "float": flags.DEFINE_float, "bool": flags.DEFINE_bool}
+_DEFINE = {
+    "str": flags.DEFINE_string,
+    "int": flags.DEFINE_integer,
+    "float": flags.DEFINE_float,
+    "bool": flags.DEFINE_bool,
+}
 
 for _field in dataclasses.fields(config_lib.Config):
-    _DEFINE[_field.type](_field.name, None,
-                         f"{_field.metadata['help']} [default: the model's paper value, "
-                         f"else {_field.default!r}]")
-flags.DEFINE_bool("export_only", False,
-                  "Write <workdir>/export from the newest checkpoint and exit; no training.")
-flags.DEFINE_bool("overwrite", False,
-                  "Delete the outputs of a previous run in --workdir and start afresh, instead of "
-                  "resuming it (a run with other settings is refused without this).")
+    _DEFINE[_field.type](
+        _field.name,
+        None,
+        f"{_field.metadata['help']} [default: the model's paper value, else {_field.default!r}]",
+    )
+flags.DEFINE_bool(
+    "export_only", False, "Write <workdir>/export from the newest checkpoint and exit; no training."
+)
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Delete the outputs of a previous run in --workdir and start afresh, instead of "
+    "resuming it (a run with other settings is refused without this).",
+)
 FLAGS = flags.FLAGS
 
 

@@ -1,11 +1,12 @@
 """Train the MNIST classifier behind the classifier-FID / KID / score.
 
-    python train_classifier.py --data_dir=../shared/data/mnist
-    # writes gan_zoo/data/mnist_classifier.weights.h5 (the file the package ships)
+python train_classifier.py --data_dir=../shared/data/mnist
+# writes gan_zoo/data/mnist_classifier.weights.h5 (the file the package ships)
 """
 
-from gan_zoo import cli
 from absl import flags
+
+from gan_zoo import cli
 
 flags.DEFINE_string("dataset", "mnist", "Labelled 28x28x1 dataset: mnist or digits.")
 flags.DEFINE_string("data_dir", "", "MNIST's four IDX files (or a tfds data dir).")
@@ -27,8 +28,10 @@ def main(argv):
     model, accuracy = classifier.train(source, epochs=FLAGS.epochs, seed=FLAGS.seed)
     out = FLAGS.out or classifier.WEIGHTS
     classifier.save_weights(model, out)
-    print(f"Test accuracy {accuracy:.4f} on {source.num_examples('test')} test images; "
-          f"weights written to {out}.")
+    print(
+        f"Test accuracy {accuracy:.4f} on {source.num_examples('test')} test images; "
+        f"weights written to {out}."
+    )
 
 
 if __name__ == "__main__":

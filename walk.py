@@ -68,8 +68,12 @@ def main(argv):
     frames = [visualization.image_grid(images[:, t], cols=cols) for t in range(length)]
     # Forth then back, without repeating the ends, so the loop has no jump.
     frames = frames + frames[-2:0:-1]
-    gif = visualization.save_frames_gif(frames, os.path.splitext(FLAGS.out)[0] + ".gif",
-                                        duration_ms=FLAGS.frame_ms, scale=FLAGS.scale)
+    gif = visualization.save_frames_gif(
+        frames,
+        os.path.splitext(FLAGS.out)[0] + ".gif",
+        duration_ms=FLAGS.frame_ms,
+        scale=FLAGS.scale,
+    )
     print(f"Wrote {gif} ({len(frames)} frames)")
 
 

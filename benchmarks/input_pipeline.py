@@ -35,8 +35,11 @@ flags.DEFINE_integer("image_size", 64, "Side of the training images.")
 flags.DEFINE_integer("batch_size", 64, "Images per batch.")
 flags.DEFINE_integer("passes", 3, "Timed passes over the records (after a first one).")
 flags.DEFINE_float("feed", 0.0, "A training rate (images/s) to compare the pipeline with.")
-flags.DEFINE_bool("prepared", False, "Decode the export once first (prepare_lsun.py) and "
-                  "measure the stream of the prepared file.")
+flags.DEFINE_bool(
+    "prepared",
+    False,
+    "Decode the export once first (prepare_lsun.py) and measure the stream of the prepared file.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -53,12 +56,14 @@ def write_lsun_like_lmdb(path: str, records: int, seed: int = 0) -> str:
         for i in range(records):
             width = int(rng.integers(256, 400))
             coarse = rng.uniform(0, 255, (6, 8, 3)).astype(np.uint8)
-            scene = np.asarray(Image.fromarray(coarse).resize((width, 256), Image.BICUBIC),
-                               np.float32)
+            scene = np.asarray(
+                Image.fromarray(coarse).resize((width, 256), Image.BICUBIC), np.float32
+            )
             scene += rng.normal(0, 12, scene.shape)  # texture, so WebP has work to do
             buffer = io.BytesIO()
             Image.fromarray(np.clip(scene, 0, 255).astype(np.uint8)).save(
-                buffer, "WEBP", quality=75)
+                buffer, "WEBP", quality=75
+            )
             txn.put(f"{i:012x}".encode(), buffer.getvalue())
     env.close()
     return path
@@ -74,11 +79,18 @@ def main(argv):
     data_dir = FLAGS.data_dir
     if not data_dir:
         data_dir = write_lsun_like_lmdb(
-            os.path.join(tempfile.mkdtemp(), f"{FLAGS.lsun_category}_train_lmdb"),
-            FLAGS.records)
-    cfg = config.resolve({"model": "dcgan", "dataset": "lsun", "data_dir": data_dir,
-                          "lsun_category": FLAGS.lsun_category, "image_size": FLAGS.image_size,
-                          "workdir": "/tmp/unused"})
+            os.path.join(tempfile.mkdtemp(), f"{FLAGS.lsun_category}_train_lmdb"), FLAGS.records
+        )
+    cfg = config.resolve(
+        {
+            "model": "dcgan",
+            "dataset": "lsun",
+            "data_dir": data_dir,
+            "lsun_category": FLAGS.lsun_category,
+            "image_size": FLAGS.image_size,
+            "workdir": "/tmp/unused",
+        }
+    )
     prepare_rate = None
     if FLAGS.prepared:
         start = time.perf_counter()
@@ -89,8 +101,9 @@ def main(argv):
     # Streaming, as for the real LSUN (36 GB at 64x64: never cached); a
     # generated LMDB would otherwise be served from memory after one pass.
     pipeline.CACHE_LIMIT_BYTES = 0
-    dataset, steps = pipeline.training_dataset(source, "train", FLAGS.batch_size, (-1.0, 1.0),
-                                               seed=0, image_shape=source.image_shape)
+    dataset, steps = pipeline.training_dataset(
+        source, "train", FLAGS.batch_size, (-1.0, 1.0), seed=0, image_shape=source.image_shape
+    )
     batches = iter(dataset)
     for _ in range(steps):  # fills the shuffle buffer, which may hold every record
         next(batches)
@@ -100,17 +113,25 @@ def main(argv):
     float(tf.reduce_sum(batch["image"]))
     rate = FLAGS.passes * steps * FLAGS.batch_size / (time.perf_counter() - start)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    result = {"records": source.num_examples("train"), "image_size": FLAGS.image_size,
-              "batch_size": FLAGS.batch_size, "cores": cores,
-              "pipeline_images_per_second": rate, "per_core": rate / cores,
-              "generated": not FLAGS.data_dir, "prepared": FLAGS.prepared,
-              "prepare_images_per_second": prepare_rate}
+    result = {
+        "records": source.num_examples("train"),
+        "image_size": FLAGS.image_size,
+        "batch_size": FLAGS.batch_size,
+        "cores": cores,
+        "pipeline_images_per_second": rate,
+        "per_core": rate / cores,
+        "generated": not FLAGS.data_dir,
+        "prepared": FLAGS.prepared,
+        "prepare_images_per_second": prepare_rate,
+    }
     print(f"whole pipeline on {cores} cores: {rate:.0f} images/s ({rate / cores:.0f} per core)")
     if FLAGS.feed:
         result["fraction_of_feed"] = rate / FLAGS.feed
         result["cores_to_feed"] = FLAGS.feed / (rate / cores)
-        print(f"feeding {FLAGS.feed:.0f} images/s takes about {result['cores_to_feed']:.0f} "
-              "cores at this per-core rate")
+        print(
+            f"feeding {FLAGS.feed:.0f} images/s takes about {result['cores_to_feed']:.0f} "
+            "cores at this per-core rate"
+        )
     print(json.dumps(result))
 
 

@@ -24,6 +24,7 @@ _bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
 def stock_layers(network: keras.Model) -> keras.Model:
     """``network``'s architecture rebuilt from stock Keras layers (fresh weights)."""
+
     def clone(layer):
         if isinstance(layer, networks.FusedBatchNorm):
             return keras.layers.BatchNormalization.from_config(layer.get_config())
@@ -49,8 +50,9 @@ class PeerGAN(keras.Model):
     def noise(self, n):
         if self.noise_limit is None:
             return keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
-        return keras.random.uniform((n, self.latent_dim), -self.noise_limit, self.noise_limit,
-                                    seed=self.seed_generator)
+        return keras.random.uniform(
+            (n, self.latent_dim), -self.noise_limit, self.noise_limit, seed=self.seed_generator
+        )
 
     def train_step(self, data):
         real = data["image"]
@@ -59,13 +61,15 @@ class PeerGAN(keras.Model):
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
-            d_loss = (_bce(tf.ones_like(real_logits), real_logits)
-                      + _bce(tf.zeros_like(fake_logits), fake_logits))
+            d_loss = _bce(tf.ones_like(real_logits), real_logits) + _bce(
+                tf.zeros_like(fake_logits), fake_logits
+            )
         weights = self.discriminator.trainable_weights
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
         with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.generator(self.noise(n), training=True),
-                                             training=True)
+            fake_logits = self.discriminator(
+                self.generator(self.noise(n), training=True), training=True
+            )
             g_loss = _bce(tf.ones_like(fake_logits), fake_logits)
         weights = self.generator.trainable_weights
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
@@ -81,10 +85,17 @@ def _optimizer(cfg):
 def peer_of(model, cfg) -> PeerGAN:
     """The plain-Keras reference of ``model`` (a built gan_zoo GAN) and its Config."""
     if cfg.model not in ("gan", "dcgan") or cfg.d_steps != 1 or cfg.gan_update != "algorithm1":
-        raise UserError(f"--side_by_side has a plain-Keras reference for the unconditional "
-                        f"GANs (gan, dcgan) with one D step, not --model={cfg.model} "
-                        f"--d_steps={cfg.d_steps} --gan_update={cfg.gan_update}.")
-    peer = PeerGAN(stock_layers(model.generator), stock_layers(model.discriminator),
-                   model.latent_dim, getattr(model.prior, "limit", None), seed=cfg.seed)
+        raise UserError(
+            f"--side_by_side has a plain-Keras reference for the unconditional "
+            f"GANs (gan, dcgan) with one D step, not --model={cfg.model} "
+            f"--d_steps={cfg.d_steps} --gan_update={cfg.gan_update}."
+        )
+    peer = PeerGAN(
+        stock_layers(model.generator),
+        stock_layers(model.discriminator),
+        model.latent_dim,
+        getattr(model.prior, "limit", None),
+        seed=cfg.seed,
+    )
     peer.compile(_optimizer(cfg), _optimizer(cfg))
     return peer

@@ -16,9 +16,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import throughput  # noqa: E402  (defines the shared flags)
 from absl import flags  # noqa: E402
 
-import throughput  # noqa: E402  (defines the shared flags)
 from gan_zoo import cli  # noqa: E402
 from gan_zoo.errors import UserError  # noqa: E402
 
@@ -32,8 +32,9 @@ def op_type_times(xplane: str) -> dict:
     try:
         from xprof.convert import raw_to_tool_data
     except ImportError:
-        raise UserError("benchmarks/op_profile.py needs the profiler's converters: "
-                        "pip install xprof") from None
+        raise UserError(
+            "benchmarks/op_profile.py needs the profiler's converters: pip install xprof"
+        ) from None
     data, _ = raw_to_tool_data.xspace_to_tool_data([xplane], "framework_op_stats", {})
     table = json.loads(data)
     table = table[0] if isinstance(table, list) else table
@@ -51,27 +52,39 @@ def main(argv):
     del argv
     import tensorflow as tf
 
-    candidate = throughput.Candidate(FLAGS.mixed_precision, FLAGS.jit_compile,
-                                     int(FLAGS.steps_per_execution[0]))  # traced already
+    candidate = throughput.Candidate(
+        FLAGS.mixed_precision, FLAGS.jit_compile, int(FLAGS.steps_per_execution[0])
+    )  # traced already
     cfg, steps = candidate.cfg, candidate.steps
     tf.profiler.experimental.start(FLAGS.logdir)
     candidate.fit(steps)
     tf.profiler.experimental.stop()
-    newest = max(glob.glob(os.path.join(FLAGS.logdir, "plugins", "profile", "*", "*.xplane.pb")),
-                 key=os.path.getmtime)
+    newest = max(
+        glob.glob(os.path.join(FLAGS.logdir, "plugins", "profile", "*", "*.xplane.pb")),
+        key=os.path.getmtime,
+    )
     times = op_type_times(newest)
     total = sum(times.values())
     ranked = sorted(times.items(), key=lambda item: -item[1])
-    print(f"{cfg.model} {FLAGS.mixed_precision} jit={FLAGS.jit_compile}: "
-          f"{total / steps / 1e3:.1f} ms of op time per step")
-    for name, micros in ranked[:FLAGS.top]:
-        print(f"  {name:32} {100 * micros / total:5.1f}%  "
-              f"{micros / steps / 1e3:8.2f} ms/step")
-    print(json.dumps({"model": cfg.model, "mixed_precision": FLAGS.mixed_precision,
-                      "jit_compile": FLAGS.jit_compile, "steps": steps,
-                      "ms_per_step": total / steps / 1e3,
-                      "share_by_op_type": {k: v / total for k, v in ranked[:FLAGS.top]},
-                      "trace": newest}))
+    print(
+        f"{cfg.model} {FLAGS.mixed_precision} jit={FLAGS.jit_compile}: "
+        f"{total / steps / 1e3:.1f} ms of op time per step"
+    )
+    for name, micros in ranked[: FLAGS.top]:
+        print(f"  {name:32} {100 * micros / total:5.1f}%  {micros / steps / 1e3:8.2f} ms/step")
+    print(
+        json.dumps(
+            {
+                "model": cfg.model,
+                "mixed_precision": FLAGS.mixed_precision,
+                "jit_compile": FLAGS.jit_compile,
+                "steps": steps,
+                "ms_per_step": total / steps / 1e3,
+                "share_by_op_type": {k: v / total for k, v in ranked[: FLAGS.top]},
+                "trace": newest,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

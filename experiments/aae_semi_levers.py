@@ -30,8 +30,11 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "flags", "aae_mnist_semi_supervised.flags")
+FLAGFILE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "flags",
+    "aae_mnist_semi_supervised.flags",
+)
 VARIANTS = {
     "base": {"latent_dim": 10},
     "noise": {"latent_dim": 10, "input_noise": 0.3},
@@ -42,7 +45,9 @@ VARIANTS = {
 }
 flags.DEFINE_enum("variant", "base", list(VARIANTS), "The lever to change.")
 flags.DEFINE_integer("epochs", 6, "Epochs to train and measure.")
-flags.DEFINE_integer("steps_per_epoch", 0, "Cap on steps per epoch (0 = a full pass), for a smoke run.")
+flags.DEFINE_integer(
+    "steps_per_epoch", 0, "Cap on steps per epoch (0 = a full pass), for a smoke run."
+)
 flags.DEFINE_string("data_dir", "../shared/data/mnist", "MNIST's four IDX files.")
 flags.DEFINE_string("workdir", "/tmp/aae_semi_levers", "Scratch run directory.")
 FLAGS = flags.FLAGS
@@ -54,25 +59,37 @@ def appendix_optimizers():
     import keras
 
     sgd = keras.optimizers.SGD
-    return dict(ae_optimizer=sgd(0.01, momentum=0.9), d_optimizer=sgd(0.1, momentum=0.1),
-                g_optimizer=sgd(0.1, momentum=0.1), c_optimizer=sgd(0.1, momentum=0.9))
+    return dict(
+        ae_optimizer=sgd(0.01, momentum=0.9),
+        d_optimizer=sgd(0.1, momentum=0.1),
+        g_optimizer=sgd(0.1, momentum=0.1),
+        c_optimizer=sgd(0.1, momentum=0.9),
+    )
 
 
 def class_from_z(z, labels) -> float:
     half = len(z) // 2
     x = np.concatenate([z, np.ones((len(z), 1))], axis=1)
     fit = x[:half]
-    weights = np.linalg.solve(fit.T @ fit + 1e-3 * np.eye(x.shape[1]),
-                              fit.T @ np.eye(10)[labels[:half]])
+    weights = np.linalg.solve(
+        fit.T @ fit + 1e-3 * np.eye(x.shape[1]), fit.T @ np.eye(10)[labels[:half]]
+    )
     return float(np.mean(np.argmax(x[half:] @ weights, axis=1) == labels[half:]))
 
 
 def class_control(model, z, reader) -> float:
     asked = np.tile(np.arange(10), len(z))
-    decoded = np.concatenate([
-        model.decode({"y": np.eye(10, dtype=np.float32)[asked[i:i + 1000]],
-                      "z": np.repeat(z, 10, axis=0)[i:i + 1000]}).numpy()
-        for i in range(0, len(asked), 1000)])
+    decoded = np.concatenate(
+        [
+            model.decode(
+                {
+                    "y": np.eye(10, dtype=np.float32)[asked[i : i + 1000]],
+                    "z": np.repeat(z, 10, axis=0)[i : i + 1000],
+                }
+            ).numpy()
+            for i in range(0, len(asked), 1000)
+        ]
+    )
     return float(np.mean(np.argmax(reader(decoded)[1], axis=1) == asked))
 
 
@@ -84,8 +101,14 @@ def main(argv):
 
     with open(FLAGFILE) as f:
         settings = config.parse_flagfile(f.read())
-    settings.update(VARIANTS[FLAGS.variant], data_dir=FLAGS.data_dir, paper_split=True,
-                    epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch, workdir=os.path.join(FLAGS.workdir, FLAGS.variant))
+    settings.update(
+        VARIANTS[FLAGS.variant],
+        data_dir=FLAGS.data_dir,
+        paper_split=True,
+        epochs=FLAGS.epochs,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        workdir=os.path.join(FLAGS.workdir, FLAGS.variant),
+    )
     cfg = config.resolve(settings)
     source, model, make_dataset, steps, *_ = training._prepare(cfg, resume_from=None)
     if FLAGS.variant == "appendix_sgd":
@@ -99,18 +122,32 @@ def main(argv):
     data = make_dataset(0)
     for epoch in range(1, FLAGS.epochs + 1):
         start = time.time()
-        history = model.fit(data, epochs=epoch, initial_epoch=epoch - 1, steps_per_epoch=steps,
-                            verbose=0).history
-        logits, z = (np.concatenate(parts) for parts in zip(*[
-            [t.numpy() for t in model.y_logits_and_z(images[i:i + 1000])]
-            for i in range(0, len(labels), 1000)]))
-        print(json.dumps({
-            "variant": FLAGS.variant, "epoch": epoch,
-            "val_error": float(np.mean(np.argmax(logits, axis=1) != labels)),
-            "class_control": class_control(model, z[:1000], reader),
-            "class_from_z": class_from_z(z, labels),
-            "recon_loss": float(history["recon_loss"][-1]),
-            "seconds": round(time.time() - start, 1)}), flush=True)
+        history = model.fit(
+            data, epochs=epoch, initial_epoch=epoch - 1, steps_per_epoch=steps, verbose=0
+        ).history
+        logits, z = (
+            np.concatenate(parts)
+            for parts in zip(
+                *[
+                    [t.numpy() for t in model.y_logits_and_z(images[i : i + 1000])]
+                    for i in range(0, len(labels), 1000)
+                ]
+            )
+        )
+        print(
+            json.dumps(
+                {
+                    "variant": FLAGS.variant,
+                    "epoch": epoch,
+                    "val_error": float(np.mean(np.argmax(logits, axis=1) != labels)),
+                    "class_control": class_control(model, z[:1000], reader),
+                    "class_from_z": class_from_z(z, labels),
+                    "recon_loss": float(history["recon_loss"][-1]),
+                    "seconds": round(time.time() - start, 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -81,8 +81,9 @@ class EpochPreview(keras.callbacks.Callback):
             return
         images = keras.ops.convert_to_numpy(self.model.preview(self.num, self.seed))
         grid = visualization.image_grid(images)
-        visualization.save_png(grid, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"),
-                               scale=2)
+        visualization.save_png(
+            grid, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), scale=2
+        )
         visualization.save_png(grid, os.path.join(self.directory, "latest.png"), scale=2)
         with _epoch_summaries(self.writer, epoch):
             tf.summary.image("samples", grid[None])
@@ -173,8 +174,9 @@ class Checkpoint(keras.callbacks.Callback):
     restores.
     """
 
-    def __init__(self, manager: tf.train.CheckpointManager, epoch_counter: tf.Variable,
-                 every_steps: int = 0):
+    def __init__(
+        self, manager: tf.train.CheckpointManager, epoch_counter: tf.Variable, every_steps: int = 0
+    ):
         super().__init__()
         self.manager, self.epoch_counter, self.every_steps = manager, epoch_counter, every_steps
         self.stop_signal = None
@@ -206,8 +208,11 @@ class Checkpoint(keras.callbacks.Callback):
         # checkpoint here let a run killed in between resume past an epoch
         # whose samples, logs and evaluation never happened, and with the
         # epoch uncounted: a last epoch ended "Done: 1 epochs" after 2.
-        elif (self.every_steps and not ends_epoch
-              and step // self.every_steps > self._last_step // self.every_steps):
+        elif (
+            self.every_steps
+            and not ends_epoch
+            and step // self.every_steps > self._last_step // self.every_steps
+        ):
             self.manager.save(checkpoint_number=step)
         self._last_step = step
 
@@ -275,8 +280,11 @@ class DivergenceGuard(keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             if isinstance(value, float) and not np.isfinite(value):
                 step, per_call = steps_done(self.model), self.model.steps_per_execution
-                where = (f"at step {step}" if per_call == 1 else
-                         f"in steps {step - per_call + 1}-{step} (one call)")
+                where = (
+                    f"at step {step}"
+                    if per_call == 1
+                    else f"in steps {step - per_call + 1}-{step} (one call)"
+                )
                 raise Diverged(f"training diverged {where}: {name} = {value}")
 
 
@@ -298,7 +306,8 @@ class EpochPictures(keras.callbacks.Callback):
         with _epoch_summaries(self.writer, epoch):
             for name, picture in pictures.items():
                 visualization.save_png(
-                    picture, os.path.join(self.directory, name, f"epoch_{epoch + 1:04d}.png"))
+                    picture, os.path.join(self.directory, name, f"epoch_{epoch + 1:04d}.png")
+                )
                 tf.summary.image(name, picture[None])
         self.writer.flush()
 
@@ -307,8 +316,9 @@ class EpochPictures(keras.callbacks.Callback):
             return
         for name in sorted(os.listdir(self.directory)):
             if os.path.isdir(os.path.join(self.directory, name)):
-                _animate_epochs(os.path.join(self.directory, name),
-                                os.path.join(self.directory, f"{name}.gif"))
+                _animate_epochs(
+                    os.path.join(self.directory, name), os.path.join(self.directory, f"{name}.gif")
+                )
 
 
 class HeldOutMetrics(keras.callbacks.Callback):
@@ -324,8 +334,12 @@ class HeldOutMetrics(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and not cut_short(self.model):
-            logs.update({f"{self.prefix}_{name}": value for name, value in
-                         self.model.held_out_metrics(self.images, self.labels).items()})
+            logs.update(
+                {
+                    f"{self.prefix}_{name}": value
+                    for name, value in self.model.held_out_metrics(self.images, self.labels).items()
+                }
+            )
 
 
 class PeriodicEvaluation(keras.callbacks.Callback):
@@ -339,8 +353,17 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     batch statistics are scored too, as eval_<metric>_batch_stats.
     """
 
-    def __init__(self, every: int, num: int, real: dict, metrics, extractor, seed: int,
-                 data_shape, batch_stats: int = 0):
+    def __init__(
+        self,
+        every: int,
+        num: int,
+        real: dict,
+        metrics,
+        extractor,
+        seed: int,
+        data_shape,
+        batch_stats: int = 0,
+    ):
         super().__init__()
         self.every, self.num, self.real = every, num, real
         self.metrics, self.extractor, self.seed = metrics, extractor, seed
@@ -351,10 +374,13 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         from gan_zoo.evaluation import protocol
 
         # Seeds apart from the preview grid's, one per chunk.
-        samples = protocol.draw_in_chunks(lambda n, i: to_data_size(
-            draw(n, self.seed + 7919 * (i + 1)), self.data_shape).numpy(), self.num)
-        result = protocol.evaluate(samples, self.real, self.metrics, self.extractor,
-                                   with_real=False)
+        samples = protocol.draw_in_chunks(
+            lambda n, i: to_data_size(draw(n, self.seed + 7919 * (i + 1)), self.data_shape).numpy(),
+            self.num,
+        )
+        result = protocol.evaluate(
+            samples, self.real, self.metrics, self.extractor, with_real=False
+        )
         return protocol.scalars(result["samples"])
 
     def on_epoch_end(self, epoch, logs=None):
@@ -362,8 +388,9 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             return
         logs.update({f"eval_{k}": v for k, v in self._score(self.model.preview).items()})
         if self.batch_stats:
-            scores = self._score(lambda n, seed: self.model.preview_with_batch_stats(
-                n, seed, self.batch_stats))
+            scores = self._score(
+                lambda n, seed: self.model.preview_with_batch_stats(n, seed, self.batch_stats)
+            )
             logs.update({f"eval_{k}_batch_stats": v for k, v in scores.items()})
 
 
@@ -398,8 +425,16 @@ class KeepBest(keras.callbacks.Callback):
         self.best = float(value)
         self.export(self.directory)
         with open(self.record_path, "w") as f:
-            json.dump({"epoch": epoch + 1, "metric": self.metric, "value": self.best,
-                       "export": self.directory}, f, indent=2)
+            json.dump(
+                {
+                    "epoch": epoch + 1,
+                    "metric": self.metric,
+                    "value": self.best,
+                    "export": self.directory,
+                },
+                f,
+                indent=2,
+            )
 
 
 def _animate_epochs(directory: str, gif_path: str) -> None:

@@ -23,6 +23,7 @@ def import_tensorflow_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if os.environ.get("GAN_ZOO_VERBOSE_TF"):
         import tensorflow  # noqa: F401
+
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -81,8 +82,11 @@ def parse_flags(argv):
     except flags.UnrecognizedFlagError as e:
         # absl only offers its suggestions inside the message text.
         suggestions = re.search(r"Did you mean: (.*) \?$", str(e))
-        hint = (f"did you mean {', '.join('--' + s for s in suggestions.group(1).split(', '))}? "
-                if suggestions else "")
+        hint = (
+            f"did you mean {', '.join('--' + s for s in suggestions.group(1).split(', '))}? "
+            if suggestions
+            else ""
+        )
         fail(f"unknown flag --{e.flagname}; {hint}--helpfull lists every flag.")
     except flags.CantOpenFlagFileError as e:
         fail(f"{str(e).removeprefix('ERROR:: ')}; check the --flagfile path.")
@@ -92,10 +96,13 @@ def parse_flags(argv):
         if bad and bad.group(1) in flags.FLAGS:
             kind = flags.FLAGS[bad.group(1)].flag_type()
             # absl words a bad boolean as a tuple's repr: say it plainly.
-            message = re.sub(r": \('Non-boolean argument to boolean flag', .*\)$",
-                             ": not a boolean", message)
-            fail(f"{message.removeprefix('flag ')}; --{bad.group(1)} takes "
-                 f"{_TYPES.get(kind, 'a ' + kind)}.")
+            message = re.sub(
+                r": \('Non-boolean argument to boolean flag', .*\)$", ": not a boolean", message
+            )
+            fail(
+                f"{message.removeprefix('flag ')}; --{bad.group(1)} takes "
+                f"{_TYPES.get(kind, 'a ' + kind)}."
+            )
         fail(f"{message}; --helpfull says what each flag takes.")
 
 

@@ -44,9 +44,12 @@ def epoch_scalars(workdir: str) -> dict[str, dict[int, float]]:
                 event = tf.compat.v1.Event.FromString(record.numpy())
                 for value in event.summary.value:
                     if value.tag.startswith("epoch_"):
-                        number = float(tf.make_ndarray(value.tensor)) \
-                            if value.HasField("tensor") else value.simple_value
-                        name = prefix + value.tag[len("epoch_"):]
+                        number = (
+                            float(tf.make_ndarray(value.tensor))
+                            if value.HasField("tensor")
+                            else value.simple_value
+                        )
+                        name = prefix + value.tag[len("epoch_") :]
                         series.setdefault(name, {})[event.step + 1] = number
     return series
 

@@ -25,8 +25,10 @@ from gan_zoo.errors import UserError
 # 10 steps per call sped the MLP GAN up by 6 % (DCGAN: no change). On a GPU:
 # XLA as Keras enables it by default, and 10 steps per call to amortise the
 # per-call overhead that dominates small steps there; not measured here.
-AUTO = {"CPU": {"jit_compile": False, "steps_per_execution": 10},
-        "GPU": {"jit_compile": True, "steps_per_execution": 10}}
+AUTO = {
+    "CPU": {"jit_compile": False, "steps_per_execution": 10},
+    "GPU": {"jit_compile": True, "steps_per_execution": 10},
+}
 
 
 def device_kind() -> str:
@@ -40,9 +42,11 @@ def configure(model: keras.Model, config) -> keras.Model:
     kind = device_kind()
     auto = AUTO[kind]
     if config.mixed_precision == "mixed_float16" and kind == "CPU":
-        logging.warning("--mixed_precision=mixed_float16 on a CPU runs float16 without fast "
-                        "kernels (a DCGAN step measured 12x slower than float32); "
-                        "mixed_bfloat16 is the fast choice here.")
+        logging.warning(
+            "--mixed_precision=mixed_float16 on a CPU runs float16 without fast "
+            "kernels (a DCGAN step measured 12x slower than float32); "
+            "mixed_bfloat16 is the fast choice here."
+        )
     jit = {"true": True, "false": False}.get(config.jit_compile, auto["jit_compile"])
     if jit and tf.distribute.has_strategy() and config.jit_compile == "auto":
         jit = False  # Keras' choice too: XLA under tf.distribute is opt-in
@@ -53,8 +57,10 @@ def configure(model: keras.Model, config) -> keras.Model:
         # call fails with "You must feed a value for placeholder tensor
         # 'while/cond/Placeholder'" (tested with MirroredStrategy and MWMS).
         if config.steps_per_execution > 1:
-            raise UserError(f"--steps_per_execution={config.steps_per_execution} cannot be used "
-                            f"under a tf.distribute strategy (a Keras 3.15 bug); leave it at 0.")
+            raise UserError(
+                f"--steps_per_execution={config.steps_per_execution} cannot be used "
+                f"under a tf.distribute strategy (a Keras 3.15 bug); leave it at 0."
+            )
         per_call = 1
     model.steps_per_execution = per_call
     return model
@@ -100,9 +106,11 @@ def strategy_for(config) -> tf.distribute.Strategy:
 def _check_tf_config() -> None:
     text = os.environ.get("TF_CONFIG", "")
     if not text:
-        raise UserError("--strategy=multi_worker takes the cluster from the TF_CONFIG environment "
-                        "variable, which is not set; see the README section 'Several GPUs, "
-                        "machines and TPUs'.")
+        raise UserError(
+            "--strategy=multi_worker takes the cluster from the TF_CONFIG environment "
+            "variable, which is not set; see the README section 'Several GPUs, "
+            "machines and TPUs'."
+        )
     try:
         spec = json.loads(text)
         task = spec["task"]
@@ -110,9 +118,11 @@ def _check_tf_config() -> None:
         if not 0 <= int(task["index"]) < len(workers):
             raise IndexError(task["index"])
     except (ValueError, KeyError, TypeError, IndexError) as e:
-        raise UserError(f"TF_CONFIG is not a cluster this process is in ({type(e).__name__}: "
-                        f"{e}); it needs {{\"cluster\": {{\"worker\": [\"host:port\", ...]}}, "
-                        "\"task\": {\"type\": \"worker\", \"index\": i}}.") from None
+        raise UserError(
+            f"TF_CONFIG is not a cluster this process is in ({type(e).__name__}: "
+            f'{e}); it needs {{"cluster": {{"worker": ["host:port", ...]}}, '
+            '"task": {"type": "worker", "index": i}}.'
+        ) from None
 
 
 def _tpu_strategy(address: str) -> tf.distribute.Strategy:
@@ -122,8 +132,10 @@ def _tpu_strategy(address: str) -> tf.distribute.Strategy:
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as e:
         where = f"at {address!r}" if address else "on this machine"
-        raise UserError(f"--strategy=tpu found no TPU {where} ({str(e).splitlines()[0][:100]}); "
-                        "pass --tpu=<name or grpc://address>, or another --strategy.") from None
+        raise UserError(
+            f"--strategy=tpu found no TPU {where} ({str(e).splitlines()[0][:100]}); "
+            "pass --tpu=<name or grpc://address>, or another --strategy."
+        ) from None
     return tf.distribute.TPUStrategy(resolver)
 
 
@@ -154,11 +166,18 @@ def lost_task_message(error: BaseException) -> str | None:
     if not tasks:  # not a cluster peer's failure
         return None
     names = " and ".join(f"{job} {index}" for job, index in sorted(tasks))
-    how = ("restarted" if restarted else "stopped sending heartbeats" if "heartbeat" in text
-           else "could no longer be reached")
-    return (f"{names} of the multi-worker job {how}, and the job cannot go on without it or "
-            "take a restarted one back: run the same command again on every worker, this one "
-            "included; they resume from the chief's newest checkpoint.")
+    how = (
+        "restarted"
+        if restarted
+        else "stopped sending heartbeats"
+        if "heartbeat" in text
+        else "could no longer be reached"
+    )
+    return (
+        f"{names} of the multi-worker job {how}, and the job cannot go on without it or "
+        "take a restarted one back: run the same command again on every worker, this one "
+        "included; they resume from the chief's newest checkpoint."
+    )
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -170,5 +189,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     if resolver.task_type == "chief":
         return True
-    return (resolver.task_type == "worker" and resolver.task_id == 0
-            and "chief" not in resolver.cluster_spec().as_dict())
+    return (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict()
+    )

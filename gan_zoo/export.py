@@ -32,8 +32,12 @@ def checked_shapes(fn):
 
     @functools.wraps(fn.python_function)
     def checked(*args):
-        return fn(*[tf.ensure_shape(arg, spec.shape, name=f"check_{spec.name}")
-                    for arg, spec in zip(args, specs)])
+        return fn(
+            *[
+                tf.ensure_shape(arg, spec.shape, name=f"check_{spec.name}")
+                for arg, spec in zip(args, specs)
+            ]
+        )
 
     return tf.function(checked, input_signature=specs)
 

@@ -36,8 +36,7 @@ class Export:
         ``fixed`` settings on top. Settings this version no longer has are dropped."""
         from gan_zoo import config
 
-        settings = {k: v for k, v in self.metadata["config"].items()
-                    if k in config.field_names()}
+        settings = {k: v for k, v in self.metadata["config"].items() if k in config.field_names()}
         settings.update(fixed)
         if dataset is not None:
             settings["dataset"] = dataset
@@ -58,8 +57,10 @@ class Export:
         """
         if name not in self.module.signatures:
             hint = f"; {needed_for}" if needed_for else ""
-            raise UserError(f"{self.directory} has no {name!r} signature (it has "
-                            f"{', '.join(sorted(self.module.signatures))}){hint}.")
+            raise UserError(
+                f"{self.directory} has no {name!r} signature (it has "
+                f"{', '.join(sorted(self.module.signatures))}){hint}."
+            )
         return self.module.signatures[name]
 
     def _input_shape(self, signature: str, argument: str) -> tuple:
@@ -76,11 +77,14 @@ class Export:
         """
         for name in ("generate", "decode"):
             if name in self.module.signatures and set(
-                    self.module.signatures[name].structured_input_signature[1]) == {"z"}:
+                self.module.signatures[name].structured_input_signature[1]
+            ) == {"z"}:
                 return name
-        raise UserError(f"{self.directory} has no signature that turns a code z alone into "
-                        "images (its generator or decoder also takes a label); latent walks "
-                        "and arithmetic need an unconditional model.")
+        raise UserError(
+            f"{self.directory} has no signature that turns a code z alone into "
+            "images (its generator or decoder also takes a label); latent walks "
+            "and arithmetic need an unconditional model."
+        )
 
     @property
     def latent_dim(self) -> int:
@@ -100,8 +104,9 @@ class Export:
         Returns:
           (images float32 [num, H, W, C] in [0, 1], z float32 [num, latent_dim]).
         """
-        out = self.signature("sample")(num=tf.constant(num, tf.int32),
-                                       seed=tf.constant(seed, tf.int64))
+        out = self.signature("sample")(
+            num=tf.constant(num, tf.int32), seed=tf.constant(seed, tf.int64)
+        )
         return out["images"].numpy(), out["z"].numpy()
 
     def generate(self, z, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
@@ -116,8 +121,13 @@ class Export:
         """
         z = np.asarray(z, np.float32)
         fn = self.signature(self.decoder_signature)
-        return np.concatenate([fn(z=tf.constant(z[i:i + batch_size]))["images"].numpy()
-                               for i in range(0, len(z), batch_size)], axis=0)
+        return np.concatenate(
+            [
+                fn(z=tf.constant(z[i : i + batch_size]))["images"].numpy()
+                for i in range(0, len(z), batch_size)
+            ],
+            axis=0,
+        )
 
 
 def load_export(directory: str | None) -> Export:
@@ -137,18 +147,24 @@ def load_export(directory: str | None) -> Export:
     if not directory:
         raise UserError("pass --export=<workdir>/export (written by train.py).")
     if not os.path.isfile(os.path.join(directory, "saved_model.pb")):
-        raise UserError(f"{directory} is not a SavedModel export (no saved_model.pb); "
-                        "pass the export/ directory of a train.py run.")
+        raise UserError(
+            f"{directory} is not a SavedModel export (no saved_model.pb); "
+            "pass the export/ directory of a train.py run."
+        )
     meta_path = os.path.join(directory, METADATA)
     try:
         with open(meta_path) as f:
             metadata = json.load(f)
     except FileNotFoundError:
-        raise UserError(f"{directory} has no {METADATA}: it is a SavedModel but not a gan_zoo "
-                        "export; pass the export/ directory of a train.py run.") from None
+        raise UserError(
+            f"{directory} has no {METADATA}: it is a SavedModel but not a gan_zoo "
+            "export; pass the export/ directory of a train.py run."
+        ) from None
     except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {meta_path} ({type(e).__name__}: {e}); re-export the run "
-                        "with train.py --export_only.") from None
+        raise UserError(
+            f"cannot read {meta_path} ({type(e).__name__}: {e}); re-export the run "
+            "with train.py --export_only."
+        ) from None
     if not isinstance(metadata, dict) or not isinstance(metadata.get("config"), dict):
         raise UserError(f"{meta_path} has no 'config' section; re-export the run.")
     try:
@@ -156,9 +172,11 @@ def load_export(directory: str | None) -> Export:
     except (OSError, ValueError, tf.errors.OpError) as e:
         detail = " ".join(str(e).split())
         detail = detail[:200] + "..." if len(detail) > 200 else detail
-        raise UserError(f"TensorFlow cannot load {directory}, a damaged or incomplete export "
-                        f"({type(e).__name__}: {detail}); re-export the run with "
-                        "train.py --export_only.") from None
+        raise UserError(
+            f"TensorFlow cannot load {directory}, a damaged or incomplete export "
+            f"({type(e).__name__}: {detail}); re-export the run with "
+            "train.py --export_only."
+        ) from None
     return Export(os.path.abspath(directory), module, metadata)
 
 
@@ -178,15 +196,19 @@ def parse_indices(flag: str, text: str | None, num: int) -> list[int]:
     """
     parts = [p.strip() for p in (text or "").split(",")]
     if not any(parts):
-        raise UserError(f"--{flag} is empty; give comma-separated sample indices, e.g. "
-                        f"--{flag}=3,17,22.")
+        raise UserError(
+            f"--{flag} is empty; give comma-separated sample indices, e.g. --{flag}=3,17,22."
+        )
     try:
         indices = [int(p) for p in parts]
     except ValueError:
-        raise UserError(f"--{flag}={text!r} is not a comma-separated list of integers, "
-                        f"e.g. --{flag}=3,17,22.") from None
+        raise UserError(
+            f"--{flag}={text!r} is not a comma-separated list of integers, e.g. --{flag}=3,17,22."
+        ) from None
     bad = [i for i in indices if not 0 <= i < num]
     if bad:
-        raise UserError(f"--{flag} has index {bad[0]} outside 0..{num - 1} (--num={num} samples, "
-                        "numbered row by row from 0).")
+        raise UserError(
+            f"--{flag} has index {bad[0]} outside 0..{num - 1} (--num={num} samples, "
+            "numbered row by row from 0)."
+        )
     return indices

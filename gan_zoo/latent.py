@@ -17,7 +17,7 @@ Interpolation methods (``METHODS``):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -134,8 +134,9 @@ def walk(zs, steps_between: int, method: str = "slerp") -> np.ndarray:
         raise ValueError(f"steps_between={steps_between} must be >= 0.")
     _interpolator(method)
     # Drop each segment's last point: it is the next segment's first.
-    segments = [interpolate(zs[i], zs[i + 1], steps_between + 2, method)[:-1]
-                for i in range(len(zs) - 1)]
+    segments = [
+        interpolate(zs[i], zs[i + 1], steps_between + 2, method)[:-1] for i in range(len(zs) - 1)
+    ]
     return np.concatenate(segments + [zs[-1:]], axis=0)
 
 

@@ -62,6 +62,7 @@ GENERATOR_LOSSES = {
 
 # ----- autoencoders ------------------------------------------------------------
 
+
 def _flat(images):
     return tf.reshape(images, [tf.shape(images)[0], -1])
 
@@ -79,8 +80,9 @@ def gaussian_nll(images, means, log_scale):
     ``log_scale`` broadcasts against the flattened pixels (a scalar or one per pixel)."""
     x, mu = _flat(images), _flat(means)
     log_scale = tf.reshape(log_scale, [1, -1])
-    per_pixel = (0.5 * tf.square((x - mu) * tf.exp(-log_scale)) + log_scale
-                 + 0.5 * math.log(2.0 * math.pi))
+    per_pixel = (
+        0.5 * tf.square((x - mu) * tf.exp(-log_scale)) + log_scale + 0.5 * math.log(2.0 * math.pi)
+    )
     return tf.reduce_sum(per_pixel + tf.zeros_like(x), axis=1)
 
 

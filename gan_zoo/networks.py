@@ -25,8 +25,9 @@ class Maxout(layers.Layer):
         super().__init__(**kwargs)
         self.units, self.pieces = units, pieces
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.dense = layers.Dense(units * pieces, kernel_initializer=self.kernel_initializer,
-                                  name="linear")
+        self.dense = layers.Dense(
+            units * pieces, kernel_initializer=self.kernel_initializer, name="linear"
+        )
 
     def build(self, input_shape):
         self.dense.build(input_shape)
@@ -41,8 +42,11 @@ class Maxout(layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, pieces=self.pieces,
-                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        config.update(
+            units=self.units,
+            pieces=self.pieces,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
         return config
 
 
@@ -53,8 +57,9 @@ class LabelPlanes(layers.Layer):
     def call(self, inputs):
         label, images = inputs
         shape = ops.shape(images)
-        return ops.broadcast_to(label[:, None, None, :],
-                                (shape[0], shape[1], shape[2], ops.shape(label)[1]))
+        return ops.broadcast_to(
+            label[:, None, None, :], (shape[0], shape[1], shape[2], ops.shape(label)[1])
+        )
 
     def compute_output_shape(self, input_shapes):
         label, images = input_shapes
@@ -85,9 +90,15 @@ class FusedBatchNorm(layers.BatchNormalization):
         offset = self.beta.value if self.center else tf.zeros([channels])
         train = bool(training) and self.trainable
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, scale, offset, mean=self.moving_mean.value,
-            variance=self.moving_variance.value, epsilon=self.epsilon, is_training=train,
-            exponential_avg_factor=1.0 - self.momentum if train else 1.0)
+            inputs,
+            scale,
+            offset,
+            mean=self.moving_mean.value,
+            variance=self.moving_variance.value,
+            epsilon=self.epsilon,
+            is_training=train,
+            exponential_avg_factor=1.0 - self.momentum if train else 1.0,
+        )
         if train:  # with an averaging factor the kernel returns the new moving statistics
             self.moving_mean.assign(mean)
             self.moving_variance.assign(variance)
@@ -99,8 +110,15 @@ def uniform_init(limit: float, seed: int | None):
     return keras.initializers.RandomUniform(-limit, limit, seed=seed)
 
 
-def mlp_generator(latent_dim: int, image_shape, hidden=(1200, 1200), init_limit=0.05,
-                  output_bias=None, seed=None, name="generator") -> keras.Model:
+def mlp_generator(
+    latent_dim: int,
+    image_shape,
+    hidden=(1200, 1200),
+    init_limit=0.05,
+    output_bias=None,
+    seed=None,
+    name="generator",
+) -> keras.Model:
     """ReLU MLP from z to sigmoid pixels, reshaped to ``image_shape``.
 
     Args:
@@ -116,32 +134,60 @@ def mlp_generator(latent_dim: int, image_shape, hidden=(1200, 1200), init_limit=
     z = keras.Input((latent_dim,), name="z")
     h = z
     for i, width in enumerate(hidden):
-        h = layers.Dense(width, activation="relu", name=f"h{i}",
-                         kernel_initializer=uniform_init(init_limit, _offset(seed, i)))(h)
+        h = layers.Dense(
+            width,
+            activation="relu",
+            name=f"h{i}",
+            kernel_initializer=uniform_init(init_limit, _offset(seed, i)),
+        )(h)
     size = int(image_shape[0] * image_shape[1] * image_shape[2])
-    bias_init = ("zeros" if output_bias is None
-                 else keras.initializers.Constant(output_bias.reshape(-1).tolist()))
-    x = layers.Dense(size, activation="sigmoid", name="y", bias_initializer=bias_init,
-                     kernel_initializer=uniform_init(init_limit, _offset(seed, len(hidden))),
-                     dtype=OUTPUT_DTYPE)(h)
+    bias_init = (
+        "zeros"
+        if output_bias is None
+        else keras.initializers.Constant(output_bias.reshape(-1).tolist())
+    )
+    x = layers.Dense(
+        size,
+        activation="sigmoid",
+        name="y",
+        bias_initializer=bias_init,
+        kernel_initializer=uniform_init(init_limit, _offset(seed, len(hidden))),
+        dtype=OUTPUT_DTYPE,
+    )(h)
     x = layers.Reshape(tuple(image_shape), name="image", dtype=OUTPUT_DTYPE)(x)
     return keras.Model(z, x, name=name)
 
 
-def maxout_discriminator(image_shape, units=240, pieces=5, hidden_layers=2, init_limit=0.005,
-                         input_dropout=0.2, hidden_dropout=0.5, seed=None,
-                         name="discriminator") -> keras.Model:
+def maxout_discriminator(
+    image_shape,
+    units=240,
+    pieces=5,
+    hidden_layers=2,
+    init_limit=0.005,
+    input_dropout=0.2,
+    hidden_dropout=0.5,
+    seed=None,
+    name="discriminator",
+) -> keras.Model:
     """Maxout MLP from images to one logit (shape [N, 1]), with dropout on the input and
     hidden layers."""
     x = keras.Input(tuple(image_shape), name="image")
     h = layers.Flatten()(x)
     h = layers.Dropout(input_dropout, seed=_offset(seed, 100), name="drop_input")(h)
     for i in range(hidden_layers):
-        h = Maxout(units, pieces, kernel_initializer=uniform_init(init_limit, _offset(seed, i)),
-                   name=f"h{i}")(h)
+        h = Maxout(
+            units,
+            pieces,
+            kernel_initializer=uniform_init(init_limit, _offset(seed, i)),
+            name=f"h{i}",
+        )(h)
         h = layers.Dropout(hidden_dropout, seed=_offset(seed, 101 + i), name=f"drop_h{i}")(h)
-    logit = layers.Dense(1, name="logit", dtype=OUTPUT_DTYPE, kernel_initializer=uniform_init(
-        init_limit, _offset(seed, hidden_layers)))(h)
+    logit = layers.Dense(
+        1,
+        name="logit",
+        dtype=OUTPUT_DTYPE,
+        kernel_initializer=uniform_init(init_limit, _offset(seed, hidden_layers)),
+    )(h)
     return keras.Model(x, logit, name=name)
 
 
@@ -149,9 +195,16 @@ def _offset(seed, i):
     return None if seed is None else seed + i
 
 
-def dense_stack(input_shape, hidden: int, layers_: int, output_units: int,
-                output_activation=None, output_shape=None, label_dim: int = 0,
-                name="mlp") -> keras.Model:
+def dense_stack(
+    input_shape,
+    hidden: int,
+    layers_: int,
+    output_units: int,
+    output_activation=None,
+    output_shape=None,
+    label_dim: int = 0,
+    name="mlp",
+) -> keras.Model:
     """Flatten -> ``layers_`` ReLU layers of ``hidden`` units -> ``output_units``.
 
     The AAE paper's encoder, decoder and code discriminator are all this
@@ -176,15 +229,17 @@ def dense_stack(input_shape, hidden: int, layers_: int, output_units: int,
         h, inputs = layers.Concatenate()([h, label]), [x, label]
     for i in range(layers_):
         h = layers.Dense(hidden, activation="relu", name=f"h{i}")(h)
-    out = layers.Dense(output_units, activation=output_activation, name="output",
-                       dtype=OUTPUT_DTYPE)(h)
+    out = layers.Dense(
+        output_units, activation=output_activation, name="output", dtype=OUTPUT_DTYPE
+    )(h)
     if output_shape is not None:
         out = layers.Reshape(tuple(output_shape), name="reshape", dtype=OUTPUT_DTYPE)(out)
     return keras.Model(inputs, out, name=name)
 
 
-def conv_encoder(image_shape, output_units: int, width: int = 32, label_dim: int = 0,
-                 name="encoder") -> keras.Model:
+def conv_encoder(
+    image_shape, output_units: int, width: int = 32, label_dim: int = 0, name="encoder"
+) -> keras.Model:
     """Two stride-2 4x4 convolutions (``width``, 2 * ``width`` channels, ReLU),
     then a linear map to ``output_units``. A one-hot label (``label_dim`` > 0)
     enters as constant extra channels of the image, so every filter sees it."""
@@ -195,8 +250,9 @@ def conv_encoder(image_shape, output_units: int, width: int = 32, label_dim: int
         planes = LabelPlanes(name="label_planes")([label, x])
         h, inputs = layers.Concatenate()([x, planes]), [x, label]
     for i, channels in enumerate((width, 2 * width)):
-        h = layers.Conv2D(channels, 4, strides=2, padding="same", activation="relu",
-                          name=f"conv{i}")(h)
+        h = layers.Conv2D(
+            channels, 4, strides=2, padding="same", activation="relu", name=f"conv{i}"
+        )(h)
     out = layers.Dense(output_units, name="output", dtype=OUTPUT_DTYPE)(layers.Flatten()(h))
     return keras.Model(inputs, out, name=name)
 
@@ -206,13 +262,22 @@ def conv_decoder(input_dim: int, image_shape, width: int = 32, name="decoder") -
     2 * width) map, two stride-2 4x4 transposed convolutions, sigmoid pixels."""
     height, wide, channels = image_shape
     if height % 4 or wide % 4:
-        raise ValueError(f"the convolutional decoder needs H and W divisible by 4, got "
-                         f"{image_shape}.")
+        raise ValueError(
+            f"the convolutional decoder needs H and W divisible by 4, got {image_shape}."
+        )
     z = keras.Input((input_dim,), name="input")
     h = layers.Dense(height // 4 * (wide // 4) * 2 * width, activation="relu", name="project")(z)
     h = layers.Reshape((height // 4, wide // 4, 2 * width))(h)
-    h = layers.Conv2DTranspose(width, 4, strides=2, padding="same", activation="relu",
-                               name="deconv0")(h)
-    out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="sigmoid",
-                                 name="deconv1", dtype=OUTPUT_DTYPE)(h)
+    h = layers.Conv2DTranspose(
+        width, 4, strides=2, padding="same", activation="relu", name="deconv0"
+    )(h)
+    out = layers.Conv2DTranspose(
+        channels,
+        4,
+        strides=2,
+        padding="same",
+        activation="sigmoid",
+        name="deconv1",
+        dtype=OUTPUT_DTYPE,
+    )(h)
     return keras.Model(z, out, name=name)

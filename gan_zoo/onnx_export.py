@@ -66,10 +66,13 @@ OPSET = 15
 TOLERANCE = {"float32": 1e-4, "mixed_float16": 1e-2}
 CHECK_BATCH = 8
 
-SKIPPED = {"serving_default": "TF Serving's alias of the first signature, converted under "
-                              "its own name"}
-DRAWS = ("draws random numbers from its seed with TensorFlow's stateless Philox ops, which "
-         "ONNX lacks; draw z yourself and run generate (GANs) or decode (autoencoders)")
+SKIPPED = {
+    "serving_default": "TF Serving's alias of the first signature, converted under its own name"
+}
+DRAWS = (
+    "draws random numbers from its seed with TensorFlow's stateless Philox ops, which "
+    "ONNX lacks; draw z yourself and run generate (GANs) or decode (autoencoders)"
+)
 
 
 @dataclasses.dataclass
@@ -85,8 +88,11 @@ class Converted:
 
     def lines(self) -> list[str]:
         """One line per signature, for the user."""
-        out = [f"Wrote {path} (onnxruntime matches TensorFlow to {self.max_diff[name]:.1e} on "
-               f"{CHECK_BATCH} random inputs)" for name, path in self.files.items()]
+        out = [
+            f"Wrote {path} (onnxruntime matches TensorFlow to {self.max_diff[name]:.1e} on "
+            f"{CHECK_BATCH} random inputs)"
+            for name, path in self.files.items()
+        ]
         return out + [f"Skipped {name}: {why}." for name, why in self.skipped.items()]
 
 
@@ -100,9 +106,11 @@ def require(purpose: str, mixed_precision: str = "float32") -> None:
       mixed_precision: the run's --mixed_precision.
     """
     if mixed_precision not in TOLERANCE:
-        raise UserError(f"{purpose} cannot convert a --mixed_precision={mixed_precision} model: "
-                        "onnxruntime does not run its bfloat16 layers; use float32 or "
-                        "mixed_float16.")
+        raise UserError(
+            f"{purpose} cannot convert a --mixed_precision={mixed_precision} model: "
+            "onnxruntime does not run its bfloat16 layers; use float32 or "
+            "mixed_float16."
+        )
     missing = []
     for name in PACKAGES:
         try:
@@ -110,8 +118,10 @@ def require(purpose: str, mixed_precision: str = "float32") -> None:
         except ImportError:
             missing.append(name)
     if missing:
-        raise UserError(f"{purpose} needs {', '.join(missing)}, not installed here; install "
-                        f"the onnx extra with: {INSTALL}")
+        raise UserError(
+            f"{purpose} needs {', '.join(missing)}, not installed here; install "
+            f"the onnx extra with: {INSTALL}"
+        )
 
 
 def skip_reason(name: str, signature) -> str | None:
@@ -126,8 +136,7 @@ def skip_reason(name: str, signature) -> str | None:
 def _renamed_outputs(signature) -> dict:
     """TensorFlow output name -> ONNX output name (see the module docstring)."""
     inputs = set(signature.structured_input_signature[1])
-    return {key: key + "_out" if key in inputs else key
-            for key in signature.structured_outputs}
+    return {key: key + "_out" if key in inputs else key for key in signature.structured_outputs}
 
 
 def convert(signature):
@@ -149,8 +158,9 @@ def convert(signature):
     # tf2onnx names the graph's inputs after the TensorSpecs and its outputs
     # after the returned dict's keys; a signature only takes keywords, so it
     # is called through a function of named positional arguments.
-    @tf.function(input_signature=[tf.TensorSpec(specs[k].shape, specs[k].dtype, name=k)
-                                  for k in names])
+    @tf.function(
+        input_signature=[tf.TensorSpec(specs[k].shape, specs[k].dtype, name=k) for k in names]
+    )
     def positional(*args):
         outputs = signature(**dict(zip(names, args, strict=True)))
         return {renamed[k]: v for k, v in outputs.items()}
@@ -161,8 +171,9 @@ def convert(signature):
     level = tf2onnx_logger.level
     tf2onnx_logger.setLevel(logging.CRITICAL)
     try:
-        proto, _ = tf2onnx.convert.from_function(positional, input_signature=positional
-                                                 .input_signature, opset=OPSET)
+        proto, _ = tf2onnx.convert.from_function(
+            positional, input_signature=positional.input_signature, opset=OPSET
+        )
     finally:
         tf2onnx_logger.setLevel(level)
     return proto
@@ -192,11 +203,12 @@ def max_difference(signature, session, inputs: dict) -> float:
     """Largest absolute difference between every output of ``signature`` and
     of onnxruntime's ``session`` on ``inputs``."""
     expected = signature(**{k: tf.constant(v) for k, v in inputs.items()})
-    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs),
-                   strict=True))
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs), strict=True))
     renamed = _renamed_outputs(signature)
-    return max(float(np.max(np.abs(value.numpy().astype(np.float64) - got[renamed[key]])))
-               for key, value in expected.items())
+    return max(
+        float(np.max(np.abs(value.numpy().astype(np.float64) - got[renamed[key]])))
+        for key, value in expected.items()
+    )
 
 
 def write(export: exported.Export, seed: int = 0) -> Converted:
@@ -241,16 +253,21 @@ def write(export: exported.Export, seed: int = 0) -> Converted:
                 f.write(convert(signature).SerializeToString())
             try:
                 session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-                diffs[name] = max_difference(signature, session,
-                                             random_inputs(signature, CHECK_BATCH, rng))
+                diffs[name] = max_difference(
+                    signature, session, random_inputs(signature, CHECK_BATCH, rng)
+                )
             except Exception as e:  # onnxruntime raises its own Fail / InvalidGraph / ...
                 message = " ".join(str(e).split())[:300]
-                raise UserError(f"cannot convert the {name!r} signature of {export.directory} "
-                                f"to ONNX: onnxruntime fails on it ({message}).") from None
+                raise UserError(
+                    f"cannot convert the {name!r} signature of {export.directory} "
+                    f"to ONNX: onnxruntime fails on it ({message})."
+                ) from None
             if not diffs[name] <= tolerance:
-                raise UserError(f"the ONNX conversion of {name!r} ({export.directory}) differs "
-                                f"from TensorFlow by {diffs[name]:.2g} on random inputs (more "
-                                f"than {tolerance:g}); nothing was written.")
+                raise UserError(
+                    f"the ONNX conversion of {name!r} ({export.directory}) differs "
+                    f"from TensorFlow by {diffs[name]:.2g} on random inputs (more "
+                    f"than {tolerance:g}); nothing was written."
+                )
             files[name] = os.path.join(directory, name + ".onnx")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -272,8 +289,11 @@ def _define_flags():
     # Only as a command: train.py imports this module and must not get --export.
     from absl import flags
 
-    flags.DEFINE_string("export", None, "An export directory written by train.py; the .onnx "
-                                        "files go into its onnx/ folder.")
+    flags.DEFINE_string(
+        "export",
+        None,
+        "An export directory written by train.py; the .onnx files go into its onnx/ folder.",
+    )
     return flags.FLAGS
 
 

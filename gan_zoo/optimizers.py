@@ -55,8 +55,12 @@ class EpochRamp(keras.optimizers.schedules.LearningRateSchedule):
         return self.start + (self.end - self.start) * alpha
 
     def get_config(self):
-        return {"start": self.start, "end": self.end, "epochs": self.epochs,
-                "updates_per_epoch": self.updates_per_epoch}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "epochs": self.epochs,
+            "updates_per_epoch": self.updates_per_epoch,
+        }
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -112,8 +116,7 @@ class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
         self._iterations.assign_add(1)
 
 
-def descend(optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, loss, variables
-            ) -> None:
+def descend(optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, loss, variables) -> None:
     """One update of ``variables`` along -d ``loss`` / d ``variables``, as taped.
 
     Under loss scaling (--mixed_precision=mixed_float16) backpropagation
@@ -133,8 +136,7 @@ def gradients(optimizer: keras.optimizers.Optimizer, tape: tf.GradientTape, loss
     return tape.gradient(loss, variables, output_gradients=start)
 
 
-def build(config, updates_per_epoch: int, learning_rate: float = 0.0
-          ) -> keras.optimizers.Optimizer:
+def build(config, updates_per_epoch: int, learning_rate: float = 0.0) -> keras.optimizers.Optimizer:
     """The optimizer a Config asks for, one fresh instance per network.
 
     Args:
@@ -151,8 +153,9 @@ def build(config, updates_per_epoch: int, learning_rate: float = 0.0
     if config.optimizer == "adam":
         optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1)
     else:
-        schedule = EpochRamp(config.momentum, config.final_momentum, config.momentum_epochs,
-                             updates_per_epoch)
+        schedule = EpochRamp(
+            config.momentum, config.final_momentum, config.momentum_epochs, updates_per_epoch
+        )
         optimizer = ScheduledMomentumSGD(learning_rate, schedule)
     if config.mixed_precision == "mixed_float16":
         return LossScaleOptimizer(optimizer)

@@ -57,7 +57,7 @@ def replica_draw(draw, shape, generator) -> tf.Tensor:
     rows = shape[0]
     everything = draw(tf.concat([[rows * replicas], shape[1:]], 0), seed)
     start = rows * context.replica_id_in_sync_group
-    return everything[start:start + rows]
+    return everything[start : start + rows]
 
 
 class Prior:
@@ -138,8 +138,9 @@ class Prior:
 
     def _shape_for(self, labels):
         if self.dim is None:
-            raise ValueError(f"{type(self).__name__} was built without dim; pass dim= to "
-                             "sample per label.")
+            raise ValueError(
+                f"{type(self).__name__} was built without dim; pass dim= to sample per label."
+            )
         return tf.stack([tf.shape(labels)[0], self.dim])
 
     @classmethod
@@ -216,8 +217,9 @@ class Categorical(Prior):
 
     def log_prob(self, z):
         z = tf.convert_to_tensor(z, tf.float32)
-        one_hot = tf.logical_and(tf.reduce_all((z == 0.0) | (z == 1.0), axis=-1),
-                                 tf.reduce_sum(z, axis=-1) == 1.0)
+        one_hot = tf.logical_and(
+            tf.reduce_all((z == 0.0) | (z == 1.0), axis=-1), tf.reduce_sum(z, axis=-1) == 1.0
+        )
         return tf.where(one_hot, -math.log(self.num_categories), -math.inf)
 
     def stateless_sample_for_labels(self, labels, seed):
@@ -237,6 +239,7 @@ def noise(name: str, **kwargs) -> Prior:
 
 
 # ----- 2-D priors with one part per class ------------------------------------
+
 
 class _StatelessDraws:
     """The same random inputs from one [2] seed, split so each draw is independent."""
@@ -312,8 +315,10 @@ class _LabelledPlanePrior(Prior):
     @classmethod
     def as_target(cls, dim: int, num_classes: int) -> Prior:
         if dim != 2:
-            raise UserError(f"the {cls.name} prior is 2-D only, but dim={dim} was asked for; "
-                            "use a latent dimension of 2 (--latent_dim=2).")
+            raise UserError(
+                f"the {cls.name} prior is 2-D only, but dim={dim} was asked for; "
+                "use a latent dimension of 2 (--latent_dim=2)."
+            )
         return cls(num_classes)
 
 
@@ -336,8 +341,13 @@ class MixtureGaussian(_LabelledPlanePrior):
 
     name = "mixture_gaussian"
 
-    def __init__(self, num_components: int = 10, shift: float = 1.4, radial_std: float = 0.5,
-                 tangential_std: float = 0.05):
+    def __init__(
+        self,
+        num_components: int = 10,
+        shift: float = 1.4,
+        radial_std: float = 0.5,
+        tangential_std: float = 0.05,
+    ):
         super().__init__(num_components)
         self.shift, self.radial_std, self.tangential_std = shift, radial_std, tangential_std
 
@@ -358,8 +368,11 @@ class MixtureGaussian(_LabelledPlanePrior):
     def _place(self, labels, v, eps):
         # Only the component matters here; v is the unused position a
         # swiss-roll segment would need.
-        x, y = _rotate(self.shift + self.radial_std * eps[:, 0], self.tangential_std * eps[:, 1],
-                       self.angles(labels))
+        x, y = _rotate(
+            self.shift + self.radial_std * eps[:, 0],
+            self.tangential_std * eps[:, 1],
+            self.angles(labels),
+        )
         return tf.stack([x, y], axis=1)
 
     def log_prob(self, z):
@@ -374,13 +387,14 @@ class MixtureGaussian(_LabelledPlanePrior):
         z = tf.convert_to_tensor(z, tf.float32)[..., tf.newaxis, :]
         # Rotating z back by phi_k puts component k on the x axis, where its
         # covariance is diagonal.
-        radial, tangential = _rotate(z[..., 0], z[..., 1],
-                                     -self.angles(tf.range(self.num_classes)))
-        mahalanobis = (tf.square((radial - self.shift) / self.radial_std)
-                       + tf.square(tangential / self.tangential_std))
+        radial, tangential = _rotate(z[..., 0], z[..., 1], -self.angles(tf.range(self.num_classes)))
+        mahalanobis = tf.square((radial - self.shift) / self.radial_std) + tf.square(
+            tangential / self.tangential_std
+        )
         log_norm = math.log(2.0 * math.pi * self.radial_std * self.tangential_std)
-        return (tf.reduce_logsumexp(-0.5 * mahalanobis, axis=-1) - log_norm
-                - math.log(self.num_classes))
+        return (
+            tf.reduce_logsumexp(-0.5 * mahalanobis, axis=-1) - log_norm - math.log(self.num_classes)
+        )
 
 
 class SwissRoll(_LabelledPlanePrior):
@@ -405,8 +419,14 @@ class SwissRoll(_LabelledPlanePrior):
 
     name = "swiss_roll"
 
-    def __init__(self, num_classes: int = 10, radius: float = 3.0, turns: float = 2.0,
-                 noise_std: float = 0.1, quadrature_points: int = 2000):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        radius: float = 3.0,
+        turns: float = 2.0,
+        noise_std: float = 0.1,
+        quadrature_points: int = 2000,
+    ):
         super().__init__(num_classes)
         self.radius, self.turns, self.noise_std = radius, turns, noise_std
         self.quadrature_points = int(quadrature_points)
@@ -439,13 +459,18 @@ class SwissRoll(_LabelledPlanePrior):
         m = self.quadrature_points
         nodes = self.curve((tf.range(m, dtype=tf.float32) + 0.5) / m)
         squared = tf.reduce_sum(tf.square(z[..., tf.newaxis, :] - nodes), axis=-1)
-        log_normal = (-0.5 * squared / self.noise_std**2
-                      - math.log(2.0 * math.pi * self.noise_std**2))
+        log_normal = -0.5 * squared / self.noise_std**2 - math.log(
+            2.0 * math.pi * self.noise_std**2
+        )
         return tf.reduce_logsumexp(log_normal, axis=-1) - math.log(m)
 
 
-TARGETS = {"gaussian": Gaussian, "mixture_gaussian": MixtureGaussian, "swiss_roll": SwissRoll,
-           "uniform": Uniform}
+TARGETS = {
+    "gaussian": Gaussian,
+    "mixture_gaussian": MixtureGaussian,
+    "swiss_roll": SwissRoll,
+    "uniform": Uniform,
+}
 
 
 def target(name: str, dim: int, num_classes: int = 10) -> Prior:

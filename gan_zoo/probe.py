@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -107,9 +107,15 @@ class LinearSVM:
         return np.argmax(self.decision_function(features), axis=1)
 
 
-def train_linear_svm(features, labels, num_classes: int, l2: float = DEFAULT_L2,
-                     steps: int = DEFAULT_STEPS, tol: float = DEFAULT_TOL,
-                     log: Callable[[str], None] | None = None) -> LinearSVM:
+def train_linear_svm(
+    features,
+    labels,
+    num_classes: int,
+    l2: float = DEFAULT_L2,
+    steps: int = DEFAULT_STEPS,
+    tol: float = DEFAULT_TOL,
+    log: Callable[[str], None] | None = None,
+) -> LinearSVM:
     """Trains the one-vs-rest L2-SVM of the module docstring with Newton-CG.
 
     The starting point (w = 0) and the solver are deterministic, so there is
@@ -135,8 +141,10 @@ def train_linear_svm(features, labels, num_classes: int, l2: float = DEFAULT_L2,
     features = np.asarray(features)
     labels = np.asarray(labels).astype(np.int64)
     if features.ndim != 2 or labels.shape != (len(features),) or len(features) == 0:
-        raise ValueError(f"need features [n, F] and labels [n] with n > 0; got "
-                         f"{features.shape} and {labels.shape}.")
+        raise ValueError(
+            f"need features [n, F] and labels [n] with n > 0; got "
+            f"{features.shape} and {labels.shape}."
+        )
     if num_classes < 2 or labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(f"labels must lie in [0, {num_classes}) with num_classes >= 2.")
     if not l2 > 0 or steps < 1:
@@ -164,9 +172,11 @@ def train_linear_svm(features, labels, num_classes: int, l2: float = DEFAULT_L2,
         iterations += 1
         cg_total += int(cg_steps)
         if log:
-            log(f"svm: Newton iteration {iterations}: objective {float(tf.reduce_sum(loss)):.6g}, "
+            log(
+                f"svm: Newton iteration {iterations}: objective {float(tf.reduce_sum(loss)):.6g}, "
                 f"relative gradient {relative.max():.2e} (tol {tol:g}), "
-                f"{int(cg_steps)} CG steps")
+                f"{int(cg_steps)} CG steps"
+            )
         if not np.any(step.numpy() > 0):
             break  # no class can decrease further in float32: stalled at its optimum
     # Fold the standardisation in, so that predicting needs no copy of the data:
@@ -174,10 +184,15 @@ def train_linear_svm(features, labels, num_classes: int, l2: float = DEFAULT_L2,
     w64, b64 = w.numpy().astype(np.float64), b.numpy().astype(np.float64)
     raw_w = inv_std[:, None] * w64
     raw_b = b64 - (mean * inv_std) @ w64
-    return LinearSVM(weights=raw_w.astype(np.float32), bias=raw_b.astype(np.float32), l2=float(l2),
-                     newton_iterations=iterations, cg_iterations=cg_total,
-                     relative_gradient_norm=float(relative.max()),
-                     converged=bool(relative.max() <= tol))
+    return LinearSVM(
+        weights=raw_w.astype(np.float32),
+        bias=raw_b.astype(np.float32),
+        l2=float(l2),
+        newton_iterations=iterations,
+        cg_iterations=cg_total,
+        relative_gradient_norm=float(relative.max()),
+        converged=bool(relative.max() <= tol),
+    )
 
 
 def accuracy(svm: LinearSVM, features, labels) -> float:
@@ -197,8 +212,9 @@ def accuracy(svm: LinearSVM, features, labels) -> float:
     return float(np.mean(svm.predict(features) == labels))
 
 
-def extract_features(features_fn, images, batch_size: int = 256,
-                     image_shape: Sequence[int] | None = None) -> np.ndarray:
+def extract_features(
+    features_fn, images, batch_size: int = 256, image_shape: Sequence[int] | None = None
+) -> np.ndarray:
     """Runs images through an export's ``features`` signature in batches.
 
     Args:
@@ -219,11 +235,11 @@ def extract_features(features_fn, images, batch_size: int = 256,
         raise ValueError(f"batch_size={batch_size} must be >= 1.")
     out = None
     for start in range(0, len(images), batch_size):
-        batch = prepare_images(images[start:start + batch_size], image_shape)
+        batch = prepare_images(images[start : start + batch_size], image_shape)
         feats = features_fn(images=batch)["features"].numpy()
         if out is None:
             out = np.empty((len(images), feats.shape[1]), np.float32)
-        out[start:start + len(feats)] = feats
+        out[start : start + len(feats)] = feats
     if out is None:
         raise ValueError("no images to extract features from.")
     return out
@@ -253,8 +269,10 @@ def prepare_images(images, image_shape: Sequence[int] | None = None) -> tf.Tenso
     have, want = int(batch.shape[-1]), int(image_shape[-1])
     if have != want:
         if have != 1:
-            raise UserError(f"the export takes {want}-channel images but the data has {have} "
-                            "channels; probe it with a dataset of matching colour.")
+            raise UserError(
+                f"the export takes {want}-channel images but the data has {have} "
+                "channels; probe it with a dataset of matching colour."
+            )
         # A colour model still gets a grayscale image it can represent: R = G = B.
         batch = tf.repeat(batch, want, axis=-1)
     return resize_images(batch, image_shape)
@@ -275,8 +293,10 @@ def load_labelled(source, split: str, limit: int = 0) -> tuple[np.ndarray, np.nd
       UserError: the dataset has no labels.
     """
     if not getattr(source, "num_classes", 0):
-        raise UserError(f"dataset {source.name!r} has no class labels; the probe needs a "
-                        "labelled dataset such as mnist or digits.")
+        raise UserError(
+            f"dataset {source.name!r} has no class labels; the probe needs a "
+            "labelled dataset such as mnist or digits."
+        )
     if hasattr(source, "arrays"):
         images, labels = source.arrays(split)
         if limit:
@@ -297,11 +317,20 @@ def load_labelled(source, split: str, limit: int = 0) -> tuple[np.ndarray, np.nd
     return np.asarray(images, np.uint8), np.asarray(labels, np.int32)
 
 
-def run_probe(export, train_images, train_labels, test_images, test_labels,
-              l2: float | Sequence[float] = DEFAULT_L2, num_classes: int | None = None,
-              validation_fraction: float = 0.1, steps: int = DEFAULT_STEPS,
-              tol: float = DEFAULT_TOL, batch_size: int = 256,
-              log: Callable[[str], None] | None = None) -> dict:
+def run_probe(
+    export,
+    train_images,
+    train_labels,
+    test_images,
+    test_labels,
+    l2: float | Sequence[float] = DEFAULT_L2,
+    num_classes: int | None = None,
+    validation_fraction: float = 0.1,
+    steps: int = DEFAULT_STEPS,
+    tol: float = DEFAULT_TOL,
+    batch_size: int = 256,
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """The whole Sec. 5.1 experiment: features of labelled images from the
     export's discriminator, an L2-SVM on the training ones, test accuracy.
 
@@ -333,8 +362,10 @@ def run_probe(export, train_images, train_labels, test_images, test_labels,
     if not isinstance(export, Export):
         export = load_export(export)
     features_fn = export.signature(
-        "features", "probe needs a DCGAN export (train.py --model=dcgan), whose discriminator "
-                    "features it classifies")
+        "features",
+        "probe needs a DCGAN export (train.py --model=dcgan), whose discriminator "
+        "features it classifies",
+    )
     say = log or (lambda line: None)
     l2_values = [float(v) for v in (l2 if isinstance(l2, (list, tuple)) else [l2])]
     train_labels = np.asarray(train_labels, np.int64)
@@ -352,13 +383,22 @@ def run_probe(export, train_images, train_labels, test_images, test_labels,
     if len(l2_values) > 1:
         held_out = max(1, int(round(len(train_labels) * validation_fraction)))
         if held_out >= len(train_labels):
-            raise UserError(f"{len(train_labels)} training examples are too few to hold out a "
-                            "validation set for choosing among several l2 values.")
+            raise UserError(
+                f"{len(train_labels)} training examples are too few to hold out a "
+                "validation set for choosing among several l2 values."
+            )
         fit, val = slice(0, -held_out), slice(-held_out, None)
         scores = {}
         for value in l2_values:
-            svm = train_linear_svm(train_features[fit], train_labels[fit], num_classes,
-                                   l2=value, steps=steps, tol=tol, log=log)
+            svm = train_linear_svm(
+                train_features[fit],
+                train_labels[fit],
+                num_classes,
+                l2=value,
+                steps=steps,
+                tol=tol,
+                log=log,
+            )
             scores[value] = accuracy(svm, train_features[val], train_labels[val])
             say(f"l2={value:g}: validation accuracy {scores[value]:.4f}")
         # max() keeps the first of equals: list l2 values from the preferred end.
@@ -366,31 +406,35 @@ def run_probe(export, train_images, train_labels, test_images, test_labels,
         result["validation_accuracy"] = {f"{v:g}": scores[v] for v in l2_values}
     else:
         chosen = l2_values[0]
-    svm = train_linear_svm(train_features, train_labels, num_classes, l2=chosen, steps=steps,
-                           tol=tol, log=log)
+    svm = train_linear_svm(
+        train_features, train_labels, num_classes, l2=chosen, steps=steps, tol=tol, log=log
+    )
     svm_seconds = time.time() - started
     test_accuracy = accuracy(svm, test_features, test_labels)
-    result.update({
-        "export": export.directory,
-        "test_accuracy": test_accuracy,
-        "test_error": 1.0 - test_accuracy,
-        "train_accuracy": accuracy(svm, train_features, train_labels),
-        "num_features": int(train_features.shape[1]),
-        "num_classes": num_classes,
-        "train_examples": int(len(train_labels)),
-        "test_examples": int(len(test_labels)),
-        "l2": chosen,
-        "svm_converged": svm.converged,
-        "svm_newton_iterations": svm.newton_iterations,
-        "svm_cg_iterations": svm.cg_iterations,
-        "svm_relative_gradient_norm": svm.relative_gradient_norm,
-        "feature_seconds": round(feature_seconds, 2),
-        "svm_seconds": round(svm_seconds, 2),
-    })
+    result.update(
+        {
+            "export": export.directory,
+            "test_accuracy": test_accuracy,
+            "test_error": 1.0 - test_accuracy,
+            "train_accuracy": accuracy(svm, train_features, train_labels),
+            "num_features": int(train_features.shape[1]),
+            "num_classes": num_classes,
+            "train_examples": int(len(train_labels)),
+            "test_examples": int(len(test_labels)),
+            "l2": chosen,
+            "svm_converged": svm.converged,
+            "svm_newton_iterations": svm.newton_iterations,
+            "svm_cg_iterations": svm.cg_iterations,
+            "svm_relative_gradient_norm": svm.relative_gradient_norm,
+            "feature_seconds": round(feature_seconds, 2),
+            "svm_seconds": round(svm_seconds, 2),
+        }
+    )
     return result
 
 
 # --- Newton-CG internals --------------------------------------------------
+
 
 def _standardisation(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and 1/std in float64, a chunk at a time so that a
@@ -413,8 +457,10 @@ def _standardised(features: np.ndarray, mean: np.ndarray, inv_std: np.ndarray) -
     converting a whole numpy array to a tensor briefly takes two copies of
     it, and a standardised numpy copy would be a third."""
     mean, inv_std = tf.constant(mean, tf.float32), tf.constant(inv_std, tf.float32)
-    return tf.concat([(tf.constant(features[rows], tf.float32) - mean) * inv_std
-                      for rows in _chunks(features)], axis=0)
+    return tf.concat(
+        [(tf.constant(features[rows], tf.float32) - mean) * inv_std for rows in _chunks(features)],
+        axis=0,
+    )
 
 
 def _column_norm(gw, gb):
@@ -426,8 +472,10 @@ def _loss_and_gradient(xs, y, w, b, l2, n):
     """Per-class objective [K], its gradient ([F, K], [K]) and the active set
     (examples inside the margin, [n, K]) that defines the Hessian."""
     slack = tf.nn.relu(1.0 - y * (tf.matmul(xs, w) + b))
-    loss = 0.5 * l2 * (tf.reduce_sum(tf.square(w), axis=0) + tf.square(b)) \
+    loss = (
+        0.5 * l2 * (tf.reduce_sum(tf.square(w), axis=0) + tf.square(b))
         + tf.reduce_sum(tf.square(slack), axis=0) / n
+    )
     d_scores = -2.0 / n * y * slack
     gw = l2 * w + tf.matmul(xs, d_scores, transpose_a=True)
     gb = l2 * b + tf.reduce_sum(d_scores, axis=0)
@@ -437,8 +485,10 @@ def _loss_and_gradient(xs, y, w, b, l2, n):
 def _hessian_times(xs, active, vw, vb, l2, n):
     """(Generalised) Hessian-vector product: l2 v + 2/n X_A^T X_A v, per class."""
     z = active * (tf.matmul(xs, vw) + vb)
-    return (l2 * vw + 2.0 / n * tf.matmul(xs, z, transpose_a=True),
-            l2 * vb + 2.0 / n * tf.reduce_sum(z, axis=0))
+    return (
+        l2 * vw + 2.0 / n * tf.matmul(xs, z, transpose_a=True),
+        l2 * vb + 2.0 / n * tf.reduce_sum(z, axis=0),
+    )
 
 
 @tf.function
@@ -479,8 +529,10 @@ def _line_search(xs, y, w, b, dw, db, gw, gb, loss, l2, n):
     ww = tf.reduce_sum(tf.square(w), axis=0) + tf.square(b)
     wd = tf.reduce_sum(w * dw, axis=0) + b * db
     dd = tf.reduce_sum(tf.square(dw), axis=0) + tf.square(db)
-    candidate = 0.5 * l2 * (ww + 2.0 * steps * wd + tf.square(steps) * dd) \
-        + tf.reduce_sum(tf.square(slack), axis=1) / n  # [J, K]
+    candidate = (
+        0.5 * l2 * (ww + 2.0 * steps * wd + tf.square(steps) * dd)
+        + tf.reduce_sum(tf.square(slack), axis=1) / n
+    )  # [J, K]
     slope = tf.reduce_sum(gw * dw, axis=0) + gb * db
     ok = candidate <= loss + _ARMIJO * steps * slope
     # The first acceptable candidate is the largest step.

@@ -7,8 +7,19 @@ from __future__ import annotations
 
 from gan_zoo.datasets import digits, image_folder, lsun, mnist, tfds_images
 from gan_zoo.errors import UserError
-from gan_zoo.models import (aae, aae_clustering, aae_semi_supervised, aae_supervised, ae, cgan,
-                            cvae, dae, dcgan, gan, vae)
+from gan_zoo.models import (
+    aae,
+    aae_clustering,
+    aae_semi_supervised,
+    aae_supervised,
+    ae,
+    cgan,
+    cvae,
+    dae,
+    dcgan,
+    gan,
+    vae,
+)
 
 MODELS = {
     "gan": gan.GAN,

@@ -67,16 +67,23 @@ def mlp(hidden: tuple[int, ...], seed: int, name: str) -> keras.Model:
     inputs = keras.Input((1,))
     x = inputs
     for i, units in enumerate(hidden):
-        x = keras.layers.Dense(units, activation="tanh",
-                               kernel_initializer=keras.initializers.GlorotUniform(seed + i))(x)
+        x = keras.layers.Dense(
+            units, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed + i)
+        )(x)
     last = keras.initializers.GlorotUniform(seed + 99)
     outputs = keras.layers.Dense(1, kernel_initializer=last)(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_gan(d_steps: int = 5, d_learning_rate: float = 1e-3, g_learning_rate: float = 3e-4,
-              decay_steps: int = 0, gen_loss: str = "minimax", hidden: tuple[int, ...] = (32, 32),
-              seed: int = 0) -> GAN:
+def build_gan(
+    d_steps: int = 5,
+    d_learning_rate: float = 1e-3,
+    g_learning_rate: float = 3e-4,
+    decay_steps: int = 0,
+    gen_loss: str = "minimax",
+    hidden: tuple[int, ...] = (32, 32),
+    seed: int = 0,
+) -> GAN:
     """A compiled 1-D GAN: G maps z [N, 1] to x [N, 1], D maps x to a logit.
 
     Args:
@@ -93,8 +100,16 @@ def build_gan(d_steps: int = 5, d_learning_rate: float = 1e-3, g_learning_rate: 
     """
     generator = mlp(hidden, seed, "generator")
     discriminator = mlp(hidden, seed + 100, "discriminator")
-    gan = GAN(generator, discriminator, latent_dim=1, d_steps=d_steps, gen_loss=gen_loss,
-              noise="gaussian", seed=seed, name="gan_1d")
+    gan = GAN(
+        generator,
+        discriminator,
+        latent_dim=1,
+        d_steps=d_steps,
+        gen_loss=gen_loss,
+        noise="gaussian",
+        seed=seed,
+        name="gan_1d",
+    )
 
     def adam(rate, updates):
         if decay_steps:
@@ -102,12 +117,15 @@ def build_gan(d_steps: int = 5, d_learning_rate: float = 1e-3, g_learning_rate: 
         return keras.optimizers.Adam(rate, beta_1=0.5)
 
     # D takes k updates per G update, so its schedule runs k times as long.
-    gan.compile(d_optimizer=adam(d_learning_rate, decay_steps * d_steps),
-                g_optimizer=adam(g_learning_rate, decay_steps))
+    gan.compile(
+        d_optimizer=adam(d_learning_rate, decay_steps * d_steps),
+        g_optimizer=adam(g_learning_rate, decay_steps),
+    )
     return gan
 
 
 # ----- what the figure shows ------------------------------------------------
+
 
 def generator_samples(gan: GAN, n: int, seed: int = 0) -> np.ndarray:
     """n draws x = G(z), float64 [n], from a fixed seed (not the training stream)."""
@@ -155,8 +173,16 @@ def optimal_discriminator(p_data, p_g) -> np.ndarray:
 
 # ----- training -------------------------------------------------------------
 
-def train_discriminator(gan: GAN, data: Gaussian1D, steps: int, batch_size: int,
-                        rng: np.random.Generator, every=(), callback=None) -> None:
+
+def train_discriminator(
+    gan: GAN,
+    data: Gaussian1D,
+    steps: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    every=(),
+    callback=None,
+) -> None:
     """``steps`` of GAN.discriminator_update with G fixed, each on fresh data and
     noise: D approaches D* of Proposition 1. ``every`` and ``callback`` as in
     :func:`train`."""
@@ -168,8 +194,15 @@ def train_discriminator(gan: GAN, data: Gaussian1D, steps: int, batch_size: int,
             callback(step)
 
 
-def train(gan: GAN, data: Gaussian1D, steps: int, batch_size: int, rng: np.random.Generator,
-          every=(), callback=None) -> None:
+def train(
+    gan: GAN,
+    data: Gaussian1D,
+    steps: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    every=(),
+    callback=None,
+) -> None:
     """``steps`` iterations of Algorithm 1 (GAN.train_step on k*m fresh data).
 
     ``callback(step)`` runs after every step in ``every`` (1-based step counts).
@@ -195,20 +228,35 @@ class Snapshot:
     x_marks: np.ndarray  # G(z) at those z
 
 
-def snapshot(gan: GAN, data: Gaussian1D, title: str, num_samples: int = 20_000,
-             num_marks: int = 15) -> Snapshot:
+def snapshot(
+    gan: GAN, data: Gaussian1D, title: str, num_samples: int = 20_000, num_marks: int = 15
+) -> Snapshot:
     """The networks and densities now, on a grid over X_RANGE."""
     grid = np.linspace(*X_RANGE, 300)
     u = (np.arange(num_marks) + 0.5) / num_marks
     z = np.array([[NormalDist().inv_cdf(p)] for p in u], np.float32)
     x = gan.generator(z, training=False).numpy().ravel()
-    return Snapshot(title, grid, data.density(grid), generator_density(gan, grid, num_samples),
-                    discriminator_on(gan, grid), u, x)
+    return Snapshot(
+        title,
+        grid,
+        data.density(grid),
+        generator_density(gan, grid, num_samples),
+        discriminator_on(gan, grid),
+        u,
+        x,
+    )
 
 
-def figure1(steps: int = 2000, optimum_steps: int = 1000, panel_c_step: int = 100,
-            batch_size: int = 256, num_frames: int = 80, seed: int = 0,
-            data: Gaussian1D = DATA, **gan_options):
+def figure1(
+    steps: int = 2000,
+    optimum_steps: int = 1000,
+    panel_c_step: int = 100,
+    batch_size: int = 256,
+    num_frames: int = 80,
+    seed: int = 0,
+    data: Gaussian1D = DATA,
+    **gan_options,
+):
     """Trains the toy GAN from scratch; returns (the four panels, the GIF's frames, the GAN).
 
     Training: D alone for ``optimum_steps`` (panel b), then ``steps`` of
@@ -222,9 +270,14 @@ def figure1(steps: int = 2000, optimum_steps: int = 1000, panel_c_step: int = 10
     panels = [snapshot(gan, data, "(a) start")]
     frames = [panels[0]]
     train_discriminator(
-        gan, data, optimum_steps, batch_size, rng,
+        gan,
+        data,
+        optimum_steps,
+        batch_size,
+        rng,
         every=_geometric(optimum_steps, max(2, num_frames // 8)),
-        callback=lambda step: frames.append(snapshot(gan, data, f"D alone, update {step}")))
+        callback=lambda step: frames.append(snapshot(gan, data, f"D alone, update {step}")),
+    )
     panels.append(dataclasses.replace(frames[-1], title="(b) D trained to D* against G"))
 
     def record(step):
@@ -233,8 +286,15 @@ def figure1(steps: int = 2000, optimum_steps: int = 1000, panel_c_step: int = 10
         if step == panel_c_step:
             panels.append(dataclasses.replace(shot, title=f"(c) after {step} G updates"))
 
-    train(gan, data, steps, batch_size, rng,
-          every=set(_geometric(steps, num_frames)) | {panel_c_step, steps}, callback=record)
+    train(
+        gan,
+        data,
+        steps,
+        batch_size,
+        rng,
+        every=set(_geometric(steps, num_frames)) | {panel_c_step, steps},
+        callback=record,
+    )
     panels.append(dataclasses.replace(frames[-1], title=f"(d) after {steps} G updates"))
     return panels, frames, gan
 
@@ -268,8 +328,12 @@ def draw_panel(ax, shot: Snapshot) -> None:
     ax.axhline(0.0, color="k", linewidth=0.8)
     ax.axhline(Z_LINE, color="k", linewidth=0.8)
     for u, x in zip(shot.z_marks, shot.x_marks):
-        ax.annotate("", xy=(x, 0.0), xytext=(lo + (hi - lo) * u, Z_LINE),
-                    arrowprops=dict(arrowstyle="->", color="0.35", linewidth=0.7))
+        ax.annotate(
+            "",
+            xy=(x, 0.0),
+            xytext=(lo + (hi - lo) * u, Z_LINE),
+            arrowprops=dict(arrowstyle="->", color="0.35", linewidth=0.7),
+        )
     ax.text(lo, Z_LINE - 0.03, " z", va="top", fontsize=9)
     ax.text(lo, -0.03, " x", va="top", fontsize=9)
     ax.set_xlim(lo, hi)
@@ -297,6 +361,7 @@ def render(shots: list[Snapshot], width: float, height: float, dpi: int = 100) -
 
 # ----- command line ---------------------------------------------------------
 
+
 def _define_flags():
     from absl import flags
 
@@ -323,17 +388,34 @@ def main(argv):
     from gan_zoo import config, losses, visualization
     from gan_zoo.errors import UserError
 
-    for name in ("steps", "optimum_steps", "panel_c_step", "d_steps", "batch_size",
-                 "d_learning_rate", "g_learning_rate", "frames", "frame_ms"):
+    for name in (
+        "steps",
+        "optimum_steps",
+        "panel_c_step",
+        "d_steps",
+        "batch_size",
+        "d_learning_rate",
+        "g_learning_rate",
+        "frames",
+        "frame_ms",
+    ):
         config.check_positive(name, FLAGS[name].value)
     if FLAGS.panel_c_step > FLAGS.steps:
         raise UserError(f"--panel_c_step={FLAGS.panel_c_step} must be <= --steps={FLAGS.steps}.")
     config.check_choice("gen_loss", FLAGS.gen_loss, losses.GENERATOR_LOSSES)
     start = time.time()
     panels, frames, gan = figure1(
-        FLAGS.steps, FLAGS.optimum_steps, FLAGS.panel_c_step, FLAGS.batch_size, FLAGS.frames,
-        FLAGS.seed, d_steps=FLAGS.d_steps, d_learning_rate=FLAGS.d_learning_rate,
-        g_learning_rate=FLAGS.g_learning_rate, gen_loss=FLAGS.gen_loss)
+        FLAGS.steps,
+        FLAGS.optimum_steps,
+        FLAGS.panel_c_step,
+        FLAGS.batch_size,
+        FLAGS.frames,
+        FLAGS.seed,
+        d_steps=FLAGS.d_steps,
+        d_learning_rate=FLAGS.d_learning_rate,
+        g_learning_rate=FLAGS.g_learning_rate,
+        gen_loss=FLAGS.gen_loss,
+    )
     trained = time.time()
     png = visualization.save_png(render(panels, 14.0, 3.4), FLAGS.out)
     print(f"Wrote {png}")
@@ -345,10 +427,14 @@ def main(argv):
         print(f"Wrote {gif} ({len(frames)} frames)")
     b, d = panels[1], panels[-1]
     x = generator_samples(gan, 100_000)
-    print(f"(b) max |D - D*| where p_data + p_g >= 5 % of its peak: "
-          f"{np.abs(b.d - optimal_discriminator(b.p_data, b.p_g))[support(b)].max():.3f}")
-    print(f"(d) max |D - 1/2| there: {np.abs(d.d - 0.5)[support(d)].max():.3f}; p_g's mean "
-          f"{x.mean():.3f}, std {x.std():.3f} (p_data's: {DATA.mean}, {DATA.std})")
+    print(
+        f"(b) max |D - D*| where p_data + p_g >= 5 % of its peak: "
+        f"{np.abs(b.d - optimal_discriminator(b.p_data, b.p_g))[support(b)].max():.3f}"
+    )
+    print(
+        f"(d) max |D - 1/2| there: {np.abs(d.d - 0.5)[support(d)].max():.3f}; p_g's mean "
+        f"{x.mean():.3f}, std {x.std():.3f} (p_data's: {DATA.mean}, {DATA.std})"
+    )
     print(f"Training {trained - start:.0f} s, drawing {time.time() - trained:.0f} s")
 
 

@@ -59,22 +59,37 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
 
     def stream(skip_batches: int = 0):
         return pipeline.training_dataset(
-            source, "train", per_step, model_cls.output_range, cfg.seed,
-            image_shape=image_shape, max_examples=cfg.max_examples, skip_batches=skip_batches)
+            source,
+            "train",
+            per_step,
+            model_cls.output_range,
+            cfg.seed,
+            image_shape=image_shape,
+            max_examples=cfg.max_examples,
+            skip_batches=skip_batches,
+        )
 
     def make_dataset(skip_batches: int):
         dataset = stream(skip_batches)[0]
         if hasattr(model_cls, "labelled_subset"):
             dataset = pipeline.with_labelled_stream(
-                dataset, source, model_cls.labelled_subset(cfg), cfg.batch_size,
-                model_cls.output_range, cfg.seed, image_shape, cfg.max_examples, skip_batches
+                dataset,
+                source,
+                model_cls.labelled_subset(cfg),
+                cfg.batch_size,
+                model_cls.output_range,
+                cfg.seed,
+                image_shape,
+                cfg.max_examples,
+                skip_batches,
             ).prefetch(tf.data.AUTOTUNE)
         # Every worker of a multi-worker run builds the same (seeded) stream
         # and takes its share of each global batch; the default would look
         # for files to split between workers, and warn when there are none.
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA)
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
         return dataset.with_options(options)
 
     # Not make_dataset: the labelled stream reads every training label to pick its subset.
@@ -89,12 +104,17 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
     # object graph (a Checkpoint(model=...) silently saves no weights), so the
     # checkpoint lists them explicitly, in the model's deterministic order:
     # weights, BatchNorm statistics and every SeedGenerator's state.
-    checkpoint = tf.train.Checkpoint(variables=list(model.variables), epochs_done=epochs_done,
-                                     **model.checkpoint_items())
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(cfg.workdir, "checkpoints"),
-                                         max_to_keep=cfg.keep_checkpoints)
-    latest = (None if resume_from is None else
-              tf.train.latest_checkpoint(os.path.join(resume_from or cfg.workdir, "checkpoints")))
+    checkpoint = tf.train.Checkpoint(
+        variables=list(model.variables), epochs_done=epochs_done, **model.checkpoint_items()
+    )
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(cfg.workdir, "checkpoints"), max_to_keep=cfg.keep_checkpoints
+    )
+    latest = (
+        None
+        if resume_from is None
+        else tf.train.latest_checkpoint(os.path.join(resume_from or cfg.workdir, "checkpoints"))
+    )
     if latest:
         try:
             checkpoint.restore(latest).assert_existing_objects_matched()
@@ -102,7 +122,8 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
             raise UserError(
                 f"the checkpoint {latest} does not fit this model and these "
                 f"flags ({str(e).splitlines()[0][:120]}); pass a new --workdir, or the flags "
-                "of the run that wrote it (--flagfile=<workdir>/flags.txt).") from None
+                "of the run that wrote it (--flagfile=<workdir>/flags.txt)."
+            ) from None
     return source, model, make_dataset, steps, per_step, manager, epochs_done
 
 
@@ -110,17 +131,35 @@ def _periodic_evaluation(cfg: Config, source, model):
     from gan_zoo.evaluation import protocol
 
     extractor = protocol.extractor_for(
-        cfg.eval_metrics, cfg.eval_features or protocol.default_extractor(source.image_shape),
-        cfg.inception_weights or None)
+        cfg.eval_metrics,
+        cfg.eval_features or protocol.default_extractor(source.image_shape),
+        cfg.inception_weights or None,
+    )
     return callbacks.PeriodicEvaluation(
-        cfg.eval_every_epochs, cfg.eval_samples, protocol.validation_sets(source),
-        cfg.eval_metrics, extractor, cfg.seed, source.image_shape,
-        batch_stats=cfg.batch_size if cfg.eval_batch_stats else 0)
+        cfg.eval_every_epochs,
+        cfg.eval_samples,
+        protocol.validation_sets(source),
+        cfg.eval_metrics,
+        extractor,
+        cfg.seed,
+        source.image_shape,
+        batch_stats=cfg.batch_size if cfg.eval_batch_stats else 0,
+    )
 
 
 # Everything a run writes into its workdir (and nothing else there is ours to delete).
-OUTPUTS = ("checkpoints", "logs", "samples", "pictures", "export", "flags.txt", "summary.json",
-           "evaluation.json", "best_export", "best.json")
+OUTPUTS = (
+    "checkpoints",
+    "logs",
+    "samples",
+    "pictures",
+    "export",
+    "flags.txt",
+    "summary.json",
+    "evaluation.json",
+    "best_export",
+    "best.json",
+)
 
 
 def check_workdir(cfg: Config, overwrite: bool = False) -> None:
@@ -145,17 +184,23 @@ def check_workdir(cfg: Config, overwrite: bool = False) -> None:
     with open(saved_path) as f:
         changed = config.differences(config.parse_flagfile(f.read(), saved_path), cfg)
     if changed:
-        shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4
-                                          else "")
-        raise UserError(f"{cfg.workdir} holds a run with other settings: {shown}. Resume it with "
-                        f"--flagfile={saved_path}, choose a new --workdir, or pass --overwrite "
-                        "to delete that run's outputs and start afresh.")
+        shown = "; ".join(changed[:4]) + (
+            f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
+        )
+        raise UserError(
+            f"{cfg.workdir} holds a run with other settings: {shown}. Resume it with "
+            f"--flagfile={saved_path}, choose a new --workdir, or pass --overwrite "
+            "to delete that run's outputs and start afresh."
+        )
 
 
 def export_model(cfg: Config, model, directory: str | None = None) -> str:
     """Writes ``directory`` (default ``<workdir>/export``) from ``model``."""
-    metadata = {"model": cfg.model, "config": dataclasses.asdict(cfg),
-                "output_range": list(model.output_range)}
+    metadata = {
+        "model": cfg.model,
+        "config": dataclasses.asdict(cfg),
+        "output_range": list(model.output_range),
+    }
     return export.export(model, directory or os.path.join(cfg.workdir, "export"), metadata)
 
 
@@ -170,19 +215,23 @@ def make_workdir(workdir: str) -> str | None:
     """Creates ``workdir`` and any missing parents; returns the topmost
     directory it created (None if ``workdir`` existed)."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise UserError(f"--workdir={workdir} is a file, not a directory; choose another "
-                        "--workdir.")
+        raise UserError(
+            f"--workdir={workdir} is a file, not a directory; choose another --workdir."
+        )
     top, parent = None, os.path.abspath(workdir)
     while not os.path.exists(parent):
         top, parent = parent, os.path.dirname(parent)
     try:
         os.makedirs(workdir, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create --workdir={workdir} ({e.strerror}); choose a directory "
-                        "you can write to.") from None
+        raise UserError(
+            f"cannot create --workdir={workdir} ({e.strerror}); choose a directory "
+            "you can write to."
+        ) from None
     if not os.access(workdir, os.W_OK | os.X_OK):
-        raise UserError(f"--workdir={workdir} is not writable; choose a directory you can "
-                        "write to.")
+        raise UserError(
+            f"--workdir={workdir} is not writable; choose a directory you can write to."
+        )
     return top
 
 
@@ -248,33 +297,42 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     scratch = tempfile.mkdtemp(prefix="gan_zoo_worker_")
     try:
         with strategy.scope():
-            return _train(dataclasses.replace(cfg, workdir=scratch), verbose,
-                          resume_from=None if overwrite else cfg.workdir)
+            return _train(
+                dataclasses.replace(cfg, workdir=scratch),
+                verbose,
+                resume_from=None if overwrite else cfg.workdir,
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
-    source, model, make_dataset, steps, per_step, manager, epochs_done = _prepare(
-        cfg, resume_from)
+    source, model, make_dataset, steps, per_step, manager, epochs_done = _prepare(cfg, resume_from)
     write_flagfile(cfg)
     # The restored step count says where the run stopped, mid-epoch or not.
     done = callbacks.steps_done(model)
     initial_epoch, into_epoch = divmod(done, steps)
     if done:
         where = os.path.join(resume_from or cfg.workdir, "checkpoints")
-        print(f"Resuming from {where} (step {done}, "
-              f"{initial_epoch} epochs and {into_epoch} steps done).")
+        print(
+            f"Resuming from {where} (step {done}, "
+            f"{initial_epoch} epochs and {into_epoch} steps done)."
+        )
     # One writer for the run's own record, in logs/ above Keras' train/ and our images/.
     run_writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs"))
-    callbacks.log_run_settings(run_writer, os.path.basename(os.path.abspath(cfg.workdir)),
-                               dataclasses.asdict(cfg), cfg.to_flagfile())
+    callbacks.log_run_settings(
+        run_writer,
+        os.path.basename(os.path.abspath(cfg.workdir)),
+        dataclasses.asdict(cfg),
+        cfg.to_flagfile(),
+    )
     writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs", "images"))
     throughput = callbacks.Throughput(per_step, writer)
     checkpointer = callbacks.Checkpoint(manager, epochs_done, cfg.checkpoint_every_steps)
     cbs = [
-        callbacks.TensorBoard(os.path.join(cfg.workdir, "logs"), write_graph=False,
-                              update_freq=cfg.log_every_steps),
+        callbacks.TensorBoard(
+            os.path.join(cfg.workdir, "logs"), write_graph=False, update_freq=cfg.log_every_steps
+        ),
         callbacks.EpochPreview(cfg.workdir, writer, cfg.num_samples, cfg.seed),
         throughput,
         checkpointer,
@@ -284,15 +342,22 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     # validation split (the test split where there is none).
     metrics = hasattr(model, "held_out_metrics")
     if metrics or hasattr(model, "pictures"):
-        held_out = pipeline.held_out(source, 10000 if metrics else 2000, model.output_range,
-                                     model.image_shape(cfg, source))
+        held_out = pipeline.held_out(
+            source, 10000 if metrics else 2000, model.output_range, model.image_shape(cfg, source)
+        )
     if hasattr(model, "pictures"):
         cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *held_out))
     if metrics:  # first, so TensorBoard, History and the progress bar all see them
         cbs.insert(0, callbacks.HeldOutMetrics(*held_out, pipeline.held_out_split(source)))
     if cfg.keep_best:  # after the evaluation that it reads
-        cbs.insert(0, callbacks.KeepBest(cfg.keep_best, os.path.join(cfg.workdir, "best_export"),
-                                         lambda directory: export_model(cfg, model, directory)))
+        cbs.insert(
+            0,
+            callbacks.KeepBest(
+                cfg.keep_best,
+                os.path.join(cfg.workdir, "best_export"),
+                lambda directory: export_model(cfg, model, directory),
+            ),
+        )
     if cfg.eval_every_epochs:
         cbs.insert(0, _periodic_evaluation(cfg, source, model))
     cbs.extend(getattr(model, "training_callbacks", list)())
@@ -305,10 +370,15 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     def fit(first_epoch, last_epoch, steps_in_epoch):
         execution.fit_calls_to_epoch(model, per_call, steps_in_epoch)
         # The stream restarts exactly where the uninterrupted run would be.
-        result = model.fit(make_dataset(first_epoch * steps + steps - steps_in_epoch),
-                           epochs=last_epoch, initial_epoch=first_epoch,
-                           steps_per_epoch=steps_in_epoch, callbacks=cbs, verbose=verbose,
-                           shuffle=False)  # the pipeline shuffles
+        result = model.fit(
+            make_dataset(first_epoch * steps + steps - steps_in_epoch),
+            epochs=last_epoch,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps_in_epoch,
+            callbacks=cbs,
+            verbose=verbose,
+            shuffle=False,
+        )  # the pipeline shuffles
         for key, values in result.history.items():
             history.setdefault(key, []).extend(values)
 
@@ -323,17 +393,23 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
         raise UserError(
             f"{e}. Nothing of it was saved: the last good checkpoint "
             f"({manager.latest_checkpoint or 'none yet'}) and any export are untouched. Lower "
-            "the learning rates and train again with --overwrite or in a new --workdir.") from None
+            "the learning rates and train again with --overwrite or in a new --workdir."
+        ) from None
     if checkpointer.stop_signal is not None:
         raise Interrupted(
             f"Stopped by {signal.Signals(checkpointer.stop_signal).name} after step "
             f"{callbacks.steps_done(model)}; "
             f"checkpoint {manager.latest_checkpoint} written. Run the same command to resume.",
-            checkpointer.stop_signal)
+            checkpointer.stop_signal,
+        )
     export_dir = export_model(cfg, model)
-    summary = {"epochs_done": int(epochs_done.numpy()), "steps_per_epoch": steps,
-               "images_per_second": throughput.median(), "export": export_dir,
-               "final_metrics": {k: float(v[-1]) for k, v in history.items()}}
+    summary = {
+        "epochs_done": int(epochs_done.numpy()),
+        "steps_per_epoch": steps,
+        "images_per_second": throughput.median(),
+        "export": export_dir,
+        "final_metrics": {k: float(v[-1]) for k, v in history.items()},
+    }
     with open(os.path.join(cfg.workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     callbacks.log_final_metrics(run_writer, summary["final_metrics"], callbacks.steps_done(model))

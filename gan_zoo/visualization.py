@@ -29,7 +29,7 @@ def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:
     for i in range(n):
         r, q = divmod(i, cols)
         top, left = pad + r * (h + pad), pad + q * (w + pad)
-        grid[top:top + h, left:left + w] = pixels[i]
+        grid[top : top + h, left : left + w] = pixels[i]
     return grid
 
 
@@ -78,8 +78,9 @@ def _write_gif(frames: list, path: str, durations: list[int]) -> str:
     return path
 
 
-def labelled_grid(images, labels, cols: int | None = None, pad: int = 2,
-                  scale: int = 1) -> np.ndarray:
+def labelled_grid(
+    images, labels, cols: int | None = None, pad: int = 2, scale: int = 1
+) -> np.ndarray:
     """:func:`image_grid`, upscaled, with a short text label in the top-left
     corner of chosen cells (white on a black box, readable on any image).
 
@@ -129,8 +130,9 @@ def figure_to_array(figure) -> np.ndarray:
     return picture
 
 
-def latent_scatter(codes, labels, log_density=None, extent: float = 4.0,
-                   title: str = "") -> np.ndarray:
+def latent_scatter(
+    codes, labels, log_density=None, extent: float = 4.0, title: str = ""
+) -> np.ndarray:
     """The codes q(z) of a labelled set, coloured by label, over a prior's density.
 
     Args:
@@ -154,13 +156,25 @@ def latent_scatter(codes, labels, log_density=None, extent: float = 4.0,
         ticks = np.linspace(-extent, extent, 200, dtype=np.float32)
         grid = np.stack(np.meshgrid(ticks, ticks), -1).reshape(-1, 2)
         density = np.exp(np.asarray(log_density(grid), np.float64)).reshape(200, 200)
-        axes.imshow(density, extent=(-extent, extent, -extent, extent), origin="lower",
-                    cmap="Greys", alpha=0.6)
+        axes.imshow(
+            density,
+            extent=(-extent, extent, -extent, extent),
+            origin="lower",
+            cmap="Greys",
+            alpha=0.6,
+        )
     codes, labels = np.asarray(codes), np.asarray(labels)
     unlabelled = labels < 0
     axes.scatter(codes[unlabelled, 0], codes[unlabelled, 1], s=2, c="grey")
-    points = axes.scatter(codes[~unlabelled, 0], codes[~unlabelled, 1], s=2,
-                          c=labels[~unlabelled], cmap="tab10", vmin=-0.5, vmax=9.5)
+    points = axes.scatter(
+        codes[~unlabelled, 0],
+        codes[~unlabelled, 1],
+        s=2,
+        c=labels[~unlabelled],
+        cmap="tab10",
+        vmin=-0.5,
+        vmax=9.5,
+    )
     if (~unlabelled).any():
         figure.colorbar(points, ax=axes, ticks=range(10), fraction=0.046, pad=0.04)
     axes.set_xlim(-extent, extent)

@@ -32,8 +32,10 @@ NAME = "run.lock"
 
 
 def _holder_text(holder: dict) -> str:
-    return (f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started "
-            f"{holder.get('started', '?')}")
+    return (
+        f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started "
+        f"{holder.get('started', '?')}"
+    )
 
 
 def _read(path: str) -> dict:
@@ -92,7 +94,8 @@ def hold(workdir: str):
             raise UserError(
                 f"another run is training in {workdir} ({_holder_text(_read(path))}); wait "
                 "for it to finish, stop it (kill -TERM <pid> saves a checkpoint first), or choose "
-                "another --workdir.")
+                "another --workdir."
+            )
         # The file may have been removed (by a run that just finished) between
         # our open and our flock: then we locked a file nobody else will see.
         try:
@@ -107,12 +110,19 @@ def hold(workdir: str):
         os.close(fd)
         raise UserError(
             f"another run is training in {workdir} ({_holder_text(previous)}); wait for it to "
-            f"finish, stop it, or delete {path} if that process is gone.")
+            f"finish, stop it, or delete {path} if that process is gone."
+        )
     if previous:
-        print(f"Taking over the lock on {workdir} from a run that is no longer running "
-              f"({_holder_text(previous)}).", file=sys.stderr)
-    me = {"pid": os.getpid(), "host": socket.gethostname(),
-          "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+        print(
+            f"Taking over the lock on {workdir} from a run that is no longer running "
+            f"({_holder_text(previous)}).",
+            file=sys.stderr,
+        )
+    me = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
     os.ftruncate(fd, 0)
     os.write(fd, json.dumps(me).encode())
     os.fsync(fd)

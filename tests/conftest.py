@@ -25,8 +25,14 @@ def tiny_config(workdir, **overrides):
     """The real default config, shrunk to a couple of small steps."""
     from gan_zoo import config
 
-    values = dict(workdir=str(workdir), epochs=1, steps_per_epoch=2, batch_size=8,
-                  num_samples=4, log_every_steps=1)
+    values = dict(
+        workdir=str(workdir),
+        epochs=1,
+        steps_per_epoch=2,
+        batch_size=8,
+        num_samples=4,
+        log_every_steps=1,
+    )
     values.update(overrides)
     return config.resolve(values)
 
@@ -48,10 +54,14 @@ def fake_mnist_dir(directory, n_train=120, n_test=40, gz=True, seed=0):
     rng = np.random.default_rng(seed)
     suffix = ".gz" if gz else ""
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte{suffix}"),
-                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte{suffix}"),
-                  rng.integers(0, 10, n, dtype=np.uint8))
+        write_idx(
+            os.path.join(directory, f"{prefix}-images-idx3-ubyte{suffix}"),
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        )
+        write_idx(
+            os.path.join(directory, f"{prefix}-labels-idx1-ubyte{suffix}"),
+            rng.integers(0, 10, n, dtype=np.uint8),
+        )
     return directory
 
 
@@ -63,8 +73,13 @@ class _ForkServer:
     def __init__(self):
         self.directory = tempfile.mkdtemp(prefix="gan_zoo_forks_")
         self.process = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "tests", "forkserver.py")], cwd=ROOT,
-            env=_command_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [sys.executable, os.path.join(ROOT, "tests", "forkserver.py")],
+            cwd=ROOT,
+            env=_command_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         if json.loads(self.process.stdout.readline() or "{}").get("ready") is not True:
             raise RuntimeError("tests/forkserver.py did not start")
         self.lock, self.children, self.count = threading.Lock(), {}, 0
@@ -88,8 +103,14 @@ class _ForkServer:
             self.count += 1
             child = _Child(args, os.path.join(self.directory, str(self.count)))
             self.children[self.count] = child
-            request = {"id": self.count, "argv": list(args), "cwd": ROOT, "env": env,
-                       "out": child.out, "err": child.err}
+            request = {
+                "id": self.count,
+                "argv": list(args),
+                "cwd": ROOT,
+                "env": env,
+                "out": child.out,
+                "err": child.err,
+            }
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
         if not child.started.wait(60):
@@ -137,8 +158,14 @@ def start_script(*args, fresh=False, env=None):
     (TensorFlow's stderr noise kept off the user's screen)."""
     global _server
     if fresh:
-        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=_command_env(**env or {}),
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=_command_env(**env or {}),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
     if _server is None:
         _server = _ForkServer()
     return _server.start(args, _command_env(**env or {}))
@@ -164,6 +191,7 @@ def run_script(*args, timeout=300, fresh=False):
 def tiny(tmp_path):
     def make(**overrides):
         return tiny_config(tmp_path / "run", **overrides)
+
     return make
 
 

@@ -81,6 +81,7 @@ def main() -> None:
 
     cli.import_tensorflow_quietly()
     import keras  # noqa: F401
+
     import gan_zoo.training  # noqa: F401  (models, datasets, callbacks, export)
 
     _reply({"ready": True})
@@ -105,9 +106,9 @@ def main() -> None:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
-            code = (-os.WTERMSIG(status) if os.WIFSIGNALED(status)
-                    else os.WEXITSTATUS(status))
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             _reply({"id": running.pop(pid), "returncode": code})
+
 
 if __name__ == "__main__":
     main()

@@ -20,8 +20,13 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "golden_steps.json")
 STEPS = 3
-SMALL = {"batch_size": 8, "hidden_units": 16, "hidden_layers": 1, "latent_dim": 4,
-         "steps_per_execution": 1}
+SMALL = {
+    "batch_size": 8,
+    "hidden_units": 16,
+    "hidden_layers": 1,
+    "latent_dim": 4,
+    "steps_per_execution": 1,
+}
 
 # One case per model, and one per objective or phase that a model can switch.
 CASES = {
@@ -36,11 +41,14 @@ CASES = {
     "vae": {"model": "vae", "kl_warmup_epochs": 2},
     "cvae": {"model": "cvae"},
     "aae": {"model": "aae"},
-    "aae_mixture_conditional": {"model": "aae", "prior": "mixture_gaussian", "latent_dim": 2,
-                                "conditional_prior": True},
+    "aae_mixture_conditional": {
+        "model": "aae",
+        "prior": "mixture_gaussian",
+        "latent_dim": 2,
+        "conditional_prior": True,
+    },
     "aae_supervised": {"model": "aae_supervised"},
-    "aae_semi_supervised": {"model": "aae_semi_supervised", "num_labels": 20,
-                            "input_noise": 0.3},
+    "aae_semi_supervised": {"model": "aae_semi_supervised", "num_labels": 20, "input_noise": 0.3},
     "aae_clustering": {"model": "aae_clustering", "num_clusters": 4, "pretrain_epochs": 0},
 }
 
@@ -53,8 +61,16 @@ def record(flags: dict, workdir: str) -> dict:
 
     from gan_zoo import config, training
 
-    cfg = config.resolve({**SMALL, **flags, "workdir": workdir, "dataset": "digits",
-                          "epochs": 1, "steps_per_epoch": STEPS})
+    cfg = config.resolve(
+        {
+            **SMALL,
+            **flags,
+            "workdir": workdir,
+            "dataset": "digits",
+            "epochs": 1,
+            "steps_per_epoch": STEPS,
+        }
+    )
     _, model, make_dataset, *_ = training._prepare(cfg, resume_from=None)
     steps = {}
 
@@ -63,13 +79,23 @@ def record(flags: dict, workdir: str) -> dict:
             for name, value in logs.items():
                 steps.setdefault(name, []).append(float(np.asarray(value).reshape(-1)[0]))
 
-    model.fit(make_dataset(0), epochs=1, steps_per_epoch=STEPS, callbacks=[Record()],
-              verbose=0, shuffle=False)
+    model.fit(
+        make_dataset(0),
+        epochs=1,
+        steps_per_epoch=STEPS,
+        callbacks=[Record()],
+        verbose=0,
+        shuffle=False,
+    )
     weights = [np.asarray(v, np.float64) for v in model.trainable_weights]
-    return {"steps": steps,
-            "weights": {"count": sum(w.size for w in weights),
-                        "sum": float(sum(w.sum() for w in weights)),
-                        "abs_sum": float(sum(np.abs(w).sum() for w in weights))}}
+    return {
+        "steps": steps,
+        "weights": {
+            "count": sum(w.size for w in weights),
+            "sum": float(sum(w.sum() for w in weights)),
+            "abs_sum": float(sum(np.abs(w).sum() for w in weights)),
+        },
+    }
 
 
 if __name__ == "__main__":

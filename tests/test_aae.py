@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
 from gan_zoo.models.aae import AAE
@@ -20,8 +20,10 @@ def _model(tmp_path, **overrides):
 
 def _batch(n=8, seed=0):
     images, labels = digits.load().arrays("train")
-    return {"image": tf.constant(images[:n].astype(np.float32) / 255.0),
-            "label": tf.constant(labels[:n])}
+    return {
+        "image": tf.constant(images[:n].astype(np.float32) / 255.0),
+        "label": tf.constant(labels[:n]),
+    }
 
 
 def _networks(model):
@@ -29,21 +31,29 @@ def _networks(model):
 
 
 def _snapshot(model):
-    return {net.name: [v.numpy().copy() for v in net.trainable_variables]
-            for net in _networks(model)}
+    return {
+        net.name: [v.numpy().copy() for v in net.trainable_variables] for net in _networks(model)
+    }
 
 
 def _moved(model, before):
-    return {net.name: any(not np.array_equal(b, v.numpy())
-                          for b, v in zip(before[net.name], net.trainable_variables, strict=True))
-            for net in _networks(model)}
+    return {
+        net.name: any(
+            not np.array_equal(b, v.numpy())
+            for b, v in zip(before[net.name], net.trainable_variables, strict=True)
+        )
+        for net in _networks(model)
+    }
 
 
-@pytest.mark.parametrize("phase, expected", [
-    ("reconstruction_phase", {"encoder": True, "decoder": True, "discriminator": False}),
-    ("discriminator_phase", {"encoder": False, "decoder": False, "discriminator": True}),
-    ("generator_phase", {"encoder": True, "decoder": False, "discriminator": False}),
-])
+@pytest.mark.parametrize(
+    "phase, expected",
+    [
+        ("reconstruction_phase", {"encoder": True, "decoder": True, "discriminator": False}),
+        ("discriminator_phase", {"encoder": False, "decoder": False, "discriminator": True}),
+        ("generator_phase", {"encoder": True, "decoder": False, "discriminator": False}),
+    ],
+)
 def test_each_phase_updates_only_its_own_variables(tmp_path, phase, expected):
     model = _model(tmp_path, prior="mixture_gaussian", conditional_prior=True)
     before = _snapshot(model)
@@ -84,8 +94,12 @@ def test_conditional_prior_needs_labels_and_2d_priors_need_2d(tmp_path):
 def test_aae_trains_and_exports_its_signatures(tmp_path):
     from gan_zoo import training
 
-    run = training.run(tiny_config(tmp_path / "w", model="aae", hidden_units=16,
-                                   hidden_layers=1, prior="swiss_roll"), verbose=0)
+    run = training.run(
+        tiny_config(
+            tmp_path / "w", model="aae", hidden_units=16, hidden_layers=1, prior="swiss_roll"
+        ),
+        verbose=0,
+    )
     loaded = tf.saved_model.load(run.export_dir)
     assert {"encode", "decode", "reconstruct", "generate", "sample"} <= set(loaded.signatures)
     images = tf.random.uniform((3, 28, 28, 1))
@@ -93,19 +107,26 @@ def test_aae_trains_and_exports_its_signatures(tmp_path):
     assert z.shape == (3, 2)
     np.testing.assert_allclose(
         loaded.signatures["decode"](z=z)["images"].numpy(),
-        loaded.signatures["reconstruct"](images=images)["images"].numpy(), atol=1e-5)
+        loaded.signatures["reconstruct"](images=images)["images"].numpy(),
+        atol=1e-5,
+    )
     out = loaded.signatures["generate"](num=tf.constant(4), seed=tf.constant(0, tf.int64))
     assert out["images"].shape == (4, 28, 28, 1) and out["z"].shape == (4, 2)
     # The decoder's sigmoid pixels of the codes it drew.
-    np.testing.assert_allclose(out["images"].numpy(),
-                               run.model.decode({"z": out["z"]}).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        out["images"].numpy(), run.model.decode({"z": out["z"]}).numpy(), atol=1e-6
+    )
 
 
 def test_get_config_round_trips(tmp_path):
     model = _model(tmp_path, prior="mixture_gaussian", conditional_prior=True, g_steps=2)
     clone = AAE.from_config(model.get_config())
-    assert (clone.prior_name, clone.conditional_prior, clone.g_steps, clone.latent_dim) == \
-        ("mixture_gaussian", True, 2, 2)
+    assert (clone.prior_name, clone.conditional_prior, clone.g_steps, clone.latent_dim) == (
+        "mixture_gaussian",
+        True,
+        2,
+        2,
+    )
     assert clone.discriminator.count_params() == model.discriminator.count_params()
 
 
@@ -149,8 +170,10 @@ def test_supervised_decoder_uses_the_label(tmp_path):
 def test_supervised_aae_trains_and_exports_label_signatures(tmp_path):
     from gan_zoo import training
 
-    run = training.run(tiny_config(tmp_path / "w", model="aae_supervised", hidden_units=16,
-                                   hidden_layers=1), verbose=0)
+    run = training.run(
+        tiny_config(tmp_path / "w", model="aae_supervised", hidden_units=16, hidden_layers=1),
+        verbose=0,
+    )
     loaded = tf.saved_model.load(run.export_dir)
     z = tf.zeros((3, 2))
     one = loaded.signatures["decode"](z=z, label=tf.constant([1, 1, 1]))["images"].numpy()
@@ -173,11 +196,13 @@ def test_supervised_aae_on_unlabelled_data_is_a_user_error(tmp_path):
 
 # ----- semi-supervised and clustering variants ----------------------------------
 
+
 def _categorical_model(tmp_path, model="aae_clustering", **overrides):
     from gan_zoo import registry
 
-    values = dict(model=model, hidden_units=32, hidden_layers=1, batch_size=8, latent_dim=3,
-                  num_clusters=5)
+    values = dict(
+        model=model, hidden_units=32, hidden_layers=1, batch_size=8, latent_dim=3, num_clusters=5
+    )
     values.update(overrides)
     cfg = tiny_config(tmp_path / "w", **values)
     return registry.model_class(model).from_flags(cfg, digits.load(), steps_per_epoch=2)
@@ -186,26 +211,33 @@ def _categorical_model(tmp_path, model="aae_clustering", **overrides):
 def _labelled_batch(n=8):
     batch = _batch(n)
     images, labels = digits.load().arrays("train")
-    batch.update(labelled_image=tf.constant(images[100:100 + n].astype(np.float32) / 255.0),
-                 labelled_label=tf.constant(labels[100:100 + n]))
+    batch.update(
+        labelled_image=tf.constant(images[100 : 100 + n].astype(np.float32) / 255.0),
+        labelled_label=tf.constant(labels[100 : 100 + n]),
+    )
     return batch
 
 
 NO = {"encoder": False, "decoder": False, "discriminator": False, "y_discriminator": False}
 
 
-PHASES = [("reconstruction_phase", {"encoder", "decoder"}),
-          ("discriminator_phase", {"discriminator", "y_discriminator"}),
-          ("generator_phase", {"encoder"})]
+PHASES = [
+    ("reconstruction_phase", {"encoder", "decoder"}),
+    ("discriminator_phase", {"discriminator", "y_discriminator"}),
+    ("generator_phase", {"encoder"}),
+]
 
 
 # The clustering AAE learns without labels: it has no classification phase
 # (test_clustering_takes_no_labels), so only the semi-supervised one is tried.
-@pytest.mark.parametrize("model_name, phase, moving", [
-    *[("aae_clustering", *case) for case in PHASES],
-    *[("aae_semi_supervised", *case) for case in PHASES],
-    ("aae_semi_supervised", "classification_phase", {"encoder"}),
-])
+@pytest.mark.parametrize(
+    "model_name, phase, moving",
+    [
+        *[("aae_clustering", *case) for case in PHASES],
+        *[("aae_semi_supervised", *case) for case in PHASES],
+        ("aae_semi_supervised", "classification_phase", {"encoder"}),
+    ],
+)
 def test_categorical_phases_update_only_their_own_variables(tmp_path, model_name, phase, moving):
     model = _categorical_model(tmp_path, model_name)
     before = _snapshot(model)
@@ -271,7 +303,8 @@ def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
     clusters, labels = clustering.categories(batch["image"]).numpy(), batch["label"].numpy()
     named = sum(np.bincount(labels[clusters == k]).max() for k in np.unique(clusters))
     assert clustering.held_out_metrics(batch["image"], batch["label"])[
-        "cluster_error"] == pytest.approx(1 - named / len(labels))
+        "cluster_error"
+    ] == pytest.approx(1 - named / len(labels))
 
 
 def test_held_out_metrics_read_the_validation_split_where_there_is_one(tmp_path):
@@ -282,8 +315,7 @@ def test_held_out_metrics_read_the_validation_split_where_there_is_one(tmp_path)
     def split(value, n=8):  # each split's images are all `value`, to tell them apart
         return np.full((n, 28, 28), value, np.uint8), np.arange(n) % 10
 
-    both = ArraySource("toy", {"train": split(0), "validation": split(100), "test": split(200)},
-                       10)
+    both = ArraySource("toy", {"train": split(0), "validation": split(100), "test": split(200)}, 10)
     assert pipeline.held_out_split(both) == "validation"
     images, _ = pipeline.held_out(both, 4, (0.0, 1.0))
     np.testing.assert_allclose(images.numpy(), 100 / 255, rtol=1e-6)
@@ -312,7 +344,7 @@ def test_categories_picture_has_one_row_per_category(tmp_path):
     assert pictures["style"].shape == (10 * 30 + 2, 5 * 30 + 2, 1)
     z = model.encode(batch["image"][:10])["z"]
     third_row = model.decode({"y": tf.eye(5), "z": tf.repeat(z[2:3], 5, axis=0)}).numpy()
-    cell = pictures["style"][2 * 30 + 2:3 * 30, 4 * 30 + 2:5 * 30, 0]
+    cell = pictures["style"][2 * 30 + 2 : 3 * 30, 4 * 30 + 2 : 5 * 30, 0]
     np.testing.assert_allclose(cell / 255.0, third_row[4, ..., 0], atol=1 / 255 + 1e-6)
     assert "cluster" in model.export_signatures()
 
@@ -337,8 +369,15 @@ def test_semi_supervised_trains_logs_its_error_and_exports_classify(tmp_path):
 
     from gan_zoo import training
 
-    cfg = tiny_config(tmp_path / "w", model="aae_semi_supervised", hidden_units=16,
-                      hidden_layers=1, latent_dim=2, num_labels=20, epochs=2)
+    cfg = tiny_config(
+        tmp_path / "w",
+        model="aae_semi_supervised",
+        hidden_units=16,
+        hidden_layers=1,
+        latent_dim=2,
+        num_labels=20,
+        epochs=2,
+    )
     run = training.run(cfg, verbose=0)
     assert len(run.history["test_error"]) == 2
     assert int(run.model.c_optimizer.iterations) == 4
@@ -348,8 +387,9 @@ def test_semi_supervised_trains_logs_its_error_and_exports_classify(tmp_path):
     assert {"classify", "encode", "decode", "generate", "reconstruct"} <= set(loaded.signatures)
     images = digits.load().arrays("test")[0][:6].astype(np.float32) / 255.0
     out = loaded.signatures["classify"](images=tf.constant(images))
-    np.testing.assert_array_equal(out["y"].numpy(),
-                                  run.model.categories(tf.constant(images)).numpy())
+    np.testing.assert_array_equal(
+        out["y"].numpy(), run.model.categories(tf.constant(images)).numpy()
+    )
     assert out["probabilities"].shape == (6, 10)
     code = loaded.signatures["encode"](images=tf.constant(images))
     assert code["y"].shape == (6, 10) and code["z"].shape == (6, 2)
@@ -370,11 +410,14 @@ def test_input_noise_reaches_the_encoder_in_every_training_phase_only(tmp_path):
     # two passes for use agree, and with no noise training passes agree too.
     first, second = (noisy.y_logits_and_z(images, training=True)[0].numpy() for _ in range(2))
     assert np.abs(first - second).max() > 1e-3
-    np.testing.assert_array_equal(noisy.y_logits_and_z(images)[0].numpy(),
-                                  noisy.y_logits_and_z(images)[0].numpy())
+    np.testing.assert_array_equal(
+        noisy.y_logits_and_z(images)[0].numpy(), noisy.y_logits_and_z(images)[0].numpy()
+    )
     clean = _categorical_model(tmp_path, "aae_semi_supervised")
-    np.testing.assert_array_equal(clean.y_logits_and_z(images, training=True)[0].numpy(),
-                                  clean.y_logits_and_z(images, training=True)[0].numpy())
+    np.testing.assert_array_equal(
+        clean.y_logits_and_z(images, training=True)[0].numpy(),
+        clean.y_logits_and_z(images, training=True)[0].numpy(),
+    )
     assert noisy.get_config()["input_noise"] == 0.3
     with pytest.raises(UserError, match="input_noise"):
         tiny_config(tmp_path / "bad", model="aae", input_noise=-0.1)

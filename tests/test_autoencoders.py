@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from gan_zoo import exported, registry, training
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
@@ -26,8 +26,10 @@ def _model(tmp_path, model, **overrides):
 
 def _batch(n=8, start=0):
     images, labels = digits.load().arrays("train")
-    return {"image": tf.constant(images[start:start + n].astype(np.float32) / 255.0),
-            "label": tf.constant(labels[start:start + n])}
+    return {
+        "image": tf.constant(images[start : start + n].astype(np.float32) / 255.0),
+        "label": tf.constant(labels[start : start + n]),
+    }
 
 
 def _networks(model):
@@ -37,18 +39,22 @@ def _networks(model):
 
 # ----- the VAE's objective ---------------------------------------------------------
 
+
 def _constant_vae(tmp_path, mean, log_var, pixel_logit, **overrides):
     """A VAE whose posterior is N(mean, exp(log_var)) for every image and whose
     decoder outputs sigmoid(pixel_logit) everywhere: all kernels zero, biases set."""
     model = _model(tmp_path, "vae", latent_dim=2, **overrides)
-    for net, bias in ((model.encoder, np.concatenate([mean, log_var])),
-                      (model.decoder, np.full(784, pixel_logit))):
+    for net, bias in (
+        (model.encoder, np.concatenate([mean, log_var])),
+        (model.decoder, np.full(784, pixel_logit)),
+    ):
         for layer in net.layers:
             if isinstance(layer, keras.layers.Dense):
                 kernel, b = layer.get_weights()
                 last = layer is net.get_layer("output")
-                layer.set_weights([np.zeros_like(kernel),
-                                   bias.astype(np.float32) if last else np.zeros_like(b)])
+                layer.set_weights(
+                    [np.zeros_like(kernel), bias.astype(np.float32) if last else np.zeros_like(b)]
+                )
     return model
 
 
@@ -61,7 +67,7 @@ def test_elbo_terms_against_a_hand_computed_case(tmp_path):
     x = batch["image"].numpy().reshape(4, -1).astype(np.float64)
     expected_nll = -(x * np.log(p) + (1 - x) * np.log(1 - p)).sum(1)
     var = np.exp(log_var)
-    expected_kl = 0.5 * np.sum(var + mean ** 2 - 1 - log_var)
+    expected_kl = 0.5 * np.sum(var + mean**2 - 1 - log_var)
     np.testing.assert_allclose(nll.numpy(), expected_nll, rtol=1e-4)
     np.testing.assert_allclose(kl.numpy(), expected_kl, rtol=1e-5)
     # A standard normal posterior costs no KL.
@@ -78,8 +84,9 @@ def test_reparameterised_sample_has_the_posterior_statistics(tmp_path):
     image = _batch(1)["image"]
     mean, log_var = (t.numpy()[0] for t in model.posterior(image))
     noise = tf.random.stateless_normal((20000, 4), [1, 2])
-    z = VAE.reparameterize(tf.tile(mean[None], (20000, 1)), tf.tile(log_var[None], (20000, 1)),
-                           noise).numpy()
+    z = VAE.reparameterize(
+        tf.tile(mean[None], (20000, 1)), tf.tile(log_var[None], (20000, 1)), noise
+    ).numpy()
     np.testing.assert_allclose(z.mean(0), mean, atol=0.05 * np.exp(0.5 * log_var).max())
     np.testing.assert_allclose(z.var(0), np.exp(log_var), rtol=0.05)
 
@@ -101,6 +108,7 @@ def test_gaussian_decoder_learns_its_scale(tmp_path):
 
 
 # ----- the denoising autoencoder's corruption ------------------------------------------
+
 
 def test_corruptions_do_what_they_say():
     x = tf.fill((200, 28, 28, 1), 0.5)
@@ -137,6 +145,7 @@ def test_fractional_corruption_needs_a_fraction(tmp_path):
 
 # ----- conditioning -----------------------------------------------------------------
 
+
 def test_conditional_models_read_the_label(tmp_path):
     cvae = _model(tmp_path, "cvae")
     x, z = _batch(2)["image"], tf.zeros((2, 3))
@@ -151,16 +160,23 @@ def test_conditional_models_read_the_label(tmp_path):
     noise = cgan.sample_noise(2)
     assert differ(cgan((noise, tf.constant([0, 0]))), cgan((noise, tf.constant([5, 5]))))
     images = cgan((noise, tf.constant([0, 0])))
-    assert differ(cgan.discriminate(images, {"label": tf.constant([0, 0])}, False),
-                  cgan.discriminate(images, {"label": tf.constant([5, 5])}, False))
+    assert differ(
+        cgan.discriminate(images, {"label": tf.constant([0, 0])}, False),
+        cgan.discriminate(images, {"label": tf.constant([5, 5])}, False),
+    )
 
 
 def test_cgan_has_the_papers_networks(tmp_path):
     cgan = _model(tmp_path, "cgan", latent_dim=100)
-    dense = [l.units for l in cgan.generator.layers if isinstance(l, keras.layers.Dense)]
+    dense = [
+        layer.units for layer in cgan.generator.layers if isinstance(layer, keras.layers.Dense)
+    ]
     assert dense == [200, 1000, 1200, 784]
-    maxouts = [(l.units, l.pieces) for l in cgan.discriminator.layers
-               if l.__class__.__name__ == "Maxout"]
+    maxouts = [
+        (layer.units, layer.pieces)
+        for layer in cgan.discriminator.layers
+        if layer.__class__.__name__ == "Maxout"
+    ]
     assert maxouts == [(240, 5), (50, 5), (240, 4)]
     assert cgan.num_classes == 10
 
@@ -177,51 +193,70 @@ def test_conditional_models_need_labels(tmp_path, model):
 
 # ----- one step of every model ---------------------------------------------------------
 
-@pytest.mark.parametrize("model, overrides", [
-    ("ae", {}), ("ae", {"architecture": "conv"}), ("dae", {}), ("vae", {}),
-    ("vae", {"recon_loss": "mse"}), ("cvae", {"architecture": "conv"}), ("cgan", {}),
-])
+
+@pytest.mark.parametrize(
+    "model, overrides",
+    [
+        ("ae", {}),
+        ("ae", {"architecture": "conv"}),
+        ("dae", {}),
+        ("vae", {}),
+        ("vae", {"recon_loss": "mse"}),
+        ("cvae", {"architecture": "conv"}),
+        ("cgan", {}),
+    ],
+)
 def test_one_training_step_changes_every_network(tmp_path, model, overrides):
     net = _model(tmp_path, model, **overrides)
     batch = _batch(8)
     if model == "cgan":
         batch = _batch(8 * net.d_steps)
-    before = {name: [v.numpy().copy() for v in n.trainable_variables]
-              for name, n in _networks(net).items()}
+    before = {
+        name: [v.numpy().copy() for v in n.trainable_variables]
+        for name, n in _networks(net).items()
+    }
     net.train_step(batch)
     for name, n in _networks(net).items():
-        moved = [not np.array_equal(b, v.numpy())
-                 for b, v in zip(before[name], n.trainable_variables, strict=True)]
+        moved = [
+            not np.array_equal(b, v.numpy())
+            for b, v in zip(before[name], n.trainable_variables, strict=True)
+        ]
         assert any(moved), name
         # Every kernel moves (biases of dead ReLUs may not, after one step).
-        kernels = [m for m, v in zip(moved, n.trainable_variables, strict=True)
-                   if "kernel" in v.path]
+        kernels = [
+            m for m, v in zip(moved, n.trainable_variables, strict=True) if "kernel" in v.path
+        ]
         assert all(kernels), name
 
 
 # ----- training and export -----------------------------------------------------------
 
+
 def test_ae_conv_trains_and_exports(tmp_path):
-    run = training.run(tiny_config(tmp_path / "w", model="ae", architecture="conv",
-                                   latent_dim=2), verbose=0)
+    run = training.run(
+        tiny_config(tmp_path / "w", model="ae", architecture="conv", latent_dim=2), verbose=0
+    )
     loaded = tf.saved_model.load(run.export_dir)
     images = tf.constant(digits.load().arrays("test")[0][:3].astype(np.float32) / 255.0)
     z = loaded.signatures["encode"](images=images)["z"]
     np.testing.assert_allclose(
         loaded.signatures["decode"](z=z)["images"].numpy(),
-        loaded.signatures["reconstruct"](images=images)["images"].numpy(), atol=1e-5)
+        loaded.signatures["reconstruct"](images=images)["images"].numpy(),
+        atol=1e-5,
+    )
     np.testing.assert_allclose(z.numpy(), run.model.encode(images)["z"].numpy(), atol=1e-5)
-    assert {"reconstructions", "latent", "manifold"} <= set(
-        os.listdir(tmp_path / "w" / "pictures"))
+    assert {"reconstructions", "latent", "manifold"} <= set(os.listdir(tmp_path / "w" / "pictures"))
 
 
 def test_vae_logs_test_elbo_and_exports(tmp_path):
-    run = training.run(tiny_config(tmp_path / "w", model="vae", latent_dim=2, epochs=2,
-                                   hidden_units=32), verbose=0)
+    run = training.run(
+        tiny_config(tmp_path / "w", model="vae", latent_dim=2, epochs=2, hidden_units=32), verbose=0
+    )
     assert len(run.history["test_neg_elbo"]) == 2
     summary = json.load(open(tmp_path / "w" / "summary.json"))
     assert summary["final_metrics"]["test_neg_elbo"] == pytest.approx(
-        run.history["test_recon"][-1] + run.history["test_kl"][-1], rel=1e-5)
+        run.history["test_recon"][-1] + run.history["test_kl"][-1], rel=1e-5
+    )
     loaded = tf.saved_model.load(run.export_dir)
     images = tf.constant(digits.load().arrays("test")[0][:3].astype(np.float32) / 255.0)
     code = loaded.signatures["encode"](images=images)
@@ -232,8 +267,7 @@ def test_vae_logs_test_elbo_and_exports(tmp_path):
     # The latent tools (walk.py, arithmetic.py) decode codes through `decode`.
     export = exported.load_export(run.export_dir)
     assert export.latent_dim == 2 and export.image_shape == (28, 28, 1)
-    np.testing.assert_allclose(export.generate(out["z"].numpy()), out["images"].numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(export.generate(out["z"].numpy()), out["images"].numpy(), atol=1e-5)
 
 
 def test_cvae_export_takes_labels(tmp_path):
@@ -244,10 +278,13 @@ def test_cvae_export_takes_labels(tmp_path):
     z = loaded.signatures["encode"](images=images, label=label)["z"]
     one = loaded.signatures["decode"](z=z, label=label)["images"].numpy()
     np.testing.assert_allclose(
-        one, loaded.signatures["reconstruct"](images=images, label=label)["images"].numpy(),
-        atol=1e-5)
-    drawn = loaded.signatures["generate_for_labels"](label=tf.constant([0, 7]),
-                                                     seed=tf.constant(0, tf.int64))
+        one,
+        loaded.signatures["reconstruct"](images=images, label=label)["images"].numpy(),
+        atol=1e-5,
+    )
+    drawn = loaded.signatures["generate_for_labels"](
+        label=tf.constant([0, 7]), seed=tf.constant(0, tf.int64)
+    )
     expected = run.model.decode({"z": drawn["z"]}, tf.constant([0, 7])).numpy()
     np.testing.assert_allclose(drawn["images"].numpy(), expected, atol=1e-5)
 
@@ -266,14 +303,18 @@ def test_cgan_trains_and_exports_class_rows(tmp_path):
 
 
 def test_export_signatures_refuse_wrong_shapes_and_dtypes(tmp_path):
-    run = training.run(tiny_config(tmp_path / "w", model="vae", latent_dim=2,
-                                   hidden_units=8), verbose=0)
+    run = training.run(
+        tiny_config(tmp_path / "w", model="vae", latent_dim=2, hidden_units=8), verbose=0
+    )
     loaded = tf.saved_model.load(run.export_dir)
     errors = (ValueError, TypeError, tf.errors.InvalidArgumentError)
     # The error names the input, its shape and the one expected (not a
     # mismatch deep inside the decoder's matrices).
-    with pytest.raises(errors, match=r"tensor z \[3,5\] is not compatible with expected "
-                                     r"shape \[\?,2\]"):
+    with pytest.raises(
+        errors,
+        match=r"tensor z \[3,5\] is not compatible with expected "
+        r"shape \[\?,2\]",
+    ):
         loaded.signatures["decode"](z=tf.zeros((3, 5)))
     with pytest.raises(errors, match=r"tensor images \[3,32,32,1\] is not compatible"):
         loaded.signatures["encode"](images=tf.zeros((3, 32, 32, 1)))

@@ -4,8 +4,8 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import run_script, run_scripts, start_script, write_idx
+
 from gan_zoo import config, registry
 from gan_zoo.errors import UserError
 
@@ -18,34 +18,37 @@ def test_registry_lists_choices_for_unknown_names():
         registry.dataset_loader("nope")
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"gen_loss": "wasserstein"}, "minimax, non_saturating"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"d_steps": -1}, "d_steps"),
-    ({"momentum": 1.5}, "momentum"),
-    ({"lr_decay": 0.5}, "lr_decay"),
-    ({"epochs": 0}, "--epochs=0 must be > 0"),
-    ({"latent_dim": 0}, "--latent_dim=0 must be > 0"),
-    ({"learning_rate": -0.1}, "--learning_rate=-0.1 must be > 0"),
-    ({"d_learning_rate": -1.0}, "--d_learning_rate=-1.0 must be >= 0"),
-    ({"model": "dcgan", "image_size": 48}, "--image_size=48 is not supported by dcgan"),
-    ({"model": "aae", "prior": "cauchy"}, "unknown prior 'cauchy'"),
-    # 2-D pictures and priors with a 10-D code make no sense.
-    ({"model": "aae", "prior": "mixture_gaussian", "latent_dim": 10}, "--latent_dim=2"),
-    ({"model": "aae_clustering", "num_clusters": 1}, "--num_clusters=1 must be >= 2"),
-    ({"model": "aae_semi_supervised", "num_labels": -5}, "--num_labels=-5 must be >= 0"),
-    ({"model": "dae", "corruption": "blur"}, "--corruption='blur' is not one of"),
-    ({"eval_every_epochs": 1, "eval_metrics": "fid,lpips"}, "choose from parzen, fid"),
-    ({"checkpoint_every_steps": -1}, "--checkpoint_every_steps=-1 must be >= 0"),
-    ({"architecture": "transformer"}, "--architecture='transformer' is not one of"),
-    ({"strategy": "parameter_server"}, "--strategy='parameter_server' is not one of"),
-    ({"gan_update": "async"}, "--gan_update='async' is not one of"),
-    ({"keep_best": "kid", "eval_every_epochs": 1}, "--keep_best='kid' is not one of"),
-    ({"keep_best": "parzen", "eval_every_epochs": 1}, "add --eval_every_epochs=1 and parzen"),
-    ({"keep_best": "fid"}, "needs the periodic evaluation"),
-    ({"seed": -1}, "--seed=-1 is out of range; pick a seed from 0 to 4294967295"),
-    ({"seed": 2**32}, "--seed=4294967296 is out of range"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"gen_loss": "wasserstein"}, "minimax, non_saturating"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"d_steps": -1}, "d_steps"),
+        ({"momentum": 1.5}, "momentum"),
+        ({"lr_decay": 0.5}, "lr_decay"),
+        ({"epochs": 0}, "--epochs=0 must be > 0"),
+        ({"latent_dim": 0}, "--latent_dim=0 must be > 0"),
+        ({"learning_rate": -0.1}, "--learning_rate=-0.1 must be > 0"),
+        ({"d_learning_rate": -1.0}, "--d_learning_rate=-1.0 must be >= 0"),
+        ({"model": "dcgan", "image_size": 48}, "--image_size=48 is not supported by dcgan"),
+        ({"model": "aae", "prior": "cauchy"}, "unknown prior 'cauchy'"),
+        # 2-D pictures and priors with a 10-D code make no sense.
+        ({"model": "aae", "prior": "mixture_gaussian", "latent_dim": 10}, "--latent_dim=2"),
+        ({"model": "aae_clustering", "num_clusters": 1}, "--num_clusters=1 must be >= 2"),
+        ({"model": "aae_semi_supervised", "num_labels": -5}, "--num_labels=-5 must be >= 0"),
+        ({"model": "dae", "corruption": "blur"}, "--corruption='blur' is not one of"),
+        ({"eval_every_epochs": 1, "eval_metrics": "fid,lpips"}, "choose from parzen, fid"),
+        ({"checkpoint_every_steps": -1}, "--checkpoint_every_steps=-1 must be >= 0"),
+        ({"architecture": "transformer"}, "--architecture='transformer' is not one of"),
+        ({"strategy": "parameter_server"}, "--strategy='parameter_server' is not one of"),
+        ({"gan_update": "async"}, "--gan_update='async' is not one of"),
+        ({"keep_best": "kid", "eval_every_epochs": 1}, "--keep_best='kid' is not one of"),
+        ({"keep_best": "parzen", "eval_every_epochs": 1}, "add --eval_every_epochs=1 and parzen"),
+        ({"keep_best": "fid"}, "needs the periodic evaluation"),
+        ({"seed": -1}, "--seed=-1 is out of range; pick a seed from 0 to 4294967295"),
+        ({"seed": 2**32}, "--seed=4294967296 is out of range"),
+    ],
+)
 def test_bad_values_are_user_errors(overrides, message):
     with pytest.raises(UserError, match=message):
         config.resolve(overrides)
@@ -62,20 +65,36 @@ def test_the_largest_accepted_seed_is_the_largest_numpy_and_keras_take():
 
 def test_flagfile_with_unknown_or_untyped_settings_is_refused():
     text = "# a comment\n\n--model=gan\n--paper_split\n--nodeterministic\n--epochs=3\n"
-    assert config.parse_flagfile(text) == {"model": "gan", "paper_split": True,
-                                           "deterministic": False, "epochs": 3}
-    with pytest.raises(UserError, match=r"^flags/x.flags has unknown setting\(s\) --modle=dcgan, "
-                                        r"--nopaper; fix their names"):
+    assert config.parse_flagfile(text) == {
+        "model": "gan",
+        "paper_split": True,
+        "deterministic": False,
+        "epochs": 3,
+    }
+    with pytest.raises(
+        UserError,
+        match=r"^flags/x.flags has unknown setting\(s\) --modle=dcgan, "
+        r"--nopaper; fix their names",
+    ):
         config.parse_flagfile("--modle=dcgan\n--nopaper\n--epochs=3", "flags/x.flags")
-    with pytest.raises(UserError, match="without a valid value: --epochs=abc, --epochs, "
-                                        "--paper_split=maybe; write them as --name=value"):
+    with pytest.raises(
+        UserError,
+        match="without a valid value: --epochs=abc, --epochs, "
+        "--paper_split=maybe; write them as --name=value",
+    ):
         config.parse_flagfile("--epochs=abc\n--epochs\n--paper_split=maybe")
 
 
 def test_paper_defaults_fill_unset_flags_and_flags_override_them():
     cfg = config.resolve({"epochs": 3})
-    assert (cfg.batch_size, cfg.learning_rate, cfg.lr_decay, cfg.momentum,
-            cfg.final_momentum, cfg.momentum_epochs) == (100, 0.1, 1.000004, 0.5, 0.7, 250)
+    assert (
+        cfg.batch_size,
+        cfg.learning_rate,
+        cfg.lr_decay,
+        cfg.momentum,
+        cfg.final_momentum,
+        cfg.momentum_epochs,
+    ) == (100, 0.1, 1.000004, 0.5, 0.7, 250)
     assert cfg.epochs == 3
     assert cfg.workdir == "runs/gan_digits"
 
@@ -85,7 +104,7 @@ def test_paper_defaults_fill_unset_flags_and_flags_override_them():
 # here overrides it.
 BAD_TRAIN_ARGS = {
     "--model=nope": "choose one of: aae, aae_clustering, aae_semi_supervised, "
-                    "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae",
+    "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae",
     "--dataset=nope": "celeb_a, cifar10, digits, image_folder, lsun, mnist",
     "--gen_loss=foo": "minimax, non_saturating",
     "--batch_size=-4": "batch_size",
@@ -97,9 +116,8 @@ BAD_TRAIN_ARGS = {
     "--seed=4294967296": "--seed=4294967296 is out of range",
     "--modle=dcgan": "unknown flag --modle; did you mean --model? --helpfull lists every flag.",
     "--epochs=abc": "--epochs=abc: invalid literal for int() with base 10: 'abc'; "
-                    "--epochs takes an integer.",
-    "--paper_split=maybe": "--paper_split=maybe: not a boolean; --paper_split takes true or "
-                           "false.",
+    "--epochs takes an integer.",
+    "--paper_split=maybe": "--paper_split=maybe: not a boolean; --paper_split takes true or false.",
     "--flagfile={root}/missing.flags": "Unable to open flagfile",
     # Refused once the data is loaded, after the workdir would have been made.
     "--batch_size=100000": "fewer than one step needs (100000); lower --batch_size",
@@ -113,8 +131,10 @@ def bad_train_runs(tmp_path_factory):
     (root / "a_file").write_text("not a directory")
     (root / "partial_mnist").mkdir()
     write_idx(root / "partial_mnist" / "train-images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8))
-    commands = {arg: ["train.py", f"--workdir={root}/{i}", *arg.format(root=root).split()]
-                for i, arg in enumerate(BAD_TRAIN_ARGS)}
+    commands = {
+        arg: ["train.py", f"--workdir={root}/{i}", *arg.format(root=root).split()]
+        for i, arg in enumerate(BAD_TRAIN_ARGS)
+    }
     # One in a real new interpreter: only a real start-up shows whether
     # TensorFlow's C++ start-up noise reaches stderr (the others are forks of a
     # process that imported TensorFlow already, conftest.start_script).
@@ -140,9 +160,18 @@ def test_train_py_bad_input_is_one_line_without_traceback(arg, bad_train_runs):
 
 
 # Every entry point parses its flags through cli.run.
-ENTRY_POINTS = ["train.py", "evaluate.py", "sample.py", "walk.py", "arithmetic.py", "probe.py",
-                "train_classifier.py", "prepare_lsun.py", "-m gan_zoo.toy1d",
-                "-m gan_zoo.curves"]
+ENTRY_POINTS = [
+    "train.py",
+    "evaluate.py",
+    "sample.py",
+    "walk.py",
+    "arithmetic.py",
+    "probe.py",
+    "train_classifier.py",
+    "prepare_lsun.py",
+    "-m gan_zoo.toy1d",
+    "-m gan_zoo.curves",
+]
 
 
 @pytest.fixture(scope="module")
@@ -155,14 +184,16 @@ def test_every_entry_point_names_an_unknown_flag_in_one_line(entry, misspelt_fla
     result = misspelt_flag_runs[entry]
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
-        "error: unknown flag --verbosityy; did you mean --verbosity? --helpfull lists every flag."]
+        "error: unknown flag --verbosityy; did you mean --verbosity? --helpfull lists every flag."
+    ]
 
 
 def test_curves_tool_refuses_a_directory_without_logs(tmp_path):
     result = run_script("-m", "gan_zoo.curves", f"--runs=a={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: {tmp_path} has no TensorBoard logs (logs/train); is it a run directory?"]
+        f"error: {tmp_path} has no TensorBoard logs (logs/train); is it a run directory?"
+    ]
 
 
 def test_curves_read_validation_metrics_back_under_their_val_name(tmp_path):
@@ -172,17 +203,23 @@ def test_curves_read_validation_metrics_back_under_their_val_name(tmp_path):
 
     from gan_zoo import curves
 
-    for part, values in (("train", {"error": 0.5, "recon_loss": 0.2}),
-                         ("validation", {"error": 0.3})):
+    for part, values in (
+        ("train", {"error": 0.5, "recon_loss": 0.2}),
+        ("validation", {"error": 0.3}),
+    ):
         with tf.summary.create_file_writer(str(tmp_path / "logs" / part)).as_default():
             for epoch in range(2):
                 for name, value in values.items():
                     tf.summary.scalar(f"epoch_{name}", value + epoch, step=epoch)
     logged = curves.epoch_scalars(str(tmp_path))
-    expected = {"error": {1: 0.5, 2: 1.5}, "recon_loss": {1: 0.2, 2: 1.2},
-                "val_error": {1: 0.3, 2: 1.3}}
-    assert {name: set(series) for name, series in logged.items()} == \
-        {name: set(series) for name, series in expected.items()}
+    expected = {
+        "error": {1: 0.5, 2: 1.5},
+        "recon_loss": {1: 0.2, 2: 1.2},
+        "val_error": {1: 0.3, 2: 1.3},
+    }
+    assert {name: set(series) for name, series in logged.items()} == {
+        name: set(series) for name, series in expected.items()
+    }
     for name, series in expected.items():
         assert logged[name] == pytest.approx(series)
 

@@ -3,8 +3,8 @@ import gzip
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import fake_mnist_dir, write_idx
+
 from gan_zoo.datasets import digits, idx, mnist, pipeline, tfds_util
 from gan_zoo.errors import UserError
 
@@ -97,8 +97,9 @@ def test_pipeline_refuses_batch_larger_than_data():
 
 def test_pipeline_resizes_to_the_model_shape_and_caps_examples():
     source = digits.load()
-    ds, steps = pipeline.training_dataset(source, "train", 10, (-1.0, 1.0), seed=0,
-                                          image_shape=(32, 32, 1), max_examples=95)
+    ds, steps = pipeline.training_dataset(
+        source, "train", 10, (-1.0, 1.0), seed=0, image_shape=(32, 32, 1), max_examples=95
+    )
     assert steps == 9  # 95 examples, batches of 10
     batch = next(iter(ds))["image"].numpy()
     assert batch.shape == (10, 32, 32, 1)
@@ -114,8 +115,9 @@ def test_digits_are_padded_into_a_32_pixel_frame_and_crop_back_exactly():
     border = np.ones((32, 32), bool)
     border[2:30, 2:30] = False
     assert (framed[:, border] == -1.0).all()
-    np.testing.assert_allclose(framed[:, 2:30, 2:30],
-                               pipeline.scale_images(images, (-1.0, 1.0)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        framed[:, 2:30, 2:30], pipeline.scale_images(images, (-1.0, 1.0)).numpy(), atol=1e-6
+    )
     unit = images.numpy().astype(np.float32) / 255.0
     back = pipeline.to_data_size(pipeline.to_unit_range(framed, (-1.0, 1.0)), (28, 28, 1))
     np.testing.assert_allclose(back.numpy(), unit, atol=1e-6)
@@ -130,8 +132,9 @@ def test_digits_are_padded_into_a_32_pixel_frame_and_crop_back_exactly():
 
 def test_pipeline_refuses_a_channel_mismatch():
     with pytest.raises(UserError, match="3-channel"):
-        pipeline.training_dataset(digits.load(), "train", 10, (0, 1), seed=0,
-                                  image_shape=(28, 28, 3))
+        pipeline.training_dataset(
+            digits.load(), "train", 10, (0, 1), seed=0, image_shape=(28, 28, 3)
+        )
 
 
 def test_balanced_subset_takes_equal_counts_per_class_reproducibly():

@@ -13,13 +13,21 @@ from gan_zoo.models.dcgan import DCGAN
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    cfg = config.resolve(dict(model="dcgan", image_size=64, ngf=8, ndf=8, batch_size=4,
-                              workdir=str(tmp_path_factory.mktemp("w"))))
+    cfg = config.resolve(
+        dict(
+            model="dcgan",
+            image_size=64,
+            ngf=8,
+            ndf=8,
+            batch_size=4,
+            workdir=str(tmp_path_factory.mktemp("w")),
+        )
+    )
     return DCGAN.from_flags(cfg, digits.load(), steps_per_epoch=1)
 
 
 def _of(net, kind):
-    return [l for l in net.layers if isinstance(l, kind)]
+    return [layer for layer in net.layers if isinstance(layer, kind)]
 
 
 def test_generator_shape_projection_and_activations(model):
@@ -36,23 +44,23 @@ def test_generator_shape_projection_and_activations(model):
 def test_batchnorm_everywhere_but_g_output_and_d_input(model):
     g, d = model.generator, model.discriminator
     # Each G layer but the last is followed by BN; the output goes straight to tanh.
-    g_names = [l.name for l in g.layers]
-    assert g_names[g_names.index("output") + 1:] == []
+    g_names = [layer.name for layer in g.layers]
+    assert g_names[g_names.index("output") + 1 :] == []
     assert len(_of(g, keras.layers.BatchNormalization)) == 4
     convs = _of(d, keras.layers.Conv2D)
     bns = _of(d, keras.layers.BatchNormalization)
     assert len(bns) == len(convs) - 2  # none after the input conv, none on the logit
     first = d.get_layer("conv0")
-    assert not any(l.input is first.output for l in bns)
+    assert not any(layer.input is first.output for layer in bns)
 
 
 def test_discriminator_strides_leaky_relu_no_pooling_no_dense(model):
     d = model.discriminator
     convs = _of(d, keras.layers.Conv2D)
     assert [c.strides for c in convs[:-1]] == [(2, 2)] * 4
-    assert [l.negative_slope for l in _of(d, keras.layers.LeakyReLU)] == [0.2] * 4
+    assert [layer.negative_slope for layer in _of(d, keras.layers.LeakyReLU)] == [0.2] * 4
     for net in (model.generator, model.discriminator):
-        names = [type(l).__name__ for l in net.layers]
+        names = [type(layer).__name__ for layer in net.layers]
         assert not any("Pool" in n for n in names)
     assert not _of(d, keras.layers.Dense)
     assert d.output_shape == (None, 1)
@@ -84,15 +92,18 @@ def test_features_are_every_layer_pooled_to_4x4(model):
 
 
 def test_train_step_moves_both_networks_and_bn_statistics(model):
-    batch = {"image": tf.random.uniform((4, 64, 64, 1), -1, 1),
-             "label": tf.zeros(4, tf.int32)}
+    batch = {"image": tf.random.uniform((4, 64, 64, 1), -1, 1), "label": tf.zeros(4, tf.int32)}
     g_before = [v.numpy().copy() for v in model.generator.weights]
     d_before = [v.numpy().copy() for v in model.discriminator.weights]
     model.train_step(batch)
-    assert all(not np.array_equal(b, v.numpy())
-               for b, v in zip(g_before, model.generator.weights, strict=True))
-    assert all(not np.array_equal(b, v.numpy())
-               for b, v in zip(d_before, model.discriminator.weights, strict=True))
+    assert all(
+        not np.array_equal(b, v.numpy())
+        for b, v in zip(g_before, model.generator.weights, strict=True)
+    )
+    assert all(
+        not np.array_equal(b, v.numpy())
+        for b, v in zip(d_before, model.discriminator.weights, strict=True)
+    )
 
 
 @pytest.mark.parametrize("size", [16, 48, 256])
@@ -103,10 +114,12 @@ def test_unsupported_image_size_is_a_user_error(size):
 
 def test_mnist_is_resized_and_keeps_one_channel(tmp_path):
     from conftest import tiny_config
+
     from gan_zoo import training
 
-    run = training.run(tiny_config(tmp_path / "w", model="dcgan", image_size=32, ngf=4, ndf=4),
-                       verbose=0)
+    run = training.run(
+        tiny_config(tmp_path / "w", model="dcgan", image_size=32, ngf=4, ndf=4), verbose=0
+    )
     assert run.model.generator.output_shape == (None, 32, 32, 1)
     assert run.model.discriminator.input_shape == (None, 32, 32, 1)
 
@@ -121,10 +134,20 @@ def test_train_py_dcgan_on_a_generated_lsun_lmdb_trains_and_exports(tmp_path):
 
     write_lmdb(tmp_path / "lsun" / "bedroom_train_lmdb", lsun_records())
     workdir = tmp_path / "run"
-    result = run_script("train.py", "--model=dcgan", "--dataset=lsun",
-                        f"--data_dir={tmp_path / 'lsun'}", f"--workdir={workdir}",
-                        "--image_size=32", "--ngf=4", "--ndf=4", "--batch_size=2",
-                        "--epochs=1", "--steps_per_epoch=3", "--num_samples=4")
+    result = run_script(
+        "train.py",
+        "--model=dcgan",
+        "--dataset=lsun",
+        f"--data_dir={tmp_path / 'lsun'}",
+        f"--workdir={workdir}",
+        "--image_size=32",
+        "--ngf=4",
+        "--ndf=4",
+        "--batch_size=2",
+        "--epochs=1",
+        "--steps_per_epoch=3",
+        "--num_samples=4",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "skipped undecodable" in result.stderr  # the truncated record, counted not fatal
     meta = json.loads((workdir / "export" / "gan_zoo.json").read_text())
@@ -139,10 +162,18 @@ def test_train_py_dcgan_on_a_generated_lsun_lmdb_trains_and_exports(tmp_path):
 def test_lsun_without_data_says_where_it_comes_from(tmp_path):
     from conftest import run_scripts
 
-    results = run_scripts({
-        "train": ["train.py", "--model=dcgan", "--dataset=lsun", f"--data_dir={tmp_path}",
-                  f"--workdir={tmp_path}/w"],
-        "prepare": ["prepare_lsun.py", f"--data_dir={tmp_path}"]})
+    results = run_scripts(
+        {
+            "train": [
+                "train.py",
+                "--model=dcgan",
+                "--dataset=lsun",
+                f"--data_dir={tmp_path}",
+                f"--workdir={tmp_path}/w",
+            ],
+            "prepare": ["prepare_lsun.py", f"--data_dir={tmp_path}"],
+        }
+    )
     for result in results.values():
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and "github.com/fyu/lsun" in result.stderr
@@ -157,8 +188,10 @@ def test_fused_batchnorm_matches_keras_batchnorm():
     from gan_zoo.networks import FusedBatchNorm
 
     x = tf.random.normal([16, 8, 8, 5], 2.0, 3.0, seed=1)
-    ours, theirs = FusedBatchNorm(momentum=0.9, epsilon=1e-5), keras.layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5)
+    ours, theirs = (
+        FusedBatchNorm(momentum=0.9, epsilon=1e-5),
+        keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5),
+    )
     for layer in (ours, theirs):
         layer.build(x.shape)
         layer.gamma.assign(tf.linspace(0.5, 2.0, 5))
@@ -170,17 +203,19 @@ def test_fused_batchnorm_matches_keras_batchnorm():
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
     for wrt in (x, ours.gamma, ours.beta):
         other = {id(ours.gamma): theirs.gamma, id(ours.beta): theirs.beta}.get(id(wrt), x)
-        np.testing.assert_allclose(tape.gradient(losses[0], wrt), tape.gradient(losses[1], other),
-                                   rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            tape.gradient(losses[0], wrt), tape.gradient(losses[1], other), rtol=1e-4, atol=1e-4
+        )
     np.testing.assert_allclose(ours.moving_mean, theirs.moving_mean, atol=1e-6)
     # The unbiased batch variance (Torch's) in the moving average: n / (n - 1).
     n = 16 * 8 * 8
     batch_var = (theirs.moving_variance.numpy() - 0.9) / 0.1
-    np.testing.assert_allclose(ours.moving_variance, 0.9 + 0.1 * batch_var * n / (n - 1),
-                               rtol=1e-5)
-    np.testing.assert_allclose(ours(x, training=False),
-                               (x - ours.moving_mean) / np.sqrt(ours.moving_variance + 1e-5)
-                               * ours.gamma + ours.beta, atol=1e-4)
+    np.testing.assert_allclose(ours.moving_variance, 0.9 + 0.1 * batch_var * n / (n - 1), rtol=1e-5)
+    np.testing.assert_allclose(
+        ours(x, training=False),
+        (x - ours.moving_mean) / np.sqrt(ours.moving_variance + 1e-5) * ours.gamma + ours.beta,
+        atol=1e-4,
+    )
 
 
 def test_batch_statistics_samples_leave_the_moving_averages_alone(model):

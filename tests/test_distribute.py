@@ -5,7 +5,6 @@ import json
 import textwrap
 
 import pytest
-
 from conftest import run_script
 
 SCRIPT = textwrap.dedent("""

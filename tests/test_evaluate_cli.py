@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import run_script, run_scripts, tiny_config
+
 from gan_zoo import callbacks, config, exported, registry, training
 from gan_zoo.datasets import digits
 from gan_zoo.evaluation import features, protocol
@@ -20,13 +20,22 @@ def export_dir(tmp_path_factory):
 
 def _library(samples):
     source = registry.dataset_loader("digits")(config.resolve({"dataset": "digits"}))
-    return protocol.evaluate(samples, protocol.real_sets(source), ["parzen", "fid", "coverage"],
-                             features.extractor("mnist_classifier"))
+    return protocol.evaluate(
+        samples,
+        protocol.real_sets(source),
+        ["parzen", "fid", "coverage"],
+        features.extractor("mnist_classifier"),
+    )
 
 
 def test_evaluate_export_and_npy_match_the_library(export_dir, tmp_path):
-    result = run_script("evaluate.py", f"--export={export_dir}", "--num_samples=300",
-                        "--metrics=parzen,fid,coverage", "--dataset=digits")
+    result = run_script(
+        "evaluate.py",
+        f"--export={export_dir}",
+        "--num_samples=300",
+        "--metrics=parzen,fid,coverage",
+        "--dataset=digits",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from_export = json.loads(result.stdout.strip().splitlines()[-1])
     written = json.load(open(os.path.join(os.path.dirname(export_dir), "evaluation.json")))
@@ -34,21 +43,22 @@ def test_evaluate_export_and_npy_match_the_library(export_dir, tmp_path):
     expected = _library(samples)
     for part in ("samples", "real_train"):
         assert from_export[part]["parzen"]["mean"] == pytest.approx(
-            expected[part]["parzen"]["mean"], rel=1e-6)
+            expected[part]["parzen"]["mean"], rel=1e-6
+        )
         assert from_export[part]["fid"] == pytest.approx(expected[part]["fid"], rel=1e-5)
         assert from_export[part]["modes_covered"] == expected[part]["modes_covered"]
     assert written == from_export
 
     path = tmp_path / "samples.npy"
     np.save(path, np.round(samples[..., 0] * 255).astype(np.uint8))  # (N, 28, 28) uint8
-    result = run_script("evaluate.py", f"--samples={path}", "--metrics=fid",
-                        "--dataset=digits")
+    result = run_script("evaluate.py", f"--samples={path}", "--metrics=fid", "--dataset=digits")
     assert result.returncode == 0, result.stderr[-3000:]
     from_npy = json.loads(result.stdout.strip().splitlines()[-1])
     assert json.load(open(tmp_path / "samples.evaluation.json")) == from_npy
     quantised = np.round(samples * 255).astype(np.uint8).astype(np.float32) / 255
-    assert from_npy["samples"]["fid"] == pytest.approx(_library(quantised)["samples"]["fid"],
-                                                       rel=1e-5)
+    assert from_npy["samples"]["fid"] == pytest.approx(
+        _library(quantised)["samples"]["fid"], rel=1e-5
+    )
 
 
 # {root}: the fixture's directory, with text.npy (text) and pickled.npy (an object array).
@@ -57,8 +67,8 @@ BAD_EVALUATE_ARGS = {
     "--dataset=digits": "exactly one of --export",
     "--samples=/nonexistent.npy": "is not a file",
     "--samples={root}/text.npy": "text.npy is not a .npy array of images; write one with "
-                                 "numpy.save from uint8 (0-255) or float ([0, 1]) images shaped "
-                                 "(N, H, W, C), (N, H, W) or (N, H*W*C).",
+    "numpy.save from uint8 (0-255) or float ([0, 1]) images shaped "
+    "(N, H, W, C), (N, H, W) or (N, H*W*C).",
     "--samples={root}/pickled.npy": "pickled.npy is not a .npy array of images",
     "--samples={root}/wrong_shape.npy": "do not fit the dataset's 28x28x1",
 }
@@ -70,8 +80,12 @@ def bad_evaluate_runs(tmp_path_factory):
     (root / "text.npy").write_text("0.5, 0.25\n")
     np.save(root / "pickled.npy", np.array([{"images": 1}], dtype=object), allow_pickle=True)
     np.save(root / "wrong_shape.npy", np.zeros((3, 32, 32), np.uint8))
-    return run_scripts({arg: ["evaluate.py", "--dataset=digits", arg.format(root=root)]
-                        for arg in BAD_EVALUATE_ARGS})
+    return run_scripts(
+        {
+            arg: ["evaluate.py", "--dataset=digits", arg.format(root=root)]
+            for arg in BAD_EVALUATE_ARGS
+        }
+    )
 
 
 @pytest.mark.parametrize("arg", BAD_EVALUATE_ARGS)
@@ -95,15 +109,31 @@ def test_samples_of_the_wrong_shape_or_range_are_refused(tmp_path):
 
 
 def test_periodic_evaluation_of_a_32_pixel_dcgan_keeps_the_best_export(tmp_path):
-    run = training.run(tiny_config(tmp_path / "w", model="dcgan", image_size=32, ngf=4, ndf=4,
-                                   epochs=3, eval_every_epochs=1, eval_metrics="fid,coverage",
-                                   eval_samples=200, eval_batch_stats=True, keep_best="fid"),
-                       verbose=0)
+    run = training.run(
+        tiny_config(
+            tmp_path / "w",
+            model="dcgan",
+            image_size=32,
+            ngf=4,
+            ndf=4,
+            epochs=3,
+            eval_every_epochs=1,
+            eval_metrics="fid,coverage",
+            eval_samples=200,
+            eval_batch_stats=True,
+            keep_best="fid",
+        ),
+        verbose=0,
+    )
     fids = run.history["eval_fid"]
     assert len(fids) == len(run.history["eval_fid_batch_stats"]) == 3
     shares = run.history["eval_min_class_share"]
-    assert all(low <= 0.1 <= high for low, high in zip(  # ten shares of 1: one is <= 1/10 <= one
-        shares, run.history["eval_max_class_share"], strict=True))
+    assert all(
+        low <= 0.1 <= high
+        for low, high in zip(  # ten shares of 1: one is <= 1/10 <= one
+            shares, run.history["eval_max_class_share"], strict=True
+        )
+    )
     best = json.load(open(tmp_path / "w" / "best.json"))
     assert best["epoch"] == int(np.argmin(fids)) + 1 and best["value"] == pytest.approx(min(fids))
     images, _ = exported.load_export(str(tmp_path / "w" / "best_export")).sample(2, 0)
@@ -138,8 +168,11 @@ def test_periodic_scores_never_read_the_test_split():
     def split(value, n):
         return np.full((n, 28, 28), value, np.uint8), np.zeros(n, np.int32)
 
-    with_validation = ArraySource("x", {"train": split(10, 3000), "validation": split(20, 2500),
-                                        "test": split(30, 100)}, num_classes=10)
+    with_validation = ArraySource(
+        "x",
+        {"train": split(10, 3000), "validation": split(20, 2500), "test": split(30, 100)},
+        num_classes=10,
+    )
     sets = protocol.validation_sets(with_validation)
     assert len(sets["validation"]) == 1000 and len(sets["test"]) == 1500
     assert {round(float(v) * 255) for s in sets.values() for v in np.unique(s)} == {20}
@@ -150,15 +183,28 @@ def test_periodic_scores_never_read_the_test_split():
 
 
 def test_periodic_evaluation_logs_scores_during_training(tmp_path):
-    run = training.run(tiny_config(tmp_path / "w", epochs=2, eval_every_epochs=1,
-                                   eval_metrics="fid,coverage", eval_samples=300), verbose=0)
+    run = training.run(
+        tiny_config(
+            tmp_path / "w",
+            epochs=2,
+            eval_every_epochs=1,
+            eval_metrics="fid,coverage",
+            eval_samples=300,
+        ),
+        verbose=0,
+    )
     assert len(run.history["eval_fid"]) == 2
     # The logged scores are those of the trained model's samples, scored again here.
     metrics, source = ["fid", "coverage"], digits.load()
     again = callbacks.PeriodicEvaluation(
-        1, 300, protocol.validation_sets(source), metrics,
+        1,
+        300,
+        protocol.validation_sets(source),
+        metrics,
         protocol.extractor_for(metrics, protocol.default_extractor(source.image_shape)),
-        run.config.seed, source.image_shape)._score(run.model.preview)
+        run.config.seed,
+        source.image_shape,
+    )._score(run.model.preview)
     assert run.history["eval_fid"][-1] == pytest.approx(again["fid"], rel=1e-6)
     assert run.history["eval_modes_covered"][-1] == again["modes_covered"]
     summary = json.load(open(tmp_path / "w" / "summary.json"))
@@ -170,21 +216,33 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
 
     exports = {}
     for name in ("aae_semi_supervised", "aae_clustering"):
-        cfg = tiny_config(tmp_path / name, model=name, hidden_units=16, hidden_layers=1,
-                          latent_dim=2, num_labels=20, num_clusters=4)
+        cfg = tiny_config(
+            tmp_path / name,
+            model=name,
+            hidden_units=16,
+            hidden_layers=1,
+            latent_dim=2,
+            num_labels=20,
+            num_clusters=4,
+        )
         exports[name] = training.run(cfg, verbose=0).export_dir
-    results = run_scripts({
-        **{name: ["evaluate.py", f"--export={path}", "--metrics=error"]
-           for name, path in exports.items()},
-        "gan": ["evaluate.py", f"--export={export_dir}", "--metrics=error"]})
+    results = run_scripts(
+        {
+            **{
+                name: ["evaluate.py", f"--export={path}", "--metrics=error"]
+                for name, path in exports.items()
+            },
+            "gan": ["evaluate.py", f"--export={export_dir}", "--metrics=error"],
+        }
+    )
     source = digits.load()
     test_images, test_labels = source.arrays("test")
     train_images, train_labels = source.arrays("train")
 
     def categories(name, images):
         out = exported.load_export(exports[name]).module.signatures[
-            "classify" if name == "aae_semi_supervised" else "cluster"](
-            images=images.astype(np.float32) / 255.0)
+            "classify" if name == "aae_semi_supervised" else "cluster"
+        ](images=images.astype(np.float32) / 255.0)
         return out["y"].numpy()
 
     for name in exports:
@@ -193,7 +251,8 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
         assert scored["metrics"] == ["error"] and "samples" not in scored
     semi = json.loads(results["aae_semi_supervised"].stdout.strip().splitlines()[-1])
     assert semi["error"]["test_error"] == pytest.approx(
-        np.mean(categories("aae_semi_supervised", test_images) != test_labels))
+        np.mean(categories("aae_semi_supervised", test_images) != test_labels)
+    )
     # class_control: the first 1,000 test digits' z decoded with every label,
     # read back by the project's MNIST classifier.
     signatures = exported.load_export(exports["aae_semi_supervised"]).module.signatures
@@ -204,14 +263,17 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     assert semi["error"]["class_control"] == pytest.approx(np.mean(read == asked))
     # Clusters are named on training digits (the embedded set has no
     # validation split), never on the test digits they are scored on.
-    names = classification.cluster_labels(categories("aae_clustering", train_images),
-                                          train_labels, 4)
+    names = classification.cluster_labels(
+        categories("aae_clustering", train_images), train_labels, 4
+    )
     clusters = json.loads(results["aae_clustering"].stdout.strip().splitlines()[-1])["error"]
     assert clusters["test_cluster_error"] == pytest.approx(
-        np.mean(names[categories("aae_clustering", test_images)] != test_labels))
+        np.mean(names[categories("aae_clustering", test_images)] != test_labels)
+    )
     assert clusters["clusters_used"] == int(np.sum(names >= 0))
     refused = results["gan"]
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1 and "needs an export with a 'classify' or 'cluster' signature" in \
-        lines[0], refused.stderr
+    assert (
+        len(lines) == 1 and "needs an export with a 'classify' or 'cluster' signature" in lines[0]
+    ), refused.stderr

@@ -15,8 +15,9 @@ def test_classification_error_counts_mismatches():
 def test_each_cluster_takes_its_majority_label():
     clusters = [0, 0, 0, 1, 1, 2, 2, 2, 2]
     labels = [7, 7, 3, 5, 5, 1, 1, 1, 4]
-    np.testing.assert_array_equal(classification.cluster_labels(clusters, labels, 4),
-                                  [7, 5, 1, -1])  # cluster 3 is empty
+    np.testing.assert_array_equal(
+        classification.cluster_labels(clusters, labels, 4), [7, 5, 1, -1]
+    )  # cluster 3 is empty
     # Wrong: the 3 in cluster 0 and the 4 in cluster 2.
     assert classification.cluster_error(clusters, labels, 4) == pytest.approx(2 / 9)
 
@@ -47,8 +48,8 @@ def test_parzen_of_gaussian_samples_matches_the_analytic_expectation():
     d, tau, sigma = 3, 1.0, 0.5
     samples = rng.normal(0, tau, (20000, d))
     test = rng.normal(0, tau, (4000, d))
-    var = tau ** 2 + sigma ** 2
-    expected = -0.5 * d * np.log(2 * np.pi * var) - 0.5 * d * tau ** 2 / var
+    var = tau**2 + sigma**2
+    expected = -0.5 * d * np.log(2 * np.pi * var) - 0.5 * d * tau**2 / var
     got = parzen.log_likelihood(samples, test, sigma)
     assert got.mean() == pytest.approx(expected, abs=0.05)
 
@@ -57,15 +58,15 @@ def test_parzen_matches_a_direct_computation_and_is_stable_far_away():
     rng = np.random.default_rng(1)
     samples, data = rng.random((50, 5)), rng.random((7, 5))
     sigma = 0.2
-    direct = np.log(np.mean(np.exp(
-        -((data[:, None] - samples[None]) ** 2).sum(-1) / (2 * sigma ** 2)), axis=1)
-    ) - 0.5 * 5 * np.log(2 * np.pi * sigma ** 2)
+    direct = np.log(
+        np.mean(np.exp(-((data[:, None] - samples[None]) ** 2).sum(-1) / (2 * sigma**2)), axis=1)
+    ) - 0.5 * 5 * np.log(2 * np.pi * sigma**2)
     got = parzen.log_likelihood(samples, data, sigma, batch_size=3)
     np.testing.assert_allclose(got, direct, rtol=1e-9)
     # A point 100 units from one centre: exp() of its exponent underflows to 0,
     # the log-sum-exp still gives the exact log-density.
     far = parzen.log_likelihood(np.zeros((1, 784)), np.full((1, 784), 100 / 28.0), 0.1)
-    expected = -100.0 ** 2 / (2 * 0.01) - 0.5 * 784 * np.log(2 * np.pi * 0.01)
+    expected = -(100.0**2) / (2 * 0.01) - 0.5 * 784 * np.log(2 * np.pi * 0.01)
     assert far[0] == pytest.approx(expected, rel=1e-9)
 
 
@@ -82,8 +83,8 @@ def test_sigma_selection_picks_the_true_width():
     result = parzen.parzen_score(centres, validation, validation[:1000])
     assert result["sigma"] == pytest.approx(true)
     # The standard error of the mean of the test points' log-densities, by hand.
-    density = np.exp(-((validation[:1000, None] - centres[None]) ** 2).sum(-1) / (2 * true ** 2))
-    ll = np.log(density.mean(1)) - 0.5 * 10 * np.log(2 * np.pi * true ** 2)
+    density = np.exp(-((validation[:1000, None] - centres[None]) ** 2).sum(-1) / (2 * true**2))
+    ll = np.log(density.mean(1)) - 0.5 * 10 * np.log(2 * np.pi * true**2)
     assert result["mean"] == pytest.approx(ll.mean(), rel=1e-9)
     assert result["std_error"] == pytest.approx(ll.std() / np.sqrt(1000), rel=1e-9)
     assert result["num_test"] == 1000
@@ -91,8 +92,8 @@ def test_sigma_selection_picks_the_true_width():
 
 # ----- FID, KID, scores -------------------------------------------------------------
 
-from gan_zoo.evaluation import features, scores  # noqa: E402
 from gan_zoo.errors import UserError  # noqa: E402
+from gan_zoo.evaluation import features, scores  # noqa: E402
 
 
 def test_frechet_distance_closed_forms():
@@ -100,12 +101,12 @@ def test_frechet_distance_closed_forms():
     m1, m2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
     s1, s2 = np.array([1.0, 4.0, 0.25]), np.array([2.0, 1.0, 0.25])
     expected = np.sum((m1 - m2) ** 2) + np.sum((s1 - s2) ** 2)
-    got = scores.frechet_distance(m1, np.diag(s1 ** 2), m2, np.diag(s2 ** 2))
+    got = scores.frechet_distance(m1, np.diag(s1**2), m2, np.diag(s2**2))
     assert got == pytest.approx(expected, rel=1e-10)
     # A rotated pair, where C1 C2 is not symmetric: the distance is rotation-invariant.
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    c1, c2 = q @ np.diag(s1 ** 2) @ q.T, q @ np.diag(s2 ** 2) @ q.T
+    c1, c2 = q @ np.diag(s1**2) @ q.T, q @ np.diag(s2**2) @ q.T
     assert scores.frechet_distance(q @ m1, c1, q @ m2, c2) == pytest.approx(expected, rel=1e-8)
 
 
@@ -170,8 +171,7 @@ def test_classifier_command_trains_to_high_accuracy_on_the_embedded_digits(tmp_p
     from conftest import run_script
 
     out = tmp_path / "c.weights.h5"
-    result = run_script("train_classifier.py", "--dataset=digits", "--epochs=2",
-                        f"--out={out}")
+    result = run_script("train_classifier.py", "--dataset=digits", "--epochs=2", f"--out={out}")
     assert result.returncode == 0, result.stderr[-2000:]
     accuracy = float(result.stdout.split("Test accuracy ")[1].split()[0])
     assert accuracy > 0.95 and out.stat().st_size < 1_000_000

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from gan_zoo import config, execution, optimizers, registry, training
 from gan_zoo.datasets import digits
 
@@ -21,8 +21,9 @@ def _layer_dtypes(network):
 
 
 def test_mixed_bfloat16_computes_hidden_layers_in_bfloat16_and_exports_float32(tmp_path):
-    cfg = tiny_config(tmp_path, model="dcgan", image_size=32, ngf=8, ndf=8,
-                      mixed_precision="mixed_bfloat16")
+    cfg = tiny_config(
+        tmp_path, model="dcgan", image_size=32, ngf=8, ndf=8, mixed_precision="mixed_bfloat16"
+    )
     before = [v.numpy() for v in training._prepare(cfg)[1].generator.trainable_variables]
     run = training.run(cfg, verbose=0)
     dtypes = _layer_dtypes(run.model.generator)
@@ -49,8 +50,15 @@ def _vae_taking_sgd_steps(tmp_path, precision):
     # (/1024), or doubled (x2) moves the weights by that factor. Adam would
     # hide all of these: its update is nearly invariant to the gradient's scale.
     keras.utils.set_random_seed(0)
-    cfg = tiny_config(tmp_path / precision, model="vae", hidden_units=16, hidden_layers=1,
-                      optimizer="sgd", learning_rate=1e-3, mixed_precision=precision)
+    cfg = tiny_config(
+        tmp_path / precision,
+        model="vae",
+        hidden_units=16,
+        hidden_layers=1,
+        optimizer="sgd",
+        learning_rate=1e-3,
+        mixed_precision=precision,
+    )
     with execution.dtype_policy(cfg.mixed_precision):
         return registry.model_class("vae").from_flags(cfg, digits.load(), 2)
 
@@ -62,23 +70,27 @@ def test_mixed_float16_scales_losses_and_skips_overflowing_steps(tmp_path):
     assert isinstance(optimizer, optimizers.LossScaleOptimizer)
     assert _layer_dtypes(model.encoder)["h0"] == "float16"
     images, labels = digits.load().arrays("train")
-    batch = {"image": tf.constant(images[:8].astype(np.float32) / 255.0),
-             "label": tf.constant(labels[:8])}
+    batch = {
+        "image": tf.constant(images[:8].astype(np.float32) / 255.0),
+        "label": tf.constant(labels[:8]),
+    }
     step = tf.function(model.train_step)
 
     # At a sane scale the step is taken, with the scale divided out again: the
     # float32 step without loss scaling, up to float16 rounding (measured 1e-3).
-    optimizer.dynamic_scale.assign(2.0 ** 10)
+    optimizer.dynamic_scale.assign(2.0**10)
     before = [v.numpy() for v in model.trainable_variables]
     assert len(before) == len(unscaled.trainable_variables) == 8
     step(batch)
     unscaled.train_step(batch)
-    for b, scaled, plain in zip(before, model.trainable_variables, unscaled.trainable_variables,
-                                strict=True):
+    for b, scaled, plain in zip(
+        before, model.trainable_variables, unscaled.trainable_variables, strict=True
+    ):
         expected = plain.numpy() - b
-        np.testing.assert_allclose(scaled.numpy() - b, expected,
-                                   atol=1e-2 * np.abs(expected).max(), err_msg=scaled.path)
-    assert float(optimizer.dynamic_scale.numpy()) == 2.0 ** 10
+        np.testing.assert_allclose(
+            scaled.numpy() - b, expected, atol=1e-2 * np.abs(expected).max(), err_msg=scaled.path
+        )
+    assert float(optimizer.dynamic_scale.numpy()) == 2.0**10
     assert int(optimizer.iterations.numpy()) == 1
     assert int(optimizer.inner_optimizer.iterations.numpy()) == 1
 
@@ -100,15 +112,19 @@ def test_mixed_float16_run_checkpoints_and_resumes(tmp_path, monkeypatch):
     # 2**15, so only a restored scale is 2**7.
     original = optimizers.LossScaleOptimizer.__init__
     with monkeypatch.context() as patch:
-        patch.setattr(optimizers.LossScaleOptimizer, "__init__",
-                      lambda self, inner, **kw: original(self, inner,
-                                                         **{"initial_scale": 2.0 ** 7, **kw}))
-        training.run(tiny_config(tmp_path, model="gan", mixed_precision="mixed_float16"),
-                     verbose=0)
+        patch.setattr(
+            optimizers.LossScaleOptimizer,
+            "__init__",
+            lambda self, inner, **kw: original(self, inner, **{"initial_scale": 2.0**7, **kw}),
+        )
+        training.run(tiny_config(tmp_path, model="gan", mixed_precision="mixed_float16"), verbose=0)
     saved = tf.train.load_checkpoint(str(tmp_path / "checkpoints"))
-    scales = {key.split("/")[0]: float(saved.get_tensor(key))
-              for key in saved.get_variable_to_shape_map() if "dynamic_scale" in key}
-    assert scales == {"d_optimizer": 2.0 ** 7, "g_optimizer": 2.0 ** 7}
+    scales = {
+        key.split("/")[0]: float(saved.get_tensor(key))
+        for key in saved.get_variable_to_shape_map()
+        if "dynamic_scale" in key
+    }
+    assert scales == {"d_optimizer": 2.0**7, "g_optimizer": 2.0**7}
 
     cfg = tiny_config(tmp_path, model="gan", mixed_precision="mixed_float16", epochs=2)
     run = training.run(cfg, verbose=0)
@@ -117,7 +133,7 @@ def test_mixed_float16_run_checkpoints_and_resumes(tmp_path, monkeypatch):
     assert "loss_scale" not in run.history  # nothing extra in the logs
     for name in ("d_optimizer", "g_optimizer"):
         optimizer = getattr(run.model, name)
-        assert optimizer.initial_scale == 2.0 ** 15
+        assert optimizer.initial_scale == 2.0**15
         # Two more finite steps leave a dynamic scale as it was (it grows after 2000).
         assert float(optimizer.dynamic_scale.numpy()) == scales[name], name
 
@@ -141,28 +157,42 @@ def test_jit_compile_trains_the_step_with_xla(tmp_path):
 # --jit_compile=auto and --steps_per_execution=0 as the README states them
 # (section "Speed"), not as execution.AUTO does: XLA off on a CPU, on on a
 # GPU except under a tf.distribute strategy; 10 steps per call, 1 under one.
-@pytest.mark.parametrize("gpu, strategy, jit, per_call", [
-    (False, False, False, 10),
-    (True, False, True, 10),
-    (True, True, False, 1),
-])
-def test_auto_execution_options_follow_the_device(tmp_path, monkeypatch, gpu, strategy, jit,
-                                                  per_call):
+@pytest.mark.parametrize(
+    "gpu, strategy, jit, per_call",
+    [
+        (False, False, False, 10),
+        (True, False, True, 10),
+        (True, True, False, 1),
+    ],
+)
+def test_auto_execution_options_follow_the_device(
+    tmp_path, monkeypatch, gpu, strategy, jit, per_call
+):
     model = registry.model_class("gan").from_flags(tiny_config(tmp_path), digits.load(), 2)
     physical = tf.config.list_physical_devices
-    monkeypatch.setattr(tf.config, "list_physical_devices",
-                        lambda kind=None: (["GPU:0"] if gpu else []) if kind == "GPU"
-                        else physical(kind))
-    scope = (tf.distribute.MirroredStrategy(["/cpu:0"]).scope() if strategy
-             else contextlib.nullcontext())
+    monkeypatch.setattr(
+        tf.config,
+        "list_physical_devices",
+        lambda kind=None: (["GPU:0"] if gpu else []) if kind == "GPU" else physical(kind),
+    )
+    scope = (
+        tf.distribute.MirroredStrategy(["/cpu:0"]).scope() if strategy else contextlib.nullcontext()
+    )
     with scope:
         execution.configure(model, tiny_config(tmp_path))
     assert (model.jit_compile, model.steps_per_execution) == (jit, per_call)
 
 
 def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
-    cfg = tiny_config(tmp_path, model="gan", steps_per_execution=2, steps_per_epoch=6,
-                      epochs=2, checkpoint_every_steps=5, keep_checkpoints=10)
+    cfg = tiny_config(
+        tmp_path,
+        model="gan",
+        steps_per_execution=2,
+        steps_per_epoch=6,
+        epochs=2,
+        checkpoint_every_steps=5,
+        keep_checkpoints=10,
+    )
     run = training.run(cfg, verbose=0)
     assert run.model.steps_per_execution == 2
     assert int(run.model.g_optimizer.iterations.numpy()) == 12
@@ -174,23 +204,28 @@ def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
 
 def test_steps_per_execution_never_straddles_an_epoch(tmp_path):
     # 4 does not divide 6 steps: 3 steps per call, and epochs stay 6 steps.
-    cfg = tiny_config(tmp_path, model="gan", steps_per_execution=4, steps_per_epoch=6,
-                      epochs=2)
+    cfg = tiny_config(tmp_path, model="gan", steps_per_execution=4, steps_per_epoch=6, epochs=2)
     run = training.run(cfg, verbose=0)
     assert run.model.steps_per_execution == 3
     assert _checkpoint_steps(tmp_path) == [6, 12]
 
 
 def _checkpoint_steps(workdir):
-    return sorted(int(name.split("-")[1].split(".")[0])
-                  for name in os.listdir(workdir / "checkpoints") if ".index" in name)
+    return sorted(
+        int(name.split("-")[1].split(".")[0])
+        for name in os.listdir(workdir / "checkpoints")
+        if ".index" in name
+    )
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("mixed_precision", "float16", "--mixed_precision='float16' is not one of"),
-    ("jit_compile", "yes", "--jit_compile='yes' is not one of"),
-    ("steps_per_execution", -1, "--steps_per_execution=-1 must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("mixed_precision", "float16", "--mixed_precision='float16' is not one of"),
+        ("jit_compile", "yes", "--jit_compile='yes' is not one of"),
+        ("steps_per_execution", -1, "--steps_per_execution=-1 must be >= 0"),
+    ],
+)
 def test_bad_execution_flags_are_one_clear_error(tmp_path, name, value, message):
     with pytest.raises(config.UserError, match=message):
         tiny_config(tmp_path, **{name: value})
@@ -223,9 +258,11 @@ def test_divergence_inside_a_call_names_the_call_s_steps(tmp_path, monkeypatch):
     from gan_zoo import callbacks
 
     original = callbacks.DivergenceGuard.on_train_batch_end
-    monkeypatch.setattr(callbacks.DivergenceGuard, "on_train_batch_end",
-                        lambda self, batch, logs=None: original(self, batch,
-                                                                dict(logs, d_loss=float("nan"))))
+    monkeypatch.setattr(
+        callbacks.DivergenceGuard,
+        "on_train_batch_end",
+        lambda self, batch, logs=None: original(self, batch, dict(logs, d_loss=float("nan"))),
+    )
     with pytest.raises(config.UserError, match="diverged in steps 1-2 .one call.: d_loss = nan"):
         training.run(tiny_config(tmp_path, steps_per_execution=2, steps_per_epoch=4), verbose=0)
 
@@ -235,18 +272,32 @@ def test_a_loss_that_really_diverges_stops_the_run_before_anything_of_it_is_save
     # float32's range. The VAE's first loss is computed before any update (the
     # GAN's G loss is not: its D has already stepped), so the run diverges
     # after at least one step it checkpoints.
-    cfg = tiny_config(tmp_path, model="vae", hidden_units=16, hidden_layers=1,
-                      learning_rate=1e30, steps_per_epoch=6,
-                      steps_per_execution=1, checkpoint_every_steps=1, keep_checkpoints=10)
-    with pytest.raises(config.UserError, match=r"diverged at step (\d+): \w+ = -?(nan|inf)"
-                                               r".*untouched") as stopped:
+    cfg = tiny_config(
+        tmp_path,
+        model="vae",
+        hidden_units=16,
+        hidden_layers=1,
+        learning_rate=1e30,
+        steps_per_epoch=6,
+        steps_per_execution=1,
+        checkpoint_every_steps=1,
+        keep_checkpoints=10,
+    )
+    with pytest.raises(
+        config.UserError,
+        match=r"diverged at step (\d+): \w+ = -?(nan|inf)"
+        r".*untouched",
+    ) as stopped:
         training.run(cfg, verbose=0)
     step = int(re.search(r"at step (\d+)", str(stopped.value)).group(1))
     assert 1 < step <= 6
     assert _checkpoint_steps(tmp_path) == list(range(1, step))
     saved = tf.train.load_checkpoint(str(tmp_path / "checkpoints"))
-    assert all(np.all(np.isfinite(saved.get_tensor(key)))
-               for key, dtype in saved.get_variable_to_dtype_map().items() if dtype.is_floating)
+    assert all(
+        np.all(np.isfinite(saved.get_tensor(key)))
+        for key, dtype in saved.get_variable_to_dtype_map().items()
+        if dtype.is_floating
+    )
     assert not (tmp_path / "export").exists() and not (tmp_path / "summary.json").exists()
 
 
@@ -254,29 +305,47 @@ def test_a_loss_that_really_diverges_stops_the_run_before_anything_of_it_is_save
 def test_every_model_takes_a_mixed_bfloat16_step(name, tmp_path):
     from gan_zoo.datasets import pipeline
 
-    small = (dict(image_size=32, ngf=8, ndf=8) if name == "dcgan" else
-             dict(hidden_units=16, hidden_layers=1) if name not in ("gan", "cgan") else {})
+    small = (
+        dict(image_size=32, ngf=8, ndf=8)
+        if name == "dcgan"
+        else dict(hidden_units=16, hidden_layers=1)
+        if name not in ("gan", "cgan")
+        else {}
+    )
     cfg = tiny_config(tmp_path, model=name, mixed_precision="mixed_bfloat16", **small)
     cls, source = registry.model_class(name), digits.load()
     with execution.dtype_policy(cfg.mixed_precision):
         model = cls.from_flags(cfg, source, 2)
     images, labels = source.arrays("train")
     n = cls.examples_per_step(cfg)
-    batch = {"image": pipeline.model_images(images[:n], cls.output_range,
-                                            cls.image_shape(cfg, source)),
-             "label": tf.constant(labels[:n])}
+    batch = {
+        "image": pipeline.model_images(images[:n], cls.output_range, cls.image_shape(cfg, source)),
+        "label": tf.constant(labels[:n]),
+    }
     if hasattr(cls, "labelled_subset"):
-        batch.update(labelled_image=batch["image"][:cfg.batch_size],
-                     labelled_label=batch["label"][:cfg.batch_size])
+        batch.update(
+            labelled_image=batch["image"][: cfg.batch_size],
+            labelled_label=batch["label"][: cfg.batch_size],
+        )
     logs = model.train_step(batch)  # eagerly: cheap for these tiny networks
     assert logs and all(np.all(np.isfinite(v.numpy())) for v in logs.values())
     assert all(v.dtype == "float32" for v in model.trainable_variables)
 
 
 def test_the_aae_pretraining_switch_lands_on_its_epoch_with_several_steps_per_call(tmp_path):
-    run = training.run(tiny_config(tmp_path, model="aae", hidden_units=16, hidden_layers=1,
-                                   pretrain_epochs=1, epochs=3, steps_per_epoch=4,
-                                   steps_per_execution=4), verbose=0)
+    run = training.run(
+        tiny_config(
+            tmp_path,
+            model="aae",
+            hidden_units=16,
+            hidden_layers=1,
+            pretrain_epochs=1,
+            epochs=3,
+            steps_per_epoch=4,
+            steps_per_execution=4,
+        ),
+        verbose=0,
+    )
     # One reconstruction-only epoch of 4 steps, then 2 epochs that regularize.
     assert int(run.model.ae_optimizer.iterations.numpy()) == 12
     assert int(run.model.d_optimizer.iterations.numpy()) == 8

@@ -11,8 +11,9 @@ from gan_zoo.models.gan import GAN
 def _build(tiny, **overrides):
     cfg = tiny(**overrides)
     model = GAN.from_flags(cfg, digits.load(), steps_per_epoch=2)
-    ds, _ = pipeline.training_dataset(digits.load(), "train", GAN.examples_per_step(cfg),
-                                      GAN.output_range, cfg.seed)
+    ds, _ = pipeline.training_dataset(
+        digits.load(), "train", GAN.examples_per_step(cfg), GAN.output_range, cfg.seed
+    )
     return cfg, model, ds
 
 
@@ -27,11 +28,15 @@ def _changed(before, variables):
 def test_paper_networks(tiny):
     _, model, _ = _build(tiny)
     g, d = model.generator, model.discriminator
-    assert [l.units for l in g.layers if isinstance(l, keras.layers.Dense)] == [1200, 1200, 784]
+    assert [layer.units for layer in g.layers if isinstance(layer, keras.layers.Dense)] == [
+        1200,
+        1200,
+        784,
+    ]
     assert g.output_shape == (None, 28, 28, 1)
-    maxouts = [l for l in d.layers if l.__class__.__name__ == "Maxout"]
-    assert [(l.units, l.pieces) for l in maxouts] == [(240, 5), (240, 5)]
-    rates = [l.rate for l in d.layers if isinstance(l, keras.layers.Dropout)]
+    maxouts = [layer for layer in d.layers if layer.__class__.__name__ == "Maxout"]
+    assert [(layer.units, layer.pieces) for layer in maxouts] == [(240, 5), (240, 5)]
+    rates = [layer.rate for layer in d.layers if isinstance(layer, keras.layers.Dropout)]
     assert rates == [0.2, 0.5, 0.5]
     z = model.sample_noise(2000)
     assert abs(float(tf.reduce_max(tf.abs(z))) - np.sqrt(3)) < 0.01
@@ -117,20 +122,24 @@ def test_metrics_reported(tiny, gen_loss):
 def test_get_config_round_trips(tiny):
     _, model, _ = _build(tiny, d_steps=2, gen_loss="minimax", noise="gaussian")
     clone = GAN.from_config(model.get_config())
-    assert (clone.d_steps, clone.gen_loss, clone.noise, clone.latent_dim) == (2, "minimax",
-                                                                           "gaussian", 100)
+    assert (clone.d_steps, clone.gen_loss, clone.noise, clone.latent_dim) == (
+        2,
+        "minimax",
+        "gaussian",
+        100,
+    )
     assert clone.generator.count_params() == model.generator.count_params()
 
 
 def test_paper_schedules():
     lr = optimizers.DecayWithFloor(0.1, 1.000004, 1e-6)
     np.testing.assert_allclose(float(lr(0)), 0.1)
-    np.testing.assert_allclose(float(lr(100000)), 0.1 / 1.000004 ** 100000, rtol=1e-4)
-    assert float(lr(10 ** 8)) == pytest.approx(1e-6)
+    np.testing.assert_allclose(float(lr(100000)), 0.1 / 1.000004**100000, rtol=1e-4)
+    assert float(lr(10**8)) == pytest.approx(1e-6)
     ramp = optimizers.EpochRamp(0.5, 0.7, epochs=250, updates_per_epoch=500)
     assert float(ramp(499)) == pytest.approx(0.5)
     assert float(ramp(125 * 500)) == pytest.approx(0.6)
-    assert float(ramp(10 ** 7)) == pytest.approx(0.7)
+    assert float(ramp(10**7)) == pytest.approx(0.7)
 
 
 def test_scheduled_momentum_sgd_matches_hand_update():
@@ -156,9 +165,11 @@ def _small_gan(update, d_steps=1):
     generator = networks.mlp_generator(4, (2, 2, 1), hidden=(8,), init_limit=0.5, seed=1)
     x = keras.Input((2, 2, 1))
     h = layers.Dense(8, activation="tanh", kernel_initializer=networks.uniform_init(0.5, 2))(
-        layers.Flatten()(x))
-    discriminator = keras.Model(x, layers.Dense(1, kernel_initializer=networks.uniform_init(
-        0.5, 3))(h))
+        layers.Flatten()(x)
+    )
+    discriminator = keras.Model(
+        x, layers.Dense(1, kernel_initializer=networks.uniform_init(0.5, 3))(h)
+    )
     model = GAN(generator, discriminator, latent_dim=4, d_steps=d_steps, seed=5, update=update)
     model.compile(d_optimizer=keras.optimizers.SGD(0.5), g_optimizer=keras.optimizers.SGD(0.5))
     return model
@@ -175,10 +186,14 @@ def test_simultaneous_update_takes_both_gradients_from_one_pass():
         # The authors' costs: D's halved, G's non-saturating, one shared D pass.
         d_loss = 0.5 * tf.reduce_mean(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
         g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
-    d_expected = [v.numpy() - 0.5 * g.numpy()
-                  for v, g in zip(d_vars, tape.gradient(d_loss, d_vars), strict=True)]
-    g_expected = [v.numpy() - 0.5 * g.numpy()
-                  for v, g in zip(g_vars, tape.gradient(g_loss, g_vars), strict=True)]
+    d_expected = [
+        v.numpy() - 0.5 * g.numpy()
+        for v, g in zip(d_vars, tape.gradient(d_loss, d_vars), strict=True)
+    ]
+    g_expected = [
+        v.numpy() - 0.5 * g.numpy()
+        for v, g in zip(g_vars, tape.gradient(g_loss, g_vars), strict=True)
+    ]
 
     model = _small_gan("simultaneous")
     logs = model.train_step({"image": real})
@@ -193,8 +208,10 @@ def test_simultaneous_update_takes_both_gradients_from_one_pass():
     # Algorithm 1 steps G against the *updated* D on fresh noise: another G.
     alternating = _small_gan("algorithm1")
     alternating.train_step({"image": real})
-    moved = max(np.abs(a.numpy() - b).max()
-                for a, b in zip(alternating.generator.trainable_variables, g_expected, strict=True))
+    moved = max(
+        np.abs(a.numpy() - b).max()
+        for a, b in zip(alternating.generator.trainable_variables, g_expected, strict=True)
+    )
     assert moved > 1e-4
 
 

@@ -38,7 +38,7 @@ def framed(height, width):
     image[:] = BLUE
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    image[top:top + side, left:left + side] = RED
+    image[top : top + side, left : left + side] = RED
     return image
 
 
@@ -49,13 +49,14 @@ def take_all(source):
 
 # --- LSUN -------------------------------------------------------------------
 
+
 # In key order, which is the order of the stream. WebP and JPEG of various
 # sizes and aspect ratios (some smaller than SIZE), two lossless framed ones
 # to see where the crop lands, and a truncated record first of all.
 def lsun_records():
     truncated = encode(noise(60, 80, 9), "WEBP")
     return {
-        b"00a": truncated[:len(truncated) // 2],
+        b"00a": truncated[: len(truncated) // 2],
         b"10a": encode(noise(48, 64, 1), "WEBP", quality=80),
         b"10b": encode(noise(100, 70, 2), "WEBP", quality=80),
         b"20a": encode(framed(40, 90), "WEBP", lossless=True),
@@ -98,15 +99,17 @@ def test_lsun_streams_square_images_and_skips_the_truncated_record(lsun_parent, 
         assert picture[..., 0].min() > 250 and picture[..., 2].max() < 5
     with pytest.raises(UserError, match="no split 'test'"):
         source.dataset("test")
-    batches, steps = pipeline.training_dataset(source, "train", batch_size=3,
-                                               value_range=(-1.0, 1.0), seed=0)
+    batches, steps = pipeline.training_dataset(
+        source, "train", batch_size=3, value_range=(-1.0, 1.0), seed=0
+    )
     batch = next(iter(batches))
     assert steps == 2 and batch["image"].shape == (3, SIZE, SIZE, 3)
 
 
 def test_lsun_data_dir_may_be_the_lmdb_itself_and_max_examples_caps(lsun_parent):
-    source = lsun.load(make_config(data_dir=str(lsun_parent / "bedroom_train_lmdb"),
-                                   max_examples=3))
+    source = lsun.load(
+        make_config(data_dir=str(lsun_parent / "bedroom_train_lmdb"), max_examples=3)
+    )
     assert source.num_examples("train") == 3
     assert take_all(source)[0].shape == (3, SIZE, SIZE, 3)
 
@@ -140,6 +143,7 @@ def test_lsun_bad_directories_say_what_is_wrong(tmp_path):
 
 
 # --- image folder -------------------------------------------------------------
+
 
 def test_image_folder_labels_by_subdirectory_and_skips_bad_files(tmp_path):
     root = tmp_path / "pets"
@@ -201,6 +205,7 @@ def test_center_square_keeps_the_centre_at_the_right_scale():
 
 # --- tfds -------------------------------------------------------------------
 
+
 def test_cifar10_and_celeb_a_under_tfds_mock_data():
     import tensorflow_datasets as tfds
 
@@ -235,9 +240,14 @@ def test_a_folder_that_fits_in_memory_is_decoded_once_not_every_pass(tmp_path, m
     dataset, steps = pipeline.training_dataset(source, "train", 3, (0.0, 1.0), seed=0)
     batches = list(dataset.take(4 * steps).as_numpy_iterator())  # 4 passes
     # Every pass holds all six images, reshuffled, yet each was decoded once.
-    passes = [np.sort(np.concatenate([b["image"].reshape(3, -1).sum(1)
-                                      for b in batches[i * steps:(i + 1) * steps]]))
-              for i in range(4)]
+    passes = [
+        np.sort(
+            np.concatenate(
+                [b["image"].reshape(3, -1).sum(1) for b in batches[i * steps : (i + 1) * steps]]
+            )
+        )
+        for i in range(4)
+    ]
     for later in passes[1:]:
         np.testing.assert_allclose(passes[0], later)
     assert len(calls) == 6
@@ -261,10 +271,12 @@ def test_a_prepared_lsun_export_streams_the_same_images_without_decoding(lsun_pa
     prepared, labels = take_all(source)
     np.testing.assert_array_equal(prepared, streamed)
     assert np.all(labels == -1)
-    assert lsun.load(make_config(data_dir=str(lsun_parent), max_examples=3)).num_examples(
-        "train") == 3
-    assert not isinstance(lsun.load(make_config(data_dir=str(lsun_parent), image_size=SIZE * 2)),
-                          base.FlatFileSource)  # prepared at another size: the LMDB
+    assert (
+        lsun.load(make_config(data_dir=str(lsun_parent), max_examples=3)).num_examples("train") == 3
+    )
+    assert not isinstance(
+        lsun.load(make_config(data_dir=str(lsun_parent), image_size=SIZE * 2)), base.FlatFileSource
+    )  # prepared at another size: the LMDB
     with open(flat, "ab") as f:  # a damaged file is not used
         f.write(b"\0")
     with caplog.at_level(logging.WARNING):

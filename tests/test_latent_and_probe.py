@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 import pytest
+from conftest import run_scripts
 from PIL import Image
 
-from conftest import run_scripts
 from gan_zoo import config, exported, latent, probe
 from gan_zoo.datasets import pipeline
 from gan_zoo.errors import UserError
@@ -20,6 +20,7 @@ LATENT, SIZE = 8, 32
 
 
 # --- latent ---------------------------------------------------------------
+
 
 def _angle(u, v):
     u, v = np.asarray(u, np.float64), np.asarray(v, np.float64)
@@ -58,12 +59,15 @@ def test_slerp_lies_in_the_plane_turns_at_constant_rate_and_lerps_the_norm():
     np.testing.assert_allclose(basis @ coefficients, path.T, atol=1e-4)
     theta = _angle(a, b)
     np.testing.assert_allclose([_angle(a, p) for p in path], t * theta, atol=1e-4)
-    np.testing.assert_allclose(np.linalg.norm(path, axis=1),
-                               (1 - t) * np.linalg.norm(a) + t * np.linalg.norm(b), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.linalg.norm(path, axis=1), (1 - t) * np.linalg.norm(a) + t * np.linalg.norm(b), rtol=1e-5
+    )
 
 
-@pytest.mark.parametrize("b_of_a", [lambda a: a * (1 + 1e-9), lambda a: 2.0 * a, lambda a: -a,
-                                    lambda a: np.zeros_like(a)])
+@pytest.mark.parametrize(
+    "b_of_a",
+    [lambda a: a * (1 + 1e-9), lambda a: 2.0 * a, lambda a: -a, lambda a: np.zeros_like(a)],
+)
 def test_slerp_of_degenerate_pairs_is_finite_and_falls_back_to_lerp(b_of_a):
     a = np.random.default_rng(3).normal(size=50)
     b = b_of_a(a)
@@ -98,8 +102,9 @@ def test_concept_arithmetic_and_perturbations():
         np.testing.assert_array_equal(variations[0], result)
         offsets = np.abs(variations[1:] - result)
         assert 0 < offsets.max() <= bound and not np.allclose(variations[1], variations[2])
-    np.testing.assert_array_equal(latent.perturb(result, 3, 0.25, rng=5),
-                                  latent.perturb(result, 3, 0.25, rng=5))
+    np.testing.assert_array_equal(
+        latent.perturb(result, 3, 0.25, rng=5), latent.perturb(result, 3, 0.25, rng=5)
+    )
     with pytest.raises(IndexError):
         latent.concept_vector(zs, [10])
     with pytest.raises(IndexError):
@@ -122,6 +127,7 @@ def test_labelled_grid_draws_only_in_labelled_cells():
 
 
 # --- the SVM probe ---------------------------------------------------------
+
 
 def test_svm_separates_a_separable_toy_set():
     rng = np.random.default_rng(0)
@@ -178,7 +184,8 @@ def test_load_labelled_reads_streaming_sources_and_needs_labels():
         def dataset(self, split):
             images = np.arange(10 * 16, dtype=np.uint8).reshape(10, 4, 4, 1)
             return tf.data.Dataset.from_tensor_slices(
-                {"image": images, "label": np.arange(10, dtype=np.int32) % 3})
+                {"image": images, "label": np.arange(10, dtype=np.int32) % 3}
+            )
 
     images, labels = probe.load_labelled(Stream(3), "train", limit=7)
     assert images.shape == (7, 4, 4, 1) and images.dtype == np.uint8
@@ -189,6 +196,7 @@ def test_load_labelled_reads_streaming_sources_and_needs_labels():
 
 # --- a tiny fake export ----------------------------------------------------
 
+
 def _save_fake_export(directory, with_features=True):
     """A SavedModel with the export's signatures: a random linear generator,
     a trivial discriminator, and 4x4-average-pooled pixels as "features"."""
@@ -197,16 +205,21 @@ def _save_fake_export(directory, with_features=True):
     from gan_zoo import config
 
     module = tf.Module()
-    module.w = tf.Variable(np.random.default_rng(0).normal(
-        0, 0.5, (LATENT, SIZE * SIZE * 3)).astype(np.float32))
+    module.w = tf.Variable(
+        np.random.default_rng(0).normal(0, 0.5, (LATENT, SIZE * SIZE * 3)).astype(np.float32)
+    )
     image_spec = tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32, name="images")
 
     @tf.function(input_signature=[tf.TensorSpec([None, LATENT], tf.float32, name="z")])
     def generate(z):
         return {"images": tf.reshape(tf.sigmoid(z @ module.w), [-1, SIZE, SIZE, 3])}
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="num"),
-                                  tf.TensorSpec([], tf.int64, name="seed")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([], tf.int32, name="num"),
+            tf.TensorSpec([], tf.int64, name="seed"),
+        ]
+    )
     def sample(num, seed):
         z = tf.random.stateless_uniform(tf.stack([num, LATENT]), tf.stack([seed, 0]), -1.0, 1.0)
         return {"images": generate(z)["images"], "z": z}
@@ -225,20 +238,30 @@ def _save_fake_export(directory, with_features=True):
     if with_features:
         signatures["features"] = features
     tf.saved_model.save(module, str(directory), signatures=signatures)
-    cfg = config.resolve({"model": "dcgan", "dataset": "digits", "latent_dim": LATENT,
-                          "image_size": SIZE, "workdir": str(directory)})
+    cfg = config.resolve(
+        {
+            "model": "dcgan",
+            "dataset": "digits",
+            "latent_dim": LATENT,
+            "image_size": SIZE,
+            "workdir": str(directory),
+        }
+    )
     with open(os.path.join(directory, "gan_zoo.json"), "w") as f:
-        json.dump({"model": "dcgan", "config": dataclasses.asdict(cfg),
-                   "output_range": [-1.0, 1.0]}, f)
+        json.dump(
+            {"model": "dcgan", "config": dataclasses.asdict(cfg), "output_range": [-1.0, 1.0]}, f
+        )
     return str(directory)
 
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
-    return {"dcgan": _save_fake_export(root / "dcgan"),
-            "gan": _save_fake_export(root / "gan", with_features=False),
-            "root": root}
+    return {
+        "dcgan": _save_fake_export(root / "dcgan"),
+        "gan": _save_fake_export(root / "gan", with_features=False),
+        "root": root,
+    }
 
 
 def test_load_export_reads_shapes_and_rejects_what_is_not_an_export(exports, tmp_path):
@@ -261,10 +284,17 @@ def test_load_export_reads_shapes_and_rejects_what_is_not_an_export(exports, tmp
         exported.load_export(str(bare))
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("", "empty"), (None, "empty"), ("1,x", "not a comma-separated list of integers"),
-    ("1.5", "integers"), ("3,64", "index 64 outside 0..63"), ("-1", "index -1 outside"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("", "empty"),
+        (None, "empty"),
+        ("1,x", "not a comma-separated list of integers"),
+        ("1.5", "integers"),
+        ("3,64", "index 64 outside 0..63"),
+        ("-1", "index -1 outside"),
+    ],
+)
 def test_parse_indices_gives_one_actionable_line(text, fragment):
     with pytest.raises(UserError, match=fragment):
         exported.parse_indices("a", text, 64)
@@ -299,6 +329,7 @@ def test_run_probe_classifies_digits_through_the_export(exports):
 
 # --- the command-line tools ------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def runs(exports):
     """Runs every tool invocation the tests below look at, all at once: each
@@ -309,17 +340,49 @@ def runs(exports):
     status 2, which gan_zoo.cli does alike for every tool."""
     root, dcgan = exports["root"], exports["dcgan"]
     commands = {
-        "walk": ["walk.py", f"--export={dcgan}", "--num_walks=8", "--steps=10",
-                 f"--out={root}/w/walk.png"],
-        "list": ["arithmetic.py", f"--export={dcgan}", "--seed=2", "--num=16", "--list",
-                 f"--out={root}/numbered.png"],
-        "arith": ["arithmetic.py", f"--export={dcgan}", "--seed=2", "--num=16", "--a=3,7,9",
-                  "--b=1", "--c=0,2", "--variations=8", f"--out={root}/arith.png"],
-        "probe": ["probe.py", f"--export={dcgan}", "--dataset=digits", "--max_train=400",
-                  "--max_test=100", f"--out={root}/probe.json"],
+        "walk": [
+            "walk.py",
+            f"--export={dcgan}",
+            "--num_walks=8",
+            "--steps=10",
+            f"--out={root}/w/walk.png",
+        ],
+        "list": [
+            "arithmetic.py",
+            f"--export={dcgan}",
+            "--seed=2",
+            "--num=16",
+            "--list",
+            f"--out={root}/numbered.png",
+        ],
+        "arith": [
+            "arithmetic.py",
+            f"--export={dcgan}",
+            "--seed=2",
+            "--num=16",
+            "--a=3,7,9",
+            "--b=1",
+            "--c=0,2",
+            "--variations=8",
+            f"--out={root}/arith.png",
+        ],
+        "probe": [
+            "probe.py",
+            f"--export={dcgan}",
+            "--dataset=digits",
+            "--max_train=400",
+            "--max_test=100",
+            f"--out={root}/probe.json",
+        ],
         "bad_method": ["walk.py", f"--export={dcgan}", "--method=cubic"],
-        "bad_index": ["arithmetic.py", f"--export={dcgan}", "--num=16", "--a=3,16", "--b=1",
-                      "--c=2"],
+        "bad_index": [
+            "arithmetic.py",
+            f"--export={dcgan}",
+            "--num=16",
+            "--a=3,16",
+            "--b=1",
+            "--c=2",
+        ],
     }
     return run_scripts(commands)
 
@@ -360,10 +423,13 @@ def test_probe_py_prints_accuracy_and_json_last(runs, exports):
     assert result["train_examples"] == 400 and result["test_accuracy"] > 0.5
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("bad_method", "--method='cubic' is not one of: slerp, lerp"),
-    ("bad_index", "index 16 outside 0..15"),
-])
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("bad_method", "--method='cubic' is not one of: slerp, lerp"),
+        ("bad_index", "index 16 outside 0..15"),
+    ],
+)
 def test_tools_give_one_line_errors(runs, name, fragment):
     result = runs[name]
     assert result.returncode == 2, result.stderr

@@ -18,23 +18,35 @@ def test_discriminator_loss_matches_equation_1_by_hand():
 
 def test_generator_losses_by_hand():
     fake = np.array([1.5, -2.0, 0.0])
-    np.testing.assert_allclose(losses.generator_loss_minimax(tf.constant(fake)).numpy(),
-                               np.log(1.0 - _sigmoid(fake)), rtol=1e-6)
-    np.testing.assert_allclose(losses.generator_loss_non_saturating(tf.constant(fake)).numpy(),
-                               -np.log(_sigmoid(fake)), rtol=1e-6)
+    np.testing.assert_allclose(
+        losses.generator_loss_minimax(tf.constant(fake)).numpy(),
+        np.log(1.0 - _sigmoid(fake)),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        losses.generator_loss_non_saturating(tf.constant(fake)).numpy(),
+        -np.log(_sigmoid(fake)),
+        rtol=1e-6,
+    )
 
 
 def test_losses_stay_exact_when_discriminator_saturates():
     # log(1 + e^l) for |l| = 200, where e^200 overflows float32: softplus(200) = 200 and
     # softplus(-200) = e^-200, which float32 rounds to 0.
-    l = np.array([-200.0, 200.0])
-    logits, softplus = tf.constant(l, tf.float32), np.logaddexp(0.0, l)
-    np.testing.assert_allclose(losses.discriminator_loss(logits, logits).numpy(),
-                               softplus[::-1] + softplus, rtol=1e-6, atol=1e-30)
-    np.testing.assert_allclose(losses.generator_loss_minimax(logits).numpy(), -softplus,
-                               rtol=1e-6, atol=1e-30)
-    np.testing.assert_allclose(losses.generator_loss_non_saturating(logits).numpy(),
-                               softplus[::-1], rtol=1e-6, atol=1e-30)
+    values = np.array([-200.0, 200.0])
+    logits, softplus = tf.constant(values, tf.float32), np.logaddexp(0.0, values)
+    np.testing.assert_allclose(
+        losses.discriminator_loss(logits, logits).numpy(),
+        softplus[::-1] + softplus,
+        rtol=1e-6,
+        atol=1e-30,
+    )
+    np.testing.assert_allclose(
+        losses.generator_loss_minimax(logits).numpy(), -softplus, rtol=1e-6, atol=1e-30
+    )
+    np.testing.assert_allclose(
+        losses.generator_loss_non_saturating(logits).numpy(), softplus[::-1], rtol=1e-6, atol=1e-30
+    )
 
 
 def test_non_saturating_gradient_dominates_when_d_rejects_samples():
@@ -62,13 +74,15 @@ def test_average_is_the_mean_under_the_default_strategy():
 
 # ----- autoencoders ------------------------------------------------------------
 
+
 def test_reconstruction_losses_per_example_mean_over_pixels():
     x = tf.constant([[[[1.0]], [[0.0]]]])  # one example, two pixels
     r = tf.constant([[[[0.8]], [[0.3]]]])
     bce = -(np.log(0.8) + np.log(0.7)) / 2
     assert float(losses.reconstruction_loss(x, r, "bce")[0]) == pytest.approx(bce, rel=1e-5)
     assert float(losses.reconstruction_loss(x, r, "mse")[0]) == pytest.approx(
-        (0.04 + 0.09) / 2, rel=1e-5)
+        (0.04 + 0.09) / 2, rel=1e-5
+    )
     # The Bernoulli likelihood is the same cross-entropy summed: nats per image.
     assert float(losses.bernoulli_nll(x, r)[0]) == pytest.approx(2 * bce, rel=1e-5)
 
@@ -77,8 +91,10 @@ def test_gaussian_nll_is_the_normal_log_density():
     x = tf.constant([[0.2, 0.9]])
     mu = tf.constant([[0.0, 1.0]])
     log_scale = tf.constant(np.log(0.5), tf.float32)
-    expected = -(np.log(np.exp(-0.5 * (0.2 / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi)))
-                 + np.log(np.exp(-0.5 * (0.1 / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi))))
+    expected = -(
+        np.log(np.exp(-0.5 * (0.2 / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi)))
+        + np.log(np.exp(-0.5 * (0.1 / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi)))
+    )
     assert float(losses.gaussian_nll(x, mu, log_scale)[0]) == pytest.approx(expected, rel=1e-5)
 
 
@@ -89,6 +105,7 @@ def test_gaussian_kl_against_hand_computed_values():
     kl = losses.gaussian_kl(tf.constant([[1.0]]), tf.constant([[np.log(4.0)]], tf.float32))
     assert float(kl[0]) == pytest.approx(0.5 * (4 + 1 - 1 - np.log(4)), rel=1e-5)
     # Dimensions add up.
-    two = losses.gaussian_kl(tf.constant([[1.0, 1.0]]),
-                             tf.constant([[np.log(4.0)] * 2], tf.float32))
+    two = losses.gaussian_kl(
+        tf.constant([[1.0, 1.0]]), tf.constant([[np.log(4.0)] * 2], tf.float32)
+    )
     assert float(two[0]) == pytest.approx(2 * float(kl[0]), rel=1e-6)

@@ -10,13 +10,23 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, tiny_config
+
 from gan_zoo import execution, training
 from gan_zoo.errors import UserError
 
-FLAGS = dict(model="vae", hidden_units=16, hidden_layers=1, latent_dim=2, batch_size=8,
-             steps_per_epoch=3, epochs=2, max_examples=64, num_samples=4, seed=3)
+FLAGS = dict(
+    model="vae",
+    hidden_units=16,
+    hidden_layers=1,
+    latent_dim=2,
+    batch_size=8,
+    steps_per_epoch=3,
+    epochs=2,
+    max_examples=64,
+    num_samples=4,
+    seed=3,
+)
 
 
 def _free_ports(n):
@@ -38,10 +48,17 @@ def cluster(tmp_path_factory):
     args += [f"--{name}={value}" for name, value in FLAGS.items()]
     procs = []
     for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(args, cwd=ROOT, env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        procs.append(
+            subprocess.Popen(
+                args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        )
     outputs = []
     try:
         for proc in procs:
@@ -80,22 +97,27 @@ def test_multi_worker_without_tf_config_is_one_clear_error(monkeypatch, tmp_path
     cfg = tiny_config(tmp_path, strategy="multi_worker")
     with pytest.raises(UserError, match="TF_CONFIG environment variable, which is not set"):
         execution.strategy_for(cfg)
-    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": '
-                                    '{"type": "worker", "index": 3}}')
+    monkeypatch.setenv(
+        "TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}'
+    )
     with pytest.raises(UserError, match="TF_CONFIG is not a cluster this process is in"):
         execution.strategy_for(cfg)
 
 
-@pytest.mark.parametrize("cluster_spec, task, chief", [
-    ({"worker": ["a:1", "b:1"]}, ("worker", 0), True),
-    ({"worker": ["a:1", "b:1"]}, ("worker", 1), False),
-    ({"chief": ["c:1"], "worker": ["a:1"]}, ("chief", 0), True),
-    ({"chief": ["c:1"], "worker": ["a:1"]}, ("worker", 0), False),
-])
+@pytest.mark.parametrize(
+    "cluster_spec, task, chief",
+    [
+        ({"worker": ["a:1", "b:1"]}, ("worker", 0), True),
+        ({"worker": ["a:1", "b:1"]}, ("worker", 1), False),
+        ({"chief": ["c:1"], "worker": ["a:1"]}, ("chief", 0), True),
+        ({"chief": ["c:1"], "worker": ["a:1"]}, ("worker", 0), False),
+    ],
+)
 def test_only_the_chief_writes_the_run(cluster_spec, task, chief):
     class Strategy:
         cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
-            tf.train.ClusterSpec(cluster_spec), task_type=task[0], task_id=task[1])
+            tf.train.ClusterSpec(cluster_spec), task_type=task[0], task_id=task[1]
+        )
 
     assert execution.is_chief(Strategy()) is chief
     assert execution.is_chief(tf.distribute.get_strategy())  # no cluster: one process
@@ -103,35 +125,62 @@ def test_only_the_chief_writes_the_run(cluster_spec, task, chief):
 
 # What the chief's and the other worker's collectives raised when the other
 # process was killed (trimmed), and an UnavailableError of another kind.
-HEARTBEATS = ("{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/"
-              "replica:0/task:0/device:CPU:0}} Collective ops is aborted by: Error reported from "
-              "/job:worker/task:1: The following tasks are unhealthy (stopped sending heartbeats):"
-              "\n/job:worker/replica:0/task:1\nThe tasks have crashed. [Op:CollectiveReduceV2]")
-RESET = ("Collective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error "
-         "information from remote target /job:worker/replica:0/task:0 while calling "
-         "/tensorflow.WorkerService/CompleteInstance:\n [[{{node adam/CollectiveReduceV2}}]]")
-RESTARTED = ("Collective ops is aborted by: Error reported from /job:worker/task:1: /job:worker/"
-             "replica:0/task:1 unexpectedly tried to connect with a different incarnation. It has "
-             "likely restarted.\n [[{{node CollectiveReduceV2}}]] [Op:__inference_multi_step_on_"
-             "iterator_1560]")
+HEARTBEATS = (
+    "{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/"
+    "replica:0/task:0/device:CPU:0}} Collective ops is aborted by: Error reported from "
+    "/job:worker/task:1: The following tasks are unhealthy (stopped sending heartbeats):"
+    "\n/job:worker/replica:0/task:1\nThe tasks have crashed. [Op:CollectiveReduceV2]"
+)
+RESET = (
+    "Collective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error "
+    "information from remote target /job:worker/replica:0/task:0 while calling "
+    "/tensorflow.WorkerService/CompleteInstance:\n [[{{node adam/CollectiveReduceV2}}]]"
+)
+RESTARTED = (
+    "Collective ops is aborted by: Error reported from /job:worker/task:1: /job:worker/"
+    "replica:0/task:1 unexpectedly tried to connect with a different incarnation. It has "
+    "likely restarted.\n [[{{node CollectiveReduceV2}}]] [Op:__inference_multi_step_on_"
+    "iterator_1560]"
+)
 
 
-@pytest.mark.parametrize("error, task, expected", [
-    (tf.errors.UnavailableError(None, None, HEARTBEATS), 0,
-     "worker 1 of the multi-worker job stopped sending heartbeats"),
-    (tf.errors.UnavailableError(None, None, RESET), 1,
-     "worker 0 of the multi-worker job could no longer be reached"),
-    (tf.errors.AbortedError(None, None, RESTARTED), 0,
-     "worker 1 of the multi-worker job restarted"),
-    (tf.errors.AbortedError(None, None, "Collective ops is aborted by: cancelled"), 0, None),
-    (tf.errors.UnavailableError(None, None, "gs://bucket/file: 503 Service Unavailable"), 0, None),
-    (tf.errors.InternalError(None, None, HEARTBEATS), 0, None),
-    (ValueError(HEARTBEATS), 0, None),
-])
+@pytest.mark.parametrize(
+    "error, task, expected",
+    [
+        (
+            tf.errors.UnavailableError(None, None, HEARTBEATS),
+            0,
+            "worker 1 of the multi-worker job stopped sending heartbeats",
+        ),
+        (
+            tf.errors.UnavailableError(None, None, RESET),
+            1,
+            "worker 0 of the multi-worker job could no longer be reached",
+        ),
+        (
+            tf.errors.AbortedError(None, None, RESTARTED),
+            0,
+            "worker 1 of the multi-worker job restarted",
+        ),
+        (tf.errors.AbortedError(None, None, "Collective ops is aborted by: cancelled"), 0, None),
+        (
+            tf.errors.UnavailableError(None, None, "gs://bucket/file: 503 Service Unavailable"),
+            0,
+            None,
+        ),
+        (tf.errors.InternalError(None, None, HEARTBEATS), 0, None),
+        (ValueError(HEARTBEATS), 0, None),
+    ],
+)
 def test_a_lost_worker_is_named_in_one_line_and_other_errors_are_left_alone(
-        monkeypatch, error, task, expected):
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
-                                                "task": {"type": "worker", "index": task}}))
+    monkeypatch, error, task, expected
+):
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps(
+            {"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": task}}
+        ),
+    )
     message = execution.lost_task_message(error)
     if expected is None:
         assert message is None
@@ -145,12 +194,14 @@ def _checkpoint(workdir):
     of saves (which counts restarts, not training)."""
     reader = tf.train.load_checkpoint(str(workdir / "checkpoints"))
     skip = ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")
-    return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
-            if key not in skip}
+    return {
+        key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map() if key not in skip
+    }
 
 
 def test_a_lost_worker_stops_the_job_with_one_line_and_the_restarted_job_ends_as_one_never_stopped(
-        cluster, tmp_path):
+    cluster, tmp_path
+):
     """Worker 1 is killed (SIGKILL) mid-run and started again at once, as a
     scheduler would. What MultiWorkerMirroredStrategy does then: the chief's
     coordination service misses worker 1's heartbeats and, within 10 s, aborts
@@ -165,13 +216,23 @@ def test_a_lost_worker_stops_the_job_with_one_line_and_the_restarted_job_ends_as
 
     workdir = tmp_path / "run"
     workers = [f"localhost:{port}" for port in _free_ports(2)]
-    command = ["train.py", f"--workdir={workdir}", "--strategy=multi_worker",
-               "--checkpoint_every_steps=1"]
+    command = [
+        "train.py",
+        f"--workdir={workdir}",
+        "--strategy=multi_worker",
+        "--checkpoint_every_steps=1",
+    ]
     command += [f"--{name}={value}" for name, value in FLAGS.items()]
 
     def start(index):
-        return start_script(*command, env={"TF_CONFIG": json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
+        return start_script(
+            *command,
+            env={
+                "TF_CONFIG": json.dumps(
+                    {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+                )
+            },
+        )
 
     def latest():
         path = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
@@ -196,9 +257,11 @@ def test_a_lost_worker_stops_the_job_with_one_line_and_the_restarted_job_ends_as
         # worker's reconnection under a new incarnation.
         assert re.fullmatch(
             r"error: worker 1 of the multi-worker job (stopped sending heartbeats|could no "
-            r"longer be reached|restarted), and the job cannot go on without it or take a restarted one "
-            r"back: run the same command again on every worker, this one included; they "
-            r"resume from the chief's newest checkpoint\.", err.splitlines()[-1]), err[-3000:]
+            r"longer be reached|restarted), and the job cannot go on without it or take a "
+            r"restarted one back: run the same command again on every worker, this one "
+            r"included; they resume from the chief's newest checkpoint\.",
+            err.splitlines()[-1],
+        ), err[-3000:]
         assert "Traceback" not in err
         assert other.poll() is None  # the restarted worker 1 waits for a chief
         resumed_at = latest()

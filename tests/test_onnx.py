@@ -19,8 +19,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import run_scripts, tiny_config
+
 from gan_zoo import exported, onnx_export, registry, training
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
@@ -30,12 +30,14 @@ SMALL = {"gan": {}, "dcgan": dict(image_size=32, ngf=4, ndf=4)}
 MLP = dict(hidden_units=16, hidden_layers=1)
 AUTOENCODER = {"encode", "decode", "reconstruct"}
 # Written out, not read from the export: a signature that stops converting fails.
-CONVERTED = {"gan": {"generate", "discriminate"},
-             "dcgan": {"generate", "discriminate", "features"},
-             "vae": AUTOENCODER, "aae": AUTOENCODER,
-             "aae_semi_supervised": AUTOENCODER | {"classify"}}
-CASES = [(name, signature) for name in sorted(CONVERTED) for signature in
-         sorted(CONVERTED[name])]
+CONVERTED = {
+    "gan": {"generate", "discriminate"},
+    "dcgan": {"generate", "discriminate", "features"},
+    "vae": AUTOENCODER,
+    "aae": AUTOENCODER,
+    "aae_semi_supervised": AUTOENCODER | {"classify"},
+}
+CASES = [(name, signature) for name in sorted(CONVERTED) for signature in sorted(CONVERTED[name])]
 
 
 def _move_off_initial_values(model, rng):
@@ -65,6 +67,7 @@ def converted(tmp_path_factory):
             export = exported.load_export(training.export_model(cfg, model))
             cache[name] = export, onnx_export.write(export)
         return cache[name]
+
     return get
 
 
@@ -90,16 +93,17 @@ def test_onnxruntime_gives_what_the_saved_model_gives(converted, name, signature
 
     export, result = converted(name)
     fn = export.module.signatures[signature]
-    session = onnxruntime.InferenceSession(result.files[signature],
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        result.files[signature], providers=["CPUExecutionProvider"]
+    )
     inputs = onnx_export.random_inputs(fn, 16, np.random.default_rng(7), CLASSES)
     assert {i.name for i in session.get_inputs()} == set(inputs)
-    expected = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()})
-                .items()}
+    expected = {
+        k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()
+    }
     # ONNX names a value once: reconstruct's output `images` is `images_out`.
     names = {k: k + "_out" if k in inputs else k for k in expected}
-    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs),
-                   strict=True))
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs), strict=True))
     assert set(got) == set(names.values())
     for key, value in expected.items():
         assert got[names[key]].dtype == value.dtype, key
@@ -110,25 +114,36 @@ def test_the_command_writes_the_files_and_says_what_it_skipped(converted, tmp_pa
     export, _ = converted("aae")
     copy = shutil.copytree(export.directory, tmp_path / "export")
     shutil.rmtree(copy / "onnx")
-    done = run_scripts({"good": ["-m", "gan_zoo.onnx_export", f"--export={copy}"],
-                        "bad": ["-m", "gan_zoo.onnx_export", f"--export={tmp_path}"]})
+    done = run_scripts(
+        {
+            "good": ["-m", "gan_zoo.onnx_export", f"--export={copy}"],
+            "bad": ["-m", "gan_zoo.onnx_export", f"--export={tmp_path}"],
+        }
+    )
     assert done["good"].returncode == 0, done["good"].stderr
     assert sorted(os.listdir(copy / "onnx")) == sorted(s + ".onnx" for s in AUTOENCODER)
     lines = done["good"].stdout.splitlines()
-    assert [line.split(" (")[0] for line in lines[:3]] == \
-        [f"Wrote {copy}/onnx/{s}.onnx" for s in sorted(AUTOENCODER)]
-    assert lines[3:] == [f"Skipped {s}: {onnx_export.DRAWS}." for s in ("generate", "sample")] + \
-        [f"Skipped serving_default: {onnx_export.SKIPPED['serving_default']}."]
+    assert [line.split(" (")[0] for line in lines[:3]] == [
+        f"Wrote {copy}/onnx/{s}.onnx" for s in sorted(AUTOENCODER)
+    ]
+    assert lines[3:] == [f"Skipped {s}: {onnx_export.DRAWS}." for s in ("generate", "sample")] + [
+        f"Skipped serving_default: {onnx_export.SKIPPED['serving_default']}."
+    ]
     assert done["bad"].returncode == 2
-    assert done["bad"].stderr == f"error: {tmp_path} is not a SavedModel export (no " \
-                                 "saved_model.pb); pass the export/ directory of a train.py run.\n"
+    assert (
+        done["bad"].stderr == f"error: {tmp_path} is not a SavedModel export (no "
+        "saved_model.pb); pass the export/ directory of a train.py run.\n"
+    )
 
 
 def test_without_the_extra_a_run_stops_before_it_starts(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
     cfg = tiny_config(tmp_path / "run", export_onnx=True)
-    for attempt in (lambda: training.run(cfg), lambda: training.export_only(cfg),
-                    lambda: onnx_export.require("ONNX export")):
+    for attempt in (
+        lambda: training.run(cfg),
+        lambda: training.export_only(cfg),
+        lambda: onnx_export.require("ONNX export"),
+    ):
         with pytest.raises(UserError) as raised:
             attempt()
         message = str(raised.value)
@@ -143,8 +158,11 @@ def test_a_run_with_export_onnx_converts_its_export(tmp_path, monkeypatch):
     converted = []
     monkeypatch.setattr(onnx_export, "require", lambda purpose, precision: None)
     monkeypatch.setattr(onnx_export, "convert_export", converted.append)
-    monkeypatch.setattr(training, "_train", lambda cfg, verbose: training.Run(
-        cfg, None, 1, {}, None, f"{cfg.workdir}/export"))
+    monkeypatch.setattr(
+        training,
+        "_train",
+        lambda cfg, verbose: training.Run(cfg, None, 1, {}, None, f"{cfg.workdir}/export"),
+    )
     training.run(tiny_config(tmp_path / "plain"))
     training.run(tiny_config(tmp_path / "onnx", export_onnx=True))
     assert converted == [f"{tmp_path}/onnx/export"]

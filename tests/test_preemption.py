@@ -41,11 +41,10 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import run_script, run_scripts, start_script
 
 KILLS = int(os.environ.get("GAN_ZOO_KILLS", "3"))
-SEED = int(os.environ.get("GAN_ZOO_KILL_SEED") or random.SystemRandom().randrange(2 ** 31))
+SEED = int(os.environ.get("GAN_ZOO_KILL_SEED") or random.SystemRandom().randrange(2**31))
 STEPS_PER_EPOCH = 4
 # Three steps per kill, so that the kills spread over the whole run.
 EPOCHS = max(3, math.ceil(3 * (KILLS + 1) / STEPS_PER_EPOCH))
@@ -53,10 +52,17 @@ EPOCHS = max(3, math.ceil(3 * (KILLS + 1) / STEPS_PER_EPOCH))
 # once), so checkpoint writes take a large share of each process's training
 # time. The GAN's fixed maxout networks make a 30 MB checkpoint; the VAE's
 # default 500 hidden units a 9 MB one (Adam's slots included).
-COMMON = dict(epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH, batch_size=8, num_samples=4,
-              checkpoint_every_steps=1, steps_per_execution=1, deterministic=True, seed=5)
-MODELS = {"gan": dict(COMMON, model="gan"),
-          "vae": dict(COMMON, model="vae", latent_dim=2)}
+COMMON = dict(
+    epochs=EPOCHS,
+    steps_per_epoch=STEPS_PER_EPOCH,
+    batch_size=8,
+    num_samples=4,
+    checkpoint_every_steps=1,
+    steps_per_execution=1,
+    deterministic=True,
+    seed=5,
+)
+MODELS = {"gan": dict(COMMON, model="gan"), "vae": dict(COMMON, model="vae", latent_dim=2)}
 TOTAL_STEPS = EPOCHS * STEPS_PER_EPOCH
 TIMEOUT = 300  # for any one process; a hang fails instead of blocking the suite
 
@@ -64,8 +70,13 @@ TIMEOUT = 300  # for any one process; a hang fails instead of blocking the suite
 def _argv(settings, workdir):
     args = [f"--workdir={workdir}"]
     for name, value in settings.items():
-        args.append(f"--{name}" if value is True else f"--no{name}" if value is False
-                    else f"--{name}={value}")
+        args.append(
+            f"--{name}"
+            if value is True
+            else f"--no{name}"
+            if value is False
+            else f"--{name}={value}"
+        )
     return ["train.py", *args]
 
 
@@ -127,8 +138,11 @@ def leftovers(checkpoints):
     of the checkpoints it records."""
     recorded = tf.train.get_checkpoint_state(checkpoints).all_model_checkpoint_paths
     prefixes = tuple(os.path.basename(path) + "." for path in recorded)
-    return sorted(name for name in os.listdir(checkpoints)
-                  if name != "checkpoint" and not name.startswith(prefixes))
+    return sorted(
+        name
+        for name in os.listdir(checkpoints)
+        if name != "checkpoint" and not name.startswith(prefixes)
+    )
 
 
 class Interrupted:
@@ -152,8 +166,7 @@ class Interrupted:
         # Kill i of these n aims at a random step of the i-th n-th of the
         # run (before its last two steps, which the end's kills need).
         span = TOTAL_STEPS - 2
-        plan = [(kind, (i + self.rng.random()) / len(kinds) * span)
-                for i, kind in enumerate(kinds)]
+        plan = [(kind, (i + self.rng.random()) / len(kinds) * span) for i, kind in enumerate(kinds)]
         return plan + [("epoch_end", None)] * epoch_end + [("export", None)] * export
 
     def _mtime(self, path):
@@ -204,9 +217,14 @@ class Interrupted:
                     # Aimed at the longest part of a save, its data file
                     # being written in the staging directory: the index and
                     # the renames take well under a millisecond.
-                    alive = self._wait(process, lambda: any(
-                        "_temp/" in name for name in fresh_traces(self.checkpoints,
-                                                                  before_traces)), 0.0002)
+                    alive = self._wait(
+                        process,
+                        lambda: any(
+                            "_temp/" in name
+                            for name in fresh_traces(self.checkpoints, before_traces)
+                        ),
+                        0.0002,
+                    )
                 elif alive:
                     # The median: an epoch's end or a stalled machine makes
                     # a few steps look many times longer than a step is.
@@ -222,24 +240,35 @@ class Interrupted:
             out, err = process.communicate(timeout=TIMEOUT)
         finally:
             process.kill()
-        record = dict(i=i, kind=kind, target=target and round(target, 2), before=before_step,
-                      after=latest_step(self.checkpoints),
-                      seconds=round(time.time() - started, 1), code=process.returncode,
-                      out=out, err=err,
-                      in_write=sorted(fresh_traces(self.checkpoints, before_traces)),
-                      in_export=self._mtime(staging) not in (None, staging_before))
+        record = dict(
+            i=i,
+            kind=kind,
+            target=target and round(target, 2),
+            before=before_step,
+            after=latest_step(self.checkpoints),
+            seconds=round(time.time() - started, 1),
+            code=process.returncode,
+            out=out,
+            err=err,
+            in_write=sorted(fresh_traces(self.checkpoints, before_traces)),
+            in_export=self._mtime(staging) not in (None, staging_before),
+        )
         self.kills.append(record)
         return record
 
     def context(self):
-        lines = [f"seed {SEED} (GAN_ZOO_KILL_SEED={SEED} replays the draw), {KILLS} kills, "
-                 f"{TOTAL_STEPS} steps; the processes, in order:"]
+        lines = [
+            f"seed {SEED} (GAN_ZOO_KILL_SEED={SEED} replays the draw), {KILLS} kills, "
+            f"{TOTAL_STEPS} steps; the processes, in order:"
+        ]
         for k in self.kills:
             said = resumed_step(k["out"])
-            line = (f"  {k['i']}: {k['kind']}"
-                    f"{'' if k['target'] is None else ' ' + str(k['target'])}, checkpoint "
-                    f"{k['before']} -> {k['after']}, exit {k['code']} after {k['seconds']} s, "
-                    f"said resuming from {'-' if said is None else said}")
+            line = (
+                f"  {k['i']}: {k['kind']}"
+                f"{'' if k['target'] is None else ' ' + str(k['target'])}, checkpoint "
+                f"{k['before']} -> {k['after']}, exit {k['code']} after {k['seconds']} s, "
+                f"said resuming from {'-' if said is None else said}"
+            )
             if k["in_write"]:
                 line += f"; interrupted a write: {', '.join(k['in_write'])}"
             if k["in_export"]:
@@ -256,13 +285,21 @@ class Interrupted:
             if self.kill_once(i, kind, target)["code"] != -9:
                 break  # it finished before its kill; the checks say whether it may
         final = run_script(*self.command, timeout=TIMEOUT)
-        self.kills.append(dict(i="final", kind="uninterrupted", target=None,
-                               before=self.kills[-1]["after"],
-                               after=latest_step(self.checkpoints),
-                               seconds=round(time.time() - started - sum(
-                                   k["seconds"] for k in self.kills), 1),
-                               code=final.returncode, out=final.stdout, err=final.stderr,
-                               in_write=[], in_export=False))
+        self.kills.append(
+            dict(
+                i="final",
+                kind="uninterrupted",
+                target=None,
+                before=self.kills[-1]["after"],
+                after=latest_step(self.checkpoints),
+                seconds=round(time.time() - started - sum(k["seconds"] for k in self.kills), 1),
+                code=final.returncode,
+                out=final.stdout,
+                err=final.stderr,
+                in_write=[],
+                in_export=False,
+            )
+        )
         self.seconds = time.time() - started
         return self
 
@@ -279,12 +316,17 @@ def runs(tmp_path_factory):
     the polling between kills leaves the CPUs to the processes."""
     base = tmp_path_factory.mktemp("preemption")
     rng = random.Random(SEED)
-    interrupted = {name: Interrupted(name, base / f"{name}_killed", random.Random(rng.random()))
-                   for name in MODELS}
+    interrupted = {
+        name: Interrupted(name, base / f"{name}_killed", random.Random(rng.random()))
+        for name in MODELS
+    }
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(len(interrupted) + 1) as pool:
-        whole = pool.submit(run_scripts, {name: _argv(settings, base / f"{name}_whole")
-                                          for name, settings in MODELS.items()}, TIMEOUT)
+        whole = pool.submit(
+            run_scripts,
+            {name: _argv(settings, base / f"{name}_whole") for name, settings in MODELS.items()},
+            TIMEOUT,
+        )
         done = {name: pool.submit(run.run) for name, run in interrupted.items()}
         done = {name: future.result() for name, future in done.items()}
         for name, result in whole.result().items():
@@ -301,8 +343,10 @@ def checkpoint_values(workdir):
     path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     reader = tf.train.load_checkpoint(path)
     return os.path.basename(path), {
-        key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
-        if key not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
+        key: reader.get_tensor(key)
+        for key in reader.get_variable_to_shape_map()
+        if key not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")
+    }
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -316,7 +360,8 @@ def test_every_rerun_after_a_sigkill_resumes_from_the_newest_complete_checkpoint
     # its checkpoint: the rerun must redo that epoch's last step and end.
     assert all(k["after"] == TOTAL_STEPS - 1 for k in killed if k["kind"] == "epoch_end"), (
         "the last epoch's end was checkpointed before its end-of-epoch work, or the kill "
-        "came late\n" + context)
+        "came late\n" + context
+    )
     steps = [k["after"] for k in run.kills if k["after"] is not None]
     assert steps == sorted(steps), "a checkpoint index went back\n" + context
     for k in run.kills:
@@ -349,8 +394,11 @@ def test_a_killed_deterministic_run_ends_with_the_uninterrupted_weights(runs, na
     name_whole, expected = checkpoint_values(whole)
     assert name_killed == name_whole == f"ckpt-{TOTAL_STEPS}", context
     assert sorted(killed) == sorted(expected), context
-    different = {key: float(np.max(np.abs(killed[key].astype(np.float64) - expected[key])))
-                 for key in expected if not np.array_equal(killed[key], expected[key])}
+    different = {
+        key: float(np.max(np.abs(killed[key].astype(np.float64) - expected[key])))
+        for key in expected
+        if not np.array_equal(killed[key], expected[key])
+    }
     assert not different, f"{len(different)} variables differ: {different}\n" + context
     summary = json.load(open(os.path.join(run.workdir, "summary.json")))
     assert summary["epochs_done"] == EPOCHS, context
@@ -364,6 +412,7 @@ def test_sigterm_at_an_epoch_s_last_step_checkpoints_the_epoch_as_done(tmp_path,
     import signal
 
     from conftest import tiny_config
+
     from gan_zoo import callbacks, training
     from gan_zoo.errors import Interrupted
 
@@ -376,9 +425,19 @@ def test_sigterm_at_an_epoch_s_last_step_checkpoints_the_epoch_as_done(tmp_path,
 
     monkeypatch.setattr(callbacks.Throughput, "on_train_batch_end", sigterm_after_step_2)
     with pytest.raises(Interrupted, match="SIGTERM after step 2"):
-        training.run(tiny_config(tmp_path, model="vae", hidden_units=16, hidden_layers=1,
-                                 latent_dim=2, epochs=2, steps_per_epoch=2,
-                                 steps_per_execution=1), verbose=0)
+        training.run(
+            tiny_config(
+                tmp_path,
+                model="vae",
+                hidden_units=16,
+                hidden_layers=1,
+                latent_dim=2,
+                epochs=2,
+                steps_per_epoch=2,
+                steps_per_execution=1,
+            ),
+            verbose=0,
+        )
     path = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
     assert path.endswith("ckpt-2")
     assert tf.train.load_checkpoint(path).get_tensor("epochs_done/.ATTRIBUTES/VARIABLE_VALUE") == 1
@@ -394,14 +453,24 @@ def test_what_killed_saves_left_is_deleted_when_training_starts(tmp_path):
     # A save of 4 killed while staging, one of 5 killed before the index
     # named it, one of 2 (an epoch end's second save) killed while staging,
     # and an index write killed before its rename.
-    for name in ("ckpt-4_temp/part-00000-of-00001.data-00000-of-00001.tempstate123",
-                 "ckpt-2_temp/part-00000-of-00001.index", "ckpt-5.index",
-                 "ckpt-5.data-00000-of-00001", "checkpoint.tmp0123abcd"):
+    for name in (
+        "ckpt-4_temp/part-00000-of-00001.data-00000-of-00001.tempstate123",
+        "ckpt-2_temp/part-00000-of-00001.index",
+        "ckpt-5.index",
+        "ckpt-5.data-00000-of-00001",
+        "checkpoint.tmp0123abcd",
+    ):
         os.makedirs(os.path.dirname(tmp_path / name), exist_ok=True)
         (tmp_path / name).write_bytes(b"partial")
     (tmp_path / "notes.txt").write_text("not ours")
-    callbacks.remove_unfinished_saves(tf.train.CheckpointManager(
-        checkpoint, str(tmp_path), max_to_keep=2))
+    callbacks.remove_unfinished_saves(
+        tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=2)
+    )
     assert sorted(os.listdir(tmp_path)) == [
-        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index", "ckpt-3.data-00000-of-00001",
-        "ckpt-3.index", "notes.txt"]
+        "checkpoint",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+        "ckpt-3.data-00000-of-00001",
+        "ckpt-3.index",
+        "notes.txt",
+    ]

@@ -39,6 +39,7 @@ def grid_mass(prior, half_width, step):
 
 # ----- registry ---------------------------------------------------------------
 
+
 def test_registry_names_and_attributes():
     assert set(priors.TARGETS) == {"gaussian", "mixture_gaussian", "swiss_roll", "uniform"}
     assert make("mixture_gaussian").num_components == K
@@ -74,6 +75,7 @@ def test_existing_noise_priors_keep_working():
 
 # ----- sampling paths -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_sampling_path_shape_and_dtype(name):
     prior = make(name)
@@ -93,8 +95,11 @@ def test_every_sampling_path_shape_and_dtype(name):
     @tf.function
     def in_graph(n, labels):
         # As the AAE's train step and export call them: symbolic batch sizes.
-        return (prior.sample((n, 2), gen), prior.sample_for_labels(labels, gen),
-                prior.stateless_sample(tf.stack([n, 2]), tf.stack([tf.constant(9, tf.int64), 0])))
+        return (
+            prior.sample((n, 2), gen),
+            prior.sample_for_labels(labels, gen),
+            prior.stateless_sample(tf.stack([n, 2]), tf.stack([tf.constant(9, tf.int64), 0])),
+        )
 
     for z in in_graph(tf.constant(6), tf.constant([2, 2, 0], tf.int32)):
         assert z.dtype == tf.float32 and z.shape[-1] == 2
@@ -108,27 +113,34 @@ def test_stateless_is_deterministic_and_generator_advances(name):
     prior = make(name)
     labels = tf.range(20) % K
     seed, other = tf.constant([7, 1]), tf.constant([8, 1])
-    np.testing.assert_array_equal(prior.stateless_sample((20, 2), seed),
-                                  prior.stateless_sample((20, 2), seed))
-    np.testing.assert_array_equal(prior.stateless_sample_for_labels(labels, seed),
-                                  prior.stateless_sample_for_labels(labels, seed))
-    assert not np.allclose(prior.stateless_sample((20, 2), seed),
-                           prior.stateless_sample((20, 2), other))
+    np.testing.assert_array_equal(
+        prior.stateless_sample((20, 2), seed), prior.stateless_sample((20, 2), seed)
+    )
+    np.testing.assert_array_equal(
+        prior.stateless_sample_for_labels(labels, seed),
+        prior.stateless_sample_for_labels(labels, seed),
+    )
+    assert not np.allclose(
+        prior.stateless_sample((20, 2), seed), prior.stateless_sample((20, 2), other)
+    )
     gen = keras.random.SeedGenerator(0)
     assert not np.allclose(prior.sample((20, 2), gen), prior.sample((20, 2), gen))
-    assert not np.allclose(prior.sample_for_labels(labels, gen),
-                           prior.sample_for_labels(labels, gen))
+    assert not np.allclose(
+        prior.sample_for_labels(labels, gen), prior.sample_for_labels(labels, gen)
+    )
 
 
 def test_gaussian_and_uniform_ignore_labels():
     labels = tf.constant([0, 1, 2, 3])
     for name in ("gaussian", "uniform"):
         prior, seed = make(name, 5), tf.constant([3, 3])
-        np.testing.assert_array_equal(prior.stateless_sample_for_labels(labels, seed),
-                                      prior.stateless_sample((4, 5), seed))
+        np.testing.assert_array_equal(
+            prior.stateless_sample_for_labels(labels, seed), prior.stateless_sample((4, 5), seed)
+        )
 
 
 # ----- supports and label parts ---------------------------------------------
+
 
 def test_uniform_support():
     prior = priors.target("uniform", 3)
@@ -179,6 +191,7 @@ def test_swiss_roll_samples_near_curve_and_in_their_segment():
 
 # ----- log-densities --------------------------------------------------------
 
+
 def test_gaussian_log_prob_closed_form():
     prior = priors.target("gaussian", 5)
     z = np.random.default_rng(0).normal(size=(50, 5)).astype(np.float32)
@@ -186,9 +199,15 @@ def test_gaussian_log_prob_closed_form():
     np.testing.assert_allclose(prior.log_prob(z).numpy(), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name, half_width, step", [
-    ("gaussian", 7.0, 0.05), ("uniform", 2.0, 0.01),
-    ("mixture_gaussian", 4.5, 0.02), ("swiss_roll", 3.7, 0.05)])
+@pytest.mark.parametrize(
+    "name, half_width, step",
+    [
+        ("gaussian", 7.0, 0.05),
+        ("uniform", 2.0, 0.01),
+        ("mixture_gaussian", 4.5, 0.02),
+        ("swiss_roll", 3.7, 0.05),
+    ],
+)
 def test_density_integrates_to_one(name, half_width, step):
     assert grid_mass(make(name), half_width, step) == pytest.approx(1.0, abs=0.02)
 
@@ -204,16 +223,20 @@ def test_mixture_log_prob_matches_direct_sum():
         d = z - rot @ np.array([prior.shift, 0.0])
         quad = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d)
         total += np.exp(-0.5 * quad) / (2 * np.pi * np.sqrt(np.linalg.det(cov))) / K
-    np.testing.assert_allclose(prior.log_prob(z.astype(np.float32)).numpy(), np.log(total),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        prior.log_prob(z.astype(np.float32)).numpy(), np.log(total), rtol=1e-4
+    )
 
 
 # ----- the categorical prior of the semi-supervised / clustering AAE ------------
 
+
 def test_categorical_samples_are_one_hot_and_balanced():
     prior = priors.Categorical(4)
-    draws = [prior.sample((4000, 4), keras.random.SeedGenerator(1)).numpy(),
-             prior.stateless_sample(tf.constant([4000, 4]), tf.constant([3, 4])).numpy()]
+    draws = [
+        prior.sample((4000, 4), keras.random.SeedGenerator(1)).numpy(),
+        prior.stateless_sample(tf.constant([4000, 4]), tf.constant([3, 4])).numpy(),
+    ]
     for z in draws:
         assert z.shape == (4000, 4)
         assert set(np.unique(z)) == {0.0, 1.0} and np.all(z.sum(1) == 1.0)
@@ -223,7 +246,10 @@ def test_categorical_samples_are_one_hot_and_balanced():
 
 
 def test_categorical_mass_is_on_one_hot_vectors_only():
-    logp = priors.Categorical(4).log_prob(
-        tf.constant([[0, 1, 0, 0], [0.5, 0.5, 0, 0], [1, 1, 0, 0]], tf.float32)).numpy()
+    logp = (
+        priors.Categorical(4)
+        .log_prob(tf.constant([[0, 1, 0, 0], [0.5, 0.5, 0, 0], [1, 1, 0, 0]], tf.float32))
+        .numpy()
+    )
     assert logp[0] == pytest.approx(-math.log(4))
     assert np.all(np.isneginf(logp[1:]))

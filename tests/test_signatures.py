@@ -13,8 +13,8 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tiny_config
+
 from gan_zoo import registry, training
 from gan_zoo.datasets import digits
 
@@ -36,13 +36,20 @@ def _spec(name, cfg):
     if name in ("gan", "dcgan", "cgan"):
         conditional = {"label": label} if name == "cgan" else {}
         generate = ({"z": z, **conditional}, {"images": images})
-        spec = {"generate": generate, "serving_default": generate,
-                "sample": (draw, {"images": images, "z": z, **conditional}),
-                "discriminate": ({"images": images, **conditional},
-                                 {"probability": ([None], F32), "logit": ([None], F32)})}
+        spec = {
+            "generate": generate,
+            "serving_default": generate,
+            "sample": (draw, {"images": images, "z": z, **conditional}),
+            "discriminate": (
+                {"images": images, **conditional},
+                {"probability": ([None], F32), "logit": ([None], F32)},
+            ),
+        }
         if name == "dcgan":  # every strided layer of D (ndf, 2 ndf, 4 ndf wide) pooled to 4x4
-            spec["features"] = ({"images": images},
-                                {"features": ([None, 16 * cfg.ndf * (1 + 2 + 4)], F32)})
+            spec["features"] = (
+                {"images": images},
+                {"features": ([None, 16 * cfg.ndf * (1 + 2 + 4)], F32)},
+            )
         return spec
     # The autoencoder family: encode, decode, reconstruct, generate = sample.
     code = {"z": z, **({"z_log_var": z} if name in ("vae", "cvae") else {})}
@@ -56,28 +63,41 @@ def _spec(name, cfg):
         generated = {"z": z}
         decode_inputs = {"z": z, **reads}
     encode = ({"images": images, **({"label": label} if name == "cvae" else {})}, code)
-    spec = {"encode": encode, "serving_default": encode,
-            "decode": (decode_inputs, {"images": images}),
-            "reconstruct": ({"images": images, **reads}, {"images": images}),
-            "generate": (draw, {"images": images, **generated}),
-            "sample": (draw, {"images": images, **generated})}
+    spec = {
+        "encode": encode,
+        "serving_default": encode,
+        "decode": (decode_inputs, {"images": images}),
+        "reconstruct": ({"images": images, **reads}, {"images": images}),
+        "generate": (draw, {"images": images, **generated}),
+        "sample": (draw, {"images": images, **generated}),
+    }
     if reads:
-        spec["generate_for_labels"] = ({"label": label, "seed": ([], I64)},
-                                       {"images": images, "z": z})
+        spec["generate_for_labels"] = (
+            {"label": label, "seed": ([], I64)},
+            {"images": images, "z": z},
+        )
     if categories:
         spec["cluster" if name == "aae_clustering" else "classify"] = (
-            {"images": images}, {"y": label, "probabilities": ([None, categories], F32)})
+            {"images": images},
+            {"y": label, "probabilities": ([None, categories], F32)},
+        )
     return spec
 
 
 def _config(name, root):
-    return tiny_config(os.path.join(root, name), model=name,
-                       **SMALL.get(name, dict(hidden_units=16, hidden_layers=1)))
+    return tiny_config(
+        os.path.join(root, name),
+        model=name,
+        **SMALL.get(name, dict(hidden_units=16, hidden_layers=1)),
+    )
 
 
 MODELS = sorted(registry.MODELS)
-CASES = [(name, signature) for name in MODELS
-         for signature in sorted(_spec(name, _config(name, "unused")))]
+CASES = [
+    (name, signature)
+    for name in MODELS
+    for signature in sorted(_spec(name, _config(name, "unused")))
+]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +112,7 @@ def exports(tmp_path_factory):
             model = registry.model_class(name).from_flags(cfg, digits.load(), 2)
             cache[name] = cfg, tf.saved_model.load(training.export_model(cfg, model))
         return cache[name]
+
     return get
 
 
@@ -112,6 +133,7 @@ def _inputs(specs, categories):
         if key in ("label", "y"):
             return np.arange(N) % categories
         return {"num": N, "seed": 3}[key]
+
     return {key: tf.constant(value(key, shape), dtype) for key, (shape, dtype) in specs.items()}
 
 
@@ -125,8 +147,9 @@ def test_signature_inputs_outputs_and_ranges(exports, name, signature):
 
     categories = {"aae_clustering": cfg.num_clusters}.get(name, CLASSES)
     got = {k: v.numpy() for k, v in fn(**_inputs(inputs, categories)).items()}
-    assert {k: (list(v.shape), tf.as_dtype(v.dtype)) for k, v in got.items()} == \
-        {k: ([N] + shape[1:], dtype) for k, (shape, dtype) in outputs.items()}
+    assert {k: (list(v.shape), tf.as_dtype(v.dtype)) for k, v in got.items()} == {
+        k: ([N] + shape[1:], dtype) for k, (shape, dtype) in outputs.items()
+    }
     for key, value in got.items():
         if value.dtype.kind == "f":
             assert np.all(np.isfinite(value)), key
@@ -136,8 +159,9 @@ def test_signature_inputs_outputs_and_ranges(exports, name, signature):
     if "images" in got:
         assert 0.0 <= got["images"].min() and got["images"].max() <= 1.0
     if "logit" in got:
-        np.testing.assert_allclose(got["probability"], 1 / (1 + np.exp(-got["logit"])),
-                                   rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(
+            got["probability"], 1 / (1 + np.exp(-got["logit"])), rtol=1e-5, atol=1e-7
+        )
     if "probabilities" in got:
         assert np.all(got["probabilities"] >= 0)
         np.testing.assert_allclose(got["probabilities"].sum(1), 1.0, rtol=1e-5)

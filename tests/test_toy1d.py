@@ -3,9 +3,9 @@ D, Algorithm 1 moves p_g onto p_data, and the figure command works."""
 
 import numpy as np
 import pytest
+from conftest import run_scripts
 from PIL import Image
 
-from conftest import run_scripts
 from gan_zoo import toy1d
 
 # Proposition 1's check: max |D - D*| over the grid points where p_data + p_g
@@ -39,28 +39,37 @@ def test_kde_matches_the_exact_density():
     slope = np.gradient(x, z)
     assert np.all(slope > 0)  # monotone: p_g(G(z)) = N(z; 0, 1) / G'(z)
     grid = _grid()
-    exact = np.interp(grid, x, np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi) / slope,
-                      left=0.0, right=0.0)
+    exact = np.interp(
+        grid, x, np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi) / slope, left=0.0, right=0.0
+    )
     estimate = toy1d.generator_density(gan, grid)
     assert np.abs(estimate - exact).max() < 0.02 * exact.max()
     p_data = toy1d.DATA.density(grid)
-    moved = np.abs(toy1d.optimal_discriminator(p_data, estimate)
-                   - toy1d.optimal_discriminator(p_data, exact))
+    moved = np.abs(
+        toy1d.optimal_discriminator(p_data, estimate) - toy1d.optimal_discriminator(p_data, exact)
+    )
     assert moved[(p_data + exact) >= 0.05 * (p_data + exact).max()].max() < 0.01
 
 
 def test_proposition_1_trained_d_is_d_star():
     gan = _starting_gan()
     grid = _grid()
-    shot = toy1d.Snapshot("", grid, toy1d.DATA.density(grid),
-                          toy1d.generator_density(gan, grid, num_samples=100_000),
-                          toy1d.discriminator_on(gan, grid), np.zeros(0), np.zeros(0))
+    shot = toy1d.Snapshot(
+        "",
+        grid,
+        toy1d.DATA.density(grid),
+        toy1d.generator_density(gan, grid, num_samples=100_000),
+        toy1d.discriminator_on(gan, grid),
+        np.zeros(0),
+        np.zeros(0),
+    )
     d_star = toy1d.optimal_discriminator(shot.p_data, shot.p_g)
     region = toy1d.support(shot)
     assert np.abs(shot.d - d_star)[region].max() > 3 * TOLERANCE  # untrained D is far off
 
-    toy1d.train_discriminator(gan, toy1d.DATA, steps=1000, batch_size=512,
-                              rng=np.random.default_rng(0))
+    toy1d.train_discriminator(
+        gan, toy1d.DATA, steps=1000, batch_size=512, rng=np.random.default_rng(0)
+    )
     d = toy1d.discriminator_on(gan, grid)
     deviation = np.abs(d - d_star)[region]
     print(f"max |D - D*| = {deviation.max():.4f}, mean {deviation.mean():.4f}")
@@ -95,8 +104,17 @@ BAD_ARGS = {
 @pytest.fixture(scope="module")
 def figure_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("toy1d")
-    commands = {"tiny": _command(tmp, "--steps=10", "--optimum_steps=5", "--panel_c_step=3",
-                                 "--frames=2", "--batch_size=16", "--d_steps=1")}
+    commands = {
+        "tiny": _command(
+            tmp,
+            "--steps=10",
+            "--optimum_steps=5",
+            "--panel_c_step=3",
+            "--frames=2",
+            "--batch_size=16",
+            "--d_steps=1",
+        )
+    }
     commands.update({arg: _command(tmp / "bad", arg) for arg in BAD_ARGS})
     return tmp, run_scripts(commands)
 

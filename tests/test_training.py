@@ -10,8 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import fake_mnist_dir, run_script
+
 from gan_zoo import training
 
 
@@ -28,7 +28,9 @@ def test_run_directory_has_everything(finished_run):
     assert finished_run.epochs_done == 2
     assert glob.glob(f"{w}/logs/train/events.out.tfevents.*")
     assert glob.glob(f"{w}/logs/images/events.out.tfevents.*")
-    assert os.path.isfile(f"{w}/samples/epoch_0001.png") and os.path.isfile(f"{w}/samples/epoch_0002.png")
+    assert os.path.isfile(f"{w}/samples/epoch_0001.png") and os.path.isfile(
+        f"{w}/samples/epoch_0002.png"
+    )
     from PIL import Image
 
     assert Image.open(f"{w}/samples/progress.gif").format == "GIF"
@@ -53,17 +55,20 @@ def test_tensorboard_hparams_hold_the_settings_flags_and_final_metrics(finished_
 
     cfg = finished_run.config
     values = list(_values(cfg.workdir, run=""))
-    started = [plugin_data_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content)
-               .session_start_info for v in values
-               if v.metadata.plugin_data.plugin_name == "hparams"]
+    started = [
+        plugin_data_pb2.HParamsPluginData.FromString(
+            v.metadata.plugin_data.content
+        ).session_start_info
+        for v in values
+        if v.metadata.plugin_data.plugin_name == "hparams"
+    ]
     assert len(started) == 1
     assert started[0].hparams["model"].string_value == "gan"
     assert started[0].hparams["batch_size"].number_value == cfg.batch_size == 8
     assert started[0].hparams["paper_split"].bool_value is cfg.paper_split
     flags = [tf.make_ndarray(v.tensor).item().decode() for v in values if v.tag == "flags"]
     assert flags == ["```\n" + cfg.to_flagfile() + "```"]
-    final = {v.tag: tf.make_ndarray(v.tensor).item() for v in values
-             if v.tag.startswith("final_")}
+    final = {v.tag: tf.make_ndarray(v.tensor).item() for v in values if v.tag.startswith("final_")}
     assert final == pytest.approx({f"final_{k}": v[-1] for k, v in finished_run.history.items()})
 
 
@@ -96,8 +101,12 @@ def test_export_reloads_without_gan_zoo_and_matches_keras(finished_run, tmp_path
     np.savez(tmp_path / "in.npz", z=z, images=images)
     script = tmp_path / "reload.py"
     script.write_text(_RELOAD)
-    result = run_script(str(script), f"{finished_run.config.workdir}/export",
-                        str(tmp_path / "in.npz"), str(tmp_path / "out.npz"))
+    result = run_script(
+        str(script),
+        f"{finished_run.config.workdir}/export",
+        str(tmp_path / "in.npz"),
+        str(tmp_path / "out.npz"),
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = np.load(tmp_path / "out.npz")
     assert out["g"].shape == (6, 28, 28, 1) and out["d"].shape == (6,)
@@ -106,8 +115,9 @@ def test_export_reloads_without_gan_zoo_and_matches_keras(finished_run, tmp_path
     np.testing.assert_allclose(out["d"], expected_d, atol=1e-5)
     assert out["s"].shape == (5, 28, 28, 1)
     np.testing.assert_array_equal(out["s"], out["s2"])  # same seed, same images
-    np.testing.assert_allclose(out["s"], model.generator(out["sz"], training=False).numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        out["s"], model.generator(out["sz"], training=False).numpy(), atol=1e-5
+    )
 
 
 def test_rerun_resumes_from_checkpoint(finished_run):
@@ -125,8 +135,11 @@ def test_rerun_resumes_from_checkpoint(finished_run):
     assert int(again.model.g_optimizer.iterations) == 2 * steps
     # A longer run continues from there instead of starting over.
     longer = training.run(dataclasses.replace(cfg, epochs=3), verbose=0)
-    assert longer.epochs_done == 3 and list(longer.history["d_loss"]) and \
-        len(longer.history["d_loss"]) == 1
+    assert (
+        longer.epochs_done == 3
+        and list(longer.history["d_loss"])
+        and len(longer.history["d_loss"]) == 1
+    )
     assert int(longer.model.g_optimizer.iterations) == 3 * steps
     assert int(longer.model.d_optimizer.iterations) == 3 * steps
 
@@ -147,18 +160,29 @@ def test_export_on_demand_from_the_last_checkpoint(finished_run, tmp_path):
 def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path):
     data = fake_mnist_dir(tmp_path / "mnist")
     first = tmp_path / "a"
-    result = run_script("train.py", "--dataset=mnist", f"--data_dir={data}", f"--workdir={first}",
-                        "--epochs=1", "--steps_per_epoch=1", "--batch_size=5", "--d_steps=2",
-                        "--gen_loss=minimax", "--noise=gaussian", "--learning_rate=0.05",
-                        "--num_samples=4")
+    result = run_script(
+        "train.py",
+        "--dataset=mnist",
+        f"--data_dir={data}",
+        f"--workdir={first}",
+        "--epochs=1",
+        "--steps_per_epoch=1",
+        "--batch_size=5",
+        "--d_steps=2",
+        "--gen_loss=minimax",
+        "--noise=gaussian",
+        "--learning_rate=0.05",
+        "--num_samples=4",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     second = tmp_path / "b"
     result = run_script("train.py", f"--flagfile={first}/flags.txt", f"--workdir={second}")
     assert result.returncode == 0, result.stderr[-3000:]
     a = (first / "flags.txt").read_text().splitlines()
     b = (second / "flags.txt").read_text().splitlines()
-    assert [l for l in a if not l.startswith("--workdir")] == \
-        [l for l in b if not l.startswith("--workdir")]
+    assert [line for line in a if not line.startswith("--workdir")] == [
+        line for line in b if not line.startswith("--workdir")
+    ]
     assert "--d_steps=2" in a and "--gen_loss=minimax" in a and "--noise=gaussian" in a
     out = tmp_path / "grid.png"
     result = run_script("sample.py", f"--export={second}/export", "--num=9", f"--out={out}")
@@ -168,9 +192,17 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
     assert Image.open(out).size == (2 * (3 * 30 + 2), 2 * (3 * 30 + 2))
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flags", "*.flags"))),
-    ids=os.path.basename)
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        glob.glob(
+            os.path.join(
+                os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flags", "*.flags"
+            )
+        )
+    ),
+    ids=os.path.basename,
+)
 def test_every_shipped_flagfile_resolves_to_a_valid_config(path):
     from gan_zoo import config
 
@@ -181,6 +213,7 @@ def test_every_shipped_flagfile_resolves_to_a_valid_config(path):
 
 def test_workdir_of_another_experiment_is_refused_unless_overwritten(tmp_path):
     from conftest import tiny_config
+
     from gan_zoo.errors import UserError
 
     first = training.run(tiny_config(tmp_path / "w"), verbose=0)
@@ -198,6 +231,7 @@ def test_workdir_of_another_experiment_is_refused_unless_overwritten(tmp_path):
 
 def test_a_refused_run_leaves_no_directory_behind(tmp_path, monkeypatch, caplog):
     from conftest import tiny_config
+
     from gan_zoo.datasets import tfds_util
     from gan_zoo.errors import UserError
 
@@ -207,8 +241,10 @@ def test_a_refused_run_leaves_no_directory_behind(tmp_path, monkeypatch, caplog)
     monkeypatch.setattr(tfds_util, "reachable", lambda *a, **k: False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="mnist not found in --data_dir"):
-        training.run(tiny_config(tmp_path / "w", dataset="mnist",
-                                 data_dir=str(tmp_path / "empty")), verbose=0)
+        training.run(
+            tiny_config(tmp_path / "w", dataset="mnist", data_dir=str(tmp_path / "empty")),
+            verbose=0,
+        )
     assert not (tmp_path / "w").exists() and "Variant folder" not in caplog.text
     # A directory the user made, or a run already wrote into, stays.
     (tmp_path / "mine").mkdir()
@@ -251,12 +287,20 @@ def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch)
     import signal
 
     from conftest import tiny_config
+
     from gan_zoo import callbacks
     from gan_zoo.errors import Interrupted
 
-    values = dict(model="aae_semi_supervised", hidden_units=16, hidden_layers=1,
-                  num_labels=20, epochs=2, steps_per_epoch=4, batch_size=8,
-                  steps_per_execution=2)
+    values = dict(
+        model="aae_semi_supervised",
+        hidden_units=16,
+        hidden_layers=1,
+        num_labels=20,
+        epochs=2,
+        steps_per_epoch=4,
+        batch_size=8,
+        steps_per_execution=2,
+    )
     straight = training.run(tiny_config(tmp_path / "a", **values), verbose=0)
 
     # Mid-epoch 2, at the end of a 2-step call.
@@ -273,6 +317,7 @@ def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch)
 
 def test_divergence_stops_before_anything_is_saved(tmp_path, monkeypatch):
     from conftest import tiny_config
+
     from gan_zoo import callbacks
     from gan_zoo.errors import UserError
 
@@ -300,8 +345,16 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
     from conftest import start_script
 
     w = tmp_path / "w"
-    command = ["train.py", f"--workdir={w}", "--epochs=12", "--steps_per_epoch=4",
-               "--batch_size=10", "--num_samples=4", "--checkpoint_every_steps=2", "--deterministic"]
+    command = [
+        "train.py",
+        f"--workdir={w}",
+        "--epochs=12",
+        "--steps_per_epoch=4",
+        "--batch_size=10",
+        "--num_samples=4",
+        "--checkpoint_every_steps=2",
+        "--deterministic",
+    ]
 
     index = w / "checkpoints" / "checkpoint"
 
@@ -346,13 +399,16 @@ def test_ctrl_c_checkpoints_the_step_and_says_so(tmp_path, monkeypatch):
     import signal
 
     from conftest import tiny_config
+
     from gan_zoo.errors import Interrupted
 
     _signal_at_step(monkeypatch, signal.SIGINT, 2)
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN in a background job
     with pytest.raises(Interrupted, match="SIGINT after step 2") as stopped:
-        training.run(tiny_config(tmp_path / "w", epochs=2, steps_per_epoch=3,
-                                 steps_per_execution=1), verbose=0)
+        training.run(
+            tiny_config(tmp_path / "w", epochs=2, steps_per_epoch=3, steps_per_execution=1),
+            verbose=0,
+        )
     assert stopped.value.signum == signal.SIGINT
     assert tf.train.latest_checkpoint(str(tmp_path / "w" / "checkpoints")).endswith("ckpt-2")
     # Keras still ends the cut-short epoch; none of its epoch-end work runs.
@@ -365,8 +421,8 @@ def test_ctrl_c_checkpoints_the_step_and_says_so(tmp_path, monkeypatch):
 
 def test_every_epoch_reaches_tensorboard_whatever_log_every_steps(tmp_path):
     import tensorflow as tf
-
     from conftest import tiny_config
+
     from gan_zoo import curves
 
     # 2 steps per epoch, batch scalars every 7: Keras' record_if once dropped

@@ -9,23 +9,26 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, tiny_config
+
 from gan_zoo import training, workdir_lock
 from gan_zoo.errors import UserError
 
 # Holds the workdir's lock, as a live run does, until killed.
-_HOLDER = ("import sys, time\n"
-           "from gan_zoo import workdir_lock\n"
-           "with workdir_lock.hold(sys.argv[1]):\n"
-           "    print('held', flush=True)\n"
-           "    time.sleep(300)\n")
+_HOLDER = (
+    "import sys, time\n"
+    "from gan_zoo import workdir_lock\n"
+    "with workdir_lock.hold(sys.argv[1]):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(300)\n"
+)
 
 
 def _start_holder(workdir):
     os.makedirs(workdir, exist_ok=True)
-    process = subprocess.Popen([sys.executable, "-c", _HOLDER, str(workdir)], cwd=ROOT,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(workdir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline() == "held\n"
     return process
 
@@ -88,7 +91,6 @@ def test_the_lock_is_released_on_an_error_and_conflicts_within_a_process(tmp_pat
         assert (w / workdir_lock.NAME).exists()  # the refused hold removed nothing
 
 
-
 def test_train_py_in_a_locked_workdir_is_one_line_and_exit_2(tmp_path):
     from conftest import run_script
 
@@ -103,6 +105,8 @@ def test_train_py_in_a_locked_workdir_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: another run is training in {w} (pid {holder.pid} on "
-                               f"host {socket.gethostname()}, started ")
+    assert lines[0].startswith(
+        f"error: another run is training in {w} (pid {holder.pid} on "
+        f"host {socket.gethostname()}, started "
+    )
     assert lines[0].endswith("or choose another --workdir.")

@@ -46,8 +46,10 @@ class Source:
 
     def _check_split(self, split: str) -> None:
         if split not in self.split_names():
-            raise UserError(f"dataset {self.name!r} has no split {split!r}; it has: "
-                            f"{', '.join(self.split_names())}.")
+            raise UserError(
+                f"dataset {self.name!r} has no split {split!r}; it has: "
+                f"{', '.join(self.split_names())}."
+            )
 
 
 class FlatFileSource(Source):
@@ -73,7 +75,7 @@ class FlatFileSource(Source):
         def chunks():
             images = np.memmap(self._path, np.uint8, "r", shape=(self._count,) + shape)
             for start in range(0, n, 1024):
-                yield np.array(images[start:min(start + 1024, n)])
+                yield np.array(images[start : min(start + 1024, n)])
 
         spec = tf.TensorSpec((None,) + shape, tf.uint8)
         ds = tf.data.Dataset.from_generator(chunks, output_signature=spec).unbatch()
@@ -83,8 +85,9 @@ class FlatFileSource(Source):
 class ArraySource(Source):
     """A dataset small enough to hold in memory as numpy arrays."""
 
-    def __init__(self, name: str, splits: dict[str, tuple[np.ndarray, np.ndarray | None]],
-                 num_classes: int):
+    def __init__(
+        self, name: str, splits: dict[str, tuple[np.ndarray, np.ndarray | None]], num_classes: int
+    ):
         self.name = name
         self.num_classes = num_classes
         self._splits = {}

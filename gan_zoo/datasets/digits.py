@@ -19,9 +19,13 @@ PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "digits.
 
 def load(config=None) -> ArraySource:
     if config is not None and config.paper_split:
-        raise UserError("--paper_split applies to --dataset=mnist only; the embedded digits "
-                        "have just train and test splits.")
+        raise UserError(
+            "--paper_split applies to --dataset=mnist only; the embedded digits "
+            "have just train and test splits."
+        )
     with np.load(PATH) as f:
-        splits = {"train": (f["train_images"], f["train_labels"]),
-                  "test": (f["test_images"], f["test_labels"])}
+        splits = {
+            "train": (f["train_images"], f["train_labels"]),
+            "test": (f["test_images"], f["test_labels"]),
+        }
     return ArraySource("digits", splits, num_classes=10)

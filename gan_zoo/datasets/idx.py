@@ -35,11 +35,12 @@ def read_idx(path: str) -> np.ndarray:
     dtype = np.dtype(_DTYPES[data[2]])
     ndim = data[3]
     header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header < expected:
-        raise UserError(f"{path} is truncated ({len(data) - header} of {expected} bytes); "
-                        "re-download it.")
+        raise UserError(
+            f"{path} is truncated ({len(data) - header} of {expected} bytes); re-download it."
+        )
     return np.frombuffer(data, dtype, count=int(np.prod(shape)), offset=header).reshape(shape)
 
 

@@ -44,20 +44,30 @@ def load(config) -> images.EncodedImageSource:
     """
     data_dir = config.data_dir
     if not data_dir:
-        raise UserError("this dataset reads a directory of images; pass it as --data_dir "
-                        "(JPEG, PNG or WebP files, optionally one subdirectory per class).")
+        raise UserError(
+            "this dataset reads a directory of images; pass it as --data_dir "
+            "(JPEG, PNG or WebP files, optionally one subdirectory per class)."
+        )
     paths, labels, class_names = list_images(data_dir)
-    images.require_decodable([(path, None) for path in paths[:_PROBE_FILES]],
-                             f"image files under {data_dir}",
-                             "check that they are readable, complete image files")
+    images.require_decodable(
+        [(path, None) for path in paths[:_PROBE_FILES]],
+        f"image files under {data_dir}",
+        "check that they are readable, complete image files",
+    )
 
     def records() -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices({"name": paths, "label": labels})
 
-    return images.EncodedImageSource("image_folder", records, len(paths), config.image_size,
-                                     num_classes=len(class_names),
-                                     max_examples=config.max_examples, read_files=True,
-                                     class_names=class_names)
+    return images.EncodedImageSource(
+        "image_folder",
+        records,
+        len(paths),
+        config.image_size,
+        num_classes=len(class_names),
+        max_examples=config.max_examples,
+        read_files=True,
+        class_names=class_names,
+    )
 
 
 def list_images(data_dir: str) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
@@ -75,29 +85,40 @@ def list_images(data_dir: str) -> tuple[list[str], np.ndarray, tuple[str, ...]]:
         images both directly in it and in subdirectories.
     """
     if not os.path.isdir(data_dir):
-        raise UserError(f"--data_dir={data_dir} is not a directory; pass the directory that "
-                        f"holds the images.")
+        raise UserError(
+            f"--data_dir={data_dir} is not a directory; pass the directory that holds the images."
+        )
     found, seen = [], set()
     for root, dirs, names in os.walk(data_dir, followlinks=True):
         # Following links lets class folders be symlinks; `seen` keeps a link
         # cycle from walking forever.
         seen.add(os.path.realpath(root))
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and os.path.realpath(os.path.join(root, d)) not in seen)
-        found.extend(os.path.relpath(os.path.join(root, n), data_dir) for n in names
-                     if n.lower().endswith(EXTENSIONS) and not n.startswith("."))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) not in seen
+        )
+        found.extend(
+            os.path.relpath(os.path.join(root, n), data_dir)
+            for n in names
+            if n.lower().endswith(EXTENSIONS) and not n.startswith(".")
+        )
     if not found:
-        raise UserError(f"no {'/'.join(EXTENSIONS)} files under --data_dir={data_dir}; pass the "
-                        f"directory that holds the images.")
+        raise UserError(
+            f"no {'/'.join(EXTENSIONS)} files under --data_dir={data_dir}; pass the "
+            f"directory that holds the images."
+        )
     found.sort()
     parts = [rel.split(os.sep) for rel in found]
     class_names = tuple(sorted({p[0] for p in parts if len(p) > 1}))
     loose = [rel for rel, p in zip(found, parts) if len(p) == 1]
     if class_names and loose:
-        raise UserError(f"--data_dir={data_dir} has images both directly in it (e.g. {loose[0]}) "
-                        f"and in class subdirectories ({', '.join(class_names[:3])}"
-                        f"{', ...' if len(class_names) > 3 else ''}); move the loose images into a "
-                        f"subdirectory, or point --data_dir at one level of the tree.")
+        raise UserError(
+            f"--data_dir={data_dir} has images both directly in it (e.g. {loose[0]}) "
+            f"and in class subdirectories ({', '.join(class_names[:3])}"
+            f"{', ...' if len(class_names) > 3 else ''}); move the loose images into a "
+            f"subdirectory, or point --data_dir at one level of the tree."
+        )
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[p[0]] if len(p) > 1 else -1 for p in parts], np.int32)
     return [os.path.join(data_dir, rel) for rel in found], labels, class_names

@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import tensorflow as tf
@@ -70,8 +70,9 @@ def decode(data: bytes, min_side: int = 0) -> np.ndarray:
             grey = np.clip(np.asarray(image, np.int64) >> 8, 0, 255).astype(np.uint8)
             return np.repeat(grey[..., None], 3, axis=-1)
         if image.has_transparency_data:
-            image = Image.alpha_composite(Image.new("RGBA", image.size, _WHITE),
-                                          image.convert("RGBA"))
+            image = Image.alpha_composite(
+                Image.new("RGBA", image.size, _WHITE), image.convert("RGBA")
+            )
         return np.asarray(image.convert("RGB"))
 
 
@@ -92,8 +93,10 @@ def center_square(image: tf.Tensor, size: int) -> tf.Tensor:
     shape = tf.shape(image)
     height, width = shape[0], shape[1]
     side = tf.minimum(height, width)
-    square = image[(height - side) // 2:(height - side) // 2 + side,
-                   (width - side) // 2:(width - side) // 2 + side]
+    square = image[
+        (height - side) // 2 : (height - side) // 2 + side,
+        (width - side) // 2 : (width - side) // 2 + side,
+    ]
     resized = tf.image.resize(square, (size, size), method="bilinear", antialias=True)
     resized = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
     return tf.ensure_shape(resized, (size, size, image.shape[-1]))
@@ -124,8 +127,14 @@ class SkipCounter:
             n = len(self._names)
         if n <= _LOG_FIRST or n % _LOG_EVERY == 0:
             more = f"; from now on only every {_LOG_EVERY}th is logged" if n == _LOG_FIRST else ""
-            logger.warning("skipped undecodable %s %s (%s); %d skipped so far%s",
-                           self.what, name, reason, n, more)
+            logger.warning(
+                "skipped undecodable %s %s (%s); %d skipped so far%s",
+                self.what,
+                name,
+                reason,
+                n,
+                more,
+            )
 
 
 def _read_and_decode(name: str, data: bytes | None, min_side: int) -> np.ndarray:
@@ -141,8 +150,7 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def require_decodable(samples: Iterable[tuple[str, bytes | None]], what: str,
-                      hint: str) -> None:
+def require_decodable(samples: Iterable[tuple[str, bytes | None]], what: str, hint: str) -> None:
     """Fails at load time on data with no decodable image among its first records.
 
     A stream in which every record is skipped would otherwise spin forever
@@ -165,12 +173,14 @@ def require_decodable(samples: Iterable[tuple[str, bytes | None]], what: str,
             return
         except Exception as e:  # noqa: BLE001 - whatever fails, the record is unusable
             error = _reason(e)
-    raise UserError(f"none of the first {count} {what} could be decoded (last error: {error}); "
-                    f"{hint}.")
+    raise UserError(
+        f"none of the first {count} {what} could be decoded (last error: {error}); {hint}."
+    )
 
 
-def decode_records(records: tf.data.Dataset, image_size: int, skips: SkipCounter,
-                   read_files: bool = False) -> tf.data.Dataset:
+def decode_records(
+    records: tf.data.Dataset, image_size: int, skips: SkipCounter, read_files: bool = False
+) -> tf.data.Dataset:
     """Decodes and square-crops a stream of encoded images, dropping undecodable ones.
 
     Args:
@@ -184,6 +194,7 @@ def decode_records(records: tf.data.Dataset, image_size: int, skips: SkipCounter
     Returns:
       Unbatched ``{"image": uint8[image_size, image_size, 3], "label": int32}``.
     """
+
     def decode_py(name: bytes, data: bytes | None = None) -> np.ndarray:
         name = name.decode("utf-8", "replace")
         try:
@@ -200,9 +211,10 @@ def decode_records(records: tf.data.Dataset, image_size: int, skips: SkipCounter
 
     decoded = records.map(decode_tf, num_parallel_calls=tf.data.AUTOTUNE)
     decoded = decoded.filter(lambda e: tf.size(e["image"]) > 0)
-    return decoded.map(lambda e: {"image": center_square(e["image"], image_size),
-                                  "label": e["label"]},
-                       num_parallel_calls=tf.data.AUTOTUNE)
+    return decoded.map(
+        lambda e: {"image": center_square(e["image"], image_size), "label": e["label"]},
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
 
 
 def _complete(data: tf.Tensor) -> tf.Tensor:
@@ -213,26 +225,36 @@ def _complete(data: tf.Tensor) -> tf.Tensor:
     def check():
         tail = lambda k: tf.strings.substr(data, n - k, k)  # noqa: E731
         riff = tf.io.decode_raw(tf.strings.substr(data, 4, 4), tf.int32, little_endian=True)[0]
-        webp = tf.logical_and(tf.strings.substr(data, 0, 4) == b"RIFF",
-                              riff + 8 == n)
+        webp = tf.logical_and(tf.strings.substr(data, 0, 4) == b"RIFF", riff + 8 == n)
         jpeg = tf.logical_and(tf.strings.substr(data, 0, 2) == b"\xff\xd8", tail(2) == b"\xff\xd9")
-        png = tf.logical_and(tf.strings.substr(data, 0, 4) == b"\x89PNG",
-                             tail(8) == b"IEND\xaeB`\x82")
+        png = tf.logical_and(
+            tf.strings.substr(data, 0, 4) == b"\x89PNG", tail(8) == b"IEND\xaeB`\x82"
+        )
         return tf.reduce_any([webp, jpeg, png])
 
     return tf.cond(big_enough, check, lambda: tf.constant(False))
 
 
-def decode_natively(records: tf.data.Dataset, image_size: int, skips: SkipCounter
-                    ) -> tf.data.Dataset:
+def decode_natively(
+    records: tf.data.Dataset, image_size: int, skips: SkipCounter
+) -> tf.data.Dataset:
     """:func:`decode_records` for records with their bytes, by TensorFlow's
     decoders (see the module docstring)."""
+
     def whole(record):
         def report():
             return tf.numpy_function(
-                lambda name: skips.skip(name.decode("utf-8", "replace"),
-                                        "incomplete, or not JPEG, PNG or WebP data") or False,
-                [record["name"]], tf.bool, stateful=True)
+                lambda name: (
+                    skips.skip(
+                        name.decode("utf-8", "replace"), "incomplete, or not JPEG, PNG or WebP data"
+                    )
+                    or False
+                ),
+                [record["name"]],
+                tf.bool,
+                stateful=True,
+            )
+
         return tf.cond(_complete(record["data"]), lambda: tf.constant(True), report)
 
     def decode(record):
@@ -250,10 +272,18 @@ class EncodedImageSource(Source):
     as the data is read; the log names each of the first few).
     """
 
-    def __init__(self, name: str, records: Callable[[], tf.data.Dataset], num_records: int,
-                 image_size: int, num_classes: int = 0, max_examples: int = 0,
-                 read_files: bool = False, class_names: tuple[str, ...] = (),
-                 native: bool = False):
+    def __init__(
+        self,
+        name: str,
+        records: Callable[[], tf.data.Dataset],
+        num_records: int,
+        image_size: int,
+        num_classes: int = 0,
+        max_examples: int = 0,
+        read_files: bool = False,
+        class_names: tuple[str, ...] = (),
+        native: bool = False,
+    ):
         """
         Args:
           name: the dataset's name, for messages.
@@ -297,6 +327,5 @@ class EncodedImageSource(Source):
         if self._native:
             ds = decode_natively(self._records(), self.image_shape[0], self._skips)
         else:
-            ds = decode_records(self._records(), self.image_shape[0], self._skips,
-                                self._read_files)
+            ds = decode_records(self._records(), self.image_shape[0], self._skips, self._read_files)
         return ds.take(self._max_examples) if self._max_examples else ds

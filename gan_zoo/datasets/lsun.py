@@ -42,9 +42,11 @@ logger = logging.getLogger(__name__)
 
 
 def _how_to_get(category: str) -> str:
-    return (f"get it from https://github.com/fyu/lsun (python download.py -c {category}, then "
-            f"unzip {category}_train_lmdb.zip) and pass the directory holding "
-            f"{category}_train_lmdb as --data_dir")
+    return (
+        f"get it from https://github.com/fyu/lsun (python download.py -c {category}, then "
+        f"unzip {category}_train_lmdb.zip) and pass the directory holding "
+        f"{category}_train_lmdb as --data_dir"
+    )
 
 
 def load(config, prepared: bool = True) -> base.Source:
@@ -65,8 +67,9 @@ def load(config, prepared: bool = True) -> base.Source:
     try:
         import lmdb
     except ImportError:
-        raise UserError("LSUN is read with the lmdb package, which is not installed "
-                        "(pip install lmdb).") from None
+        raise UserError(
+            "LSUN is read with the lmdb package, which is not installed (pip install lmdb)."
+        ) from None
 
     category = config.lsun_category or "bedroom"
     path = find_lmdb(config.data_dir, category)
@@ -75,11 +78,11 @@ def load(config, prepared: bool = True) -> base.Source:
         with open(meta) as f:
             count = json.load(f)["count"]
         shape = (config.image_size, config.image_size, 3)
-        if os.path.getsize(flat) == count * config.image_size ** 2 * 3:
-            return base.FlatFileSource(f"lsun_{category}", flat, count, shape,
-                                       config.max_examples)
-        logger.warning("ignoring %s: its size does not match %s; run prepare_lsun.py again",
-                       flat, meta)
+        if os.path.getsize(flat) == count * config.image_size**2 * 3:
+            return base.FlatFileSource(f"lsun_{category}", flat, count, shape, config.max_examples)
+        logger.warning(
+            "ignoring %s: its size does not match %s; run prepare_lsun.py again", flat, meta
+        )
     try:
         # readonly + lock=False: the export is never written, and its directory
         # may be read-only or shared. readahead=False, as LMDB advises for a
@@ -87,30 +90,43 @@ def load(config, prepared: bool = True) -> base.Source:
         # one handle per file and process, so a second load shares the first's.
         key = os.path.realpath(path)
         if key not in _OPEN:
-            _OPEN[key] = lmdb.open(path, readonly=True, lock=False, readahead=False,
-                                   max_readers=1024)
+            _OPEN[key] = lmdb.open(
+                path, readonly=True, lock=False, readahead=False, max_readers=1024
+            )
         env = _OPEN[key]
         entries = env.stat()["entries"]
     except lmdb.Error as e:
-        raise UserError(f"{path} is not an LMDB of LSUN's layout ({e}); "
-                        f"{_how_to_get(category)}.") from None
+        raise UserError(
+            f"{path} is not an LMDB of LSUN's layout ({e}); {_how_to_get(category)}."
+        ) from None
     if entries == 0:
         raise UserError(f"the LMDB at {path} is empty; {_how_to_get(category)}.")
     with env.begin() as txn:
-        first = [(key.decode("ascii", "replace"), value)
-                 for key, value in itertools.islice(txn.cursor(), _PROBE_RECORDS)]
-    images.require_decodable(first, f"LSUN records in {path}",
-                             f"the export looks damaged: download it again from "
-                             f"https://github.com/fyu/lsun (python download.py -c {category})")
-    return images.EncodedImageSource(f"lsun_{category}", lambda: _records(env), entries,
-                                     config.image_size, max_examples=config.max_examples,
-                                     native=True)
+        first = [
+            (key.decode("ascii", "replace"), value)
+            for key, value in itertools.islice(txn.cursor(), _PROBE_RECORDS)
+        ]
+    images.require_decodable(
+        first,
+        f"LSUN records in {path}",
+        f"the export looks damaged: download it again from "
+        f"https://github.com/fyu/lsun (python download.py -c {category})",
+    )
+    return images.EncodedImageSource(
+        f"lsun_{category}",
+        lambda: _records(env),
+        entries,
+        config.image_size,
+        max_examples=config.max_examples,
+        native=True,
+    )
 
 
 def _prepared_paths(lmdb_path: str, category: str, image_size: int) -> tuple[str, str]:
     """(images file, its description) of the export at ``lmdb_path`` prepared at ``image_size``."""
-    stem = os.path.join(os.path.dirname(os.path.normpath(lmdb_path)),
-                        f"{category}_train_{image_size}")
+    stem = os.path.join(
+        os.path.dirname(os.path.normpath(lmdb_path)), f"{category}_train_{image_size}"
+    )
     return stem + ".u8", stem + ".json"
 
 
@@ -124,8 +140,7 @@ def prepare(config) -> str:
     """
     source = load(dataclasses.replace(config, max_examples=0), prepared=False)
     category = config.lsun_category or "bedroom"
-    flat, meta = _prepared_paths(find_lmdb(config.data_dir, category), category,
-                                 config.image_size)
+    flat, meta = _prepared_paths(find_lmdb(config.data_dir, category), category, config.image_size)
     if os.path.exists(meta):
         os.remove(meta)
     count = 0
@@ -135,11 +150,19 @@ def prepare(config) -> str:
                 f.write(batch["image"].tobytes())
                 count += len(batch["image"])
     except OSError as e:
-        raise UserError(f"cannot write {flat} ({e}); the directory holding the LMDB must be "
-                        "writable.") from None
+        raise UserError(
+            f"cannot write {flat} ({e}); the directory holding the LMDB must be writable."
+        ) from None
     with open(meta, "w") as f:
-        json.dump({"count": count, "image_size": config.image_size, "category": category,
-                   "skipped": source.skipped}, f)
+        json.dump(
+            {
+                "count": count,
+                "image_size": config.image_size,
+                "category": category,
+                "skipped": source.skipped,
+            },
+            f,
+        )
     return flat
 
 
@@ -164,8 +187,10 @@ def find_lmdb(data_dir: str, category: str) -> str:
             for path in (base, os.path.join(base, name)):
                 if os.path.isfile(os.path.join(path, "data.mdb")):
                     return _checked_category(path, category)
-        raise UserError(f"LSUN {category} not found (no --data_dir given; looked in ${ENV_VAR} "
-                        f"and {DEFAULT_DIR}); {_how_to_get(category)}.")
+        raise UserError(
+            f"LSUN {category} not found (no --data_dir given; looked in ${ENV_VAR} "
+            f"and {DEFAULT_DIR}); {_how_to_get(category)}."
+        )
     if not os.path.isdir(data_dir):
         raise UserError(f"--data_dir={data_dir} is not a directory; {_how_to_get(category)}.")
     for path in (data_dir, os.path.join(data_dir, name)):
@@ -173,10 +198,14 @@ def find_lmdb(data_dir: str, category: str) -> str:
             return _checked_category(path, category)
     inner = os.path.join(data_dir, name)
     if os.path.isdir(inner):
-        raise UserError(f"{inner} is not an LMDB of LSUN's layout (it has no data.mdb); "
-                        f"{_how_to_get(category)}.")
-    raise UserError(f"--data_dir={data_dir} is not an LMDB of LSUN's layout (no data.mdb in it, "
-                    f"and no {name}/ under it); {_how_to_get(category)}.")
+        raise UserError(
+            f"{inner} is not an LMDB of LSUN's layout (it has no data.mdb); "
+            f"{_how_to_get(category)}."
+        )
+    raise UserError(
+        f"--data_dir={data_dir} is not an LMDB of LSUN's layout (no data.mdb in it, "
+        f"and no {name}/ under it); {_how_to_get(category)}."
+    )
 
 
 def _checked_category(path: str, category: str) -> str:
@@ -184,13 +213,17 @@ def _checked_category(path: str, category: str) -> str:
     # is most likely a forgotten --lsun_category, which would mislabel the run.
     base = os.path.basename(os.path.normpath(path))
     if base.endswith("_lmdb") and not base.startswith(f"{category}_"):
-        logger.warning("reading %s as LSUN %r; pass --lsun_category if that is not what you "
-                       "meant", path, category)
+        logger.warning(
+            "reading %s as LSUN %r; pass --lsun_category if that is not what you meant",
+            path,
+            category,
+        )
     return path
 
 
 def _records(env) -> tf.data.Dataset:
     """Every record of the LMDB, in key order, as ``{"name", "data", "label"}``."""
+
     def generate():
         # One read transaction per pass: a consistent snapshot, and the
         # cursor hands out values without loading the rest of the file.
@@ -204,5 +237,6 @@ def _records(env) -> tf.data.Dataset:
 
     spec = (tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.string))
     ds = tf.data.Dataset.from_generator(generate, output_signature=spec).unbatch()
-    return ds.map(lambda key, value: {"name": key, "data": value,
-                                      "label": tf.constant(-1, tf.int32)})
+    return ds.map(
+        lambda key, value: {"name": key, "data": value, "label": tf.constant(-1, tf.int32)}
+    )

@@ -22,10 +22,12 @@ FILES = {
 # [50000, 60000); the Parzen protocol picks its kernel width on that hold-out.
 PAPER_TRAIN_SIZE = 50000
 
-_HOW_TO_GET = ("download the four files from http://yann.lecun.com/exdb/mnist/ "
-               "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-               "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) and pass their directory "
-               "as --data_dir, or use --dataset=digits (embedded, no download)")
+_HOW_TO_GET = (
+    "download the four files from http://yann.lecun.com/exdb/mnist/ "
+    "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) and pass their directory "
+    "as --data_dir, or use --dataset=digits (embedded, no download)"
+)
 
 
 def load(config) -> ArraySource:
@@ -54,16 +56,24 @@ def _read_idx_dir(data_dir: str):
     if not any(paths):
         return None
     if not all(paths):
-        missing = [stem for split, stems in FILES.items()
-                   for stem, path in zip(stems, found[split]) if path is None]
-        raise UserError(f"--data_dir={data_dir} has some MNIST IDX files but lacks "
-                        f"{', '.join(missing)}(.gz); {_HOW_TO_GET}.")
+        missing = [
+            stem
+            for split, stems in FILES.items()
+            for stem, path in zip(stems, found[split])
+            if path is None
+        ]
+        raise UserError(
+            f"--data_dir={data_dir} has some MNIST IDX files but lacks "
+            f"{', '.join(missing)}(.gz); {_HOW_TO_GET}."
+        )
     arrays = {}
     for split, (image_path, label_path) in found.items():
         images, labels = idx.read_idx(image_path), idx.read_idx(label_path)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise UserError(f"{image_path} and {label_path} do not form an MNIST split "
-                            f"(shapes {images.shape}, {labels.shape}).")
+            raise UserError(
+                f"{image_path} and {label_path} do not form an MNIST split "
+                f"(shapes {images.shape}, {labels.shape})."
+            )
         arrays[split] = (images, labels.astype(np.int32))
     return arrays
 
@@ -71,8 +81,9 @@ def _read_idx_dir(data_dir: str):
 def _read_tfds(data_dir: str | None):
     import tensorflow_datasets as tfds
 
-    builder = tfds_util.prepared_builder("mnist", data_dir or "", "storage.googleapis.com",
-                                         _HOW_TO_GET)
+    builder = tfds_util.prepared_builder(
+        "mnist", data_dir or "", "storage.googleapis.com", _HOW_TO_GET
+    )
     arrays = {}
     for split in ("train", "test"):
         data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))

@@ -57,8 +57,9 @@ def resize_images(images: tf.Tensor, image_shape) -> tf.Tensor:
         return tf.image.resize(images, (height, width), method="bilinear", antialias=True)
     (frame_h, up_h), (frame_w, up_w) = _frame(have_h, height), _frame(have_w, width)
     top, left = (frame_h - have_h) // 2, (frame_w - have_w) // 2
-    images = tf.pad(images, [[0, 0], [top, frame_h - have_h - top],
-                             [left, frame_w - have_w - left], [0, 0]])
+    images = tf.pad(
+        images, [[0, 0], [top, frame_h - have_h - top], [left, frame_w - have_w - left], [0, 0]]
+    )
     if (up_h, up_w) != (1, 1):
         images = tf.image.resize(images, (height, width), method="bilinear")
     return images
@@ -79,7 +80,7 @@ def to_data_size(images, data_shape):
     if (up_h, up_w) != (1, 1):
         images = tf.image.resize(images, (frame_h, frame_w), method="area")
     top, left = (frame_h - height) // 2, (frame_w - width) // 2
-    return images[:, top:top + height, left:left + width, :]
+    return images[:, top : top + height, left : left + width, :]
 
 
 def model_images(images: tf.Tensor, value_range, image_shape=None) -> tf.Tensor:
@@ -104,9 +105,16 @@ def _capped(source: Source, split: str, max_examples: int):
 CACHE_LIMIT_BYTES = 2 << 30
 
 
-def training_dataset(source: Source, split: str, batch_size: int,
-                     value_range: tuple[float, float], seed: int, image_shape=None,
-                     max_examples: int = 0, skip_batches: int = 0):
+def training_dataset(
+    source: Source,
+    split: str,
+    batch_size: int,
+    value_range: tuple[float, float],
+    seed: int,
+    image_shape=None,
+    max_examples: int = 0,
+    skip_batches: int = 0,
+):
     """An endless, reshuffled-every-pass stream of training batches.
 
     Batches are cut from one shuffled pass at a time, so ``steps_per_epoch``
@@ -132,21 +140,30 @@ def training_dataset(source: Source, split: str, batch_size: int,
     """
     image_shape = tuple(image_shape or source.image_shape)
     if image_shape[-1] != source.image_shape[-1]:
-        raise UserError(f"the model expects {image_shape[-1]}-channel images but "
-                        f"{source.name!r} has {source.image_shape[-1]}.")
+        raise UserError(
+            f"the model expects {image_shape[-1]}-channel images but "
+            f"{source.name!r} has {source.image_shape[-1]}."
+        )
     ds, n = _capped(source, split, max_examples)
     steps = n // batch_size
     if steps == 0:
-        raise UserError(f"the {split} split of {source.name!r} has {n} examples, fewer than one "
-                        f"step needs ({batch_size}); lower --batch_size or --d_steps.")
+        raise UserError(
+            f"the {split} split of {source.name!r} has {n} examples, fewer than one "
+            f"step needs ({batch_size}); lower --batch_size or --d_steps."
+        )
     if not source.in_memory and n * int(np.prod(source.image_shape)) <= CACHE_LIMIT_BYTES:
         ds = ds.cache()
     if split == "train":
         ds = ds.shuffle(min(n, source.shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True).repeat().skip(skip_batches)
-    ds = ds.map(lambda b: {"image": model_images(b["image"], value_range, image_shape),
-                           "label": b["label"]},
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda b: {
+            "image": model_images(b["image"], value_range, image_shape),
+            "label": b["label"],
+        },
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     return ds.prefetch(tf.data.AUTOTUNE), steps
 
 
@@ -160,22 +177,34 @@ def balanced_subset(labels, num: int, num_classes: int, seed: int) -> np.ndarray
     """
     labels = np.asarray(labels)
     if num % num_classes:
-        raise UserError(f"--num_labels={num} must be a multiple of the {num_classes} classes "
-                        "(the labelled set has the same number of each).")
+        raise UserError(
+            f"--num_labels={num} must be a multiple of the {num_classes} classes "
+            "(the labelled set has the same number of each)."
+        )
     rng = np.random.default_rng(seed)
     picked = []
     for c in range(num_classes):
         members = np.flatnonzero(labels == c)
         if len(members) < num // num_classes:
-            raise UserError(f"class {c} has only {len(members)} training examples, fewer than "
-                            f"the {num // num_classes} that --num_labels={num} needs per class.")
+            raise UserError(
+                f"class {c} has only {len(members)} training examples, fewer than "
+                f"the {num // num_classes} that --num_labels={num} needs per class."
+            )
         picked.append(rng.choice(members, num // num_classes, replace=False))
     return np.sort(np.concatenate(picked))
 
 
-def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: int,
-                         value_range, seed: int, image_shape=None, max_examples: int = 0,
-                         skip_batches: int = 0):
+def with_labelled_stream(
+    dataset,
+    source: Source,
+    num_labels: int,
+    batch_size: int,
+    value_range,
+    seed: int,
+    image_shape=None,
+    max_examples: int = 0,
+    skip_batches: int = 0,
+):
     """Adds a labelled minibatch to every element of ``dataset``, for models
     with a supervised phase on few labels (aae_semi_supervised).
 
@@ -193,10 +222,10 @@ def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: i
         raise UserError(f"{source.name!r} has no labels for a labelled subset.")
     labelled, n = _capped(source, "train", max_examples)
     if num_labels:
-        labels = np.concatenate(list(
-            labelled.map(lambda e: e["label"]).batch(10000).as_numpy_iterator()))
-        keep = tf.constant(balanced_subset(labels, num_labels, source.num_classes, seed),
-                           tf.int64)
+        labels = np.concatenate(
+            list(labelled.map(lambda e: e["label"]).batch(10000).as_numpy_iterator())
+        )
+        keep = tf.constant(balanced_subset(labels, num_labels, source.num_classes, seed), tf.int64)
 
         def chosen(index, element):
             del element
@@ -205,14 +234,24 @@ def with_labelled_stream(dataset, source: Source, num_labels: int, batch_size: i
         labelled = labelled.enumerate().filter(chosen).map(lambda _, e: e).cache()
         n = num_labels
     # A different seed from the unlabelled stream's, so the two orders differ.
-    labelled = labelled.shuffle(min(n, source.shuffle_buffer), seed=seed + 1,
-                                reshuffle_each_iteration=True).repeat()
-    labelled = labelled.batch(batch_size, drop_remainder=True).skip(skip_batches).map(
-        lambda b: {"labelled_image": model_images(b["image"], value_range, image_shape),
-                   "labelled_label": b["label"]},
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    labelled = labelled.shuffle(
+        min(n, source.shuffle_buffer), seed=seed + 1, reshuffle_each_iteration=True
+    ).repeat()
+    labelled = (
+        labelled.batch(batch_size, drop_remainder=True)
+        .skip(skip_batches)
+        .map(
+            lambda b: {
+                "labelled_image": model_images(b["image"], value_range, image_shape),
+                "labelled_label": b["label"],
+            },
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    )
     return tf.data.Dataset.zip(dataset, labelled).map(
-        lambda a, b: {"image": a["image"], "label": tf.fill(tf.shape(a["label"]), -1), **b})
+        lambda a, b: {"image": a["image"], "label": tf.fill(tf.shape(a["label"]), -1), **b}
+    )
 
 
 def held_out_split(source: Source) -> str:

@@ -32,13 +32,21 @@ def load_celeb_a(config) -> TfdsSource:
     Raises:
       UserError: if the data is not there and cannot be downloaded.
     """
-    how_to = ("run `tfds build celeb_a --data_dir=DIR` where there is network and pass "
-              "--data_dir=DIR, or unzip img_align_celeba.zip from "
-              "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and read that folder with "
-              "--dataset=image_folder")
+    how_to = (
+        "run `tfds build celeb_a --data_dir=DIR` where there is network and pass "
+        "--data_dir=DIR, or unzip img_align_celeba.zip from "
+        "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and read that folder with "
+        "--dataset=image_folder"
+    )
     builder = prepared_builder("celeb_a", config.data_dir, "drive.google.com", how_to)
-    return TfdsSource("celeb_a", builder, ("train", "validation", "test"), config.image_size,
-                      num_classes=0, max_examples=config.max_examples)
+    return TfdsSource(
+        "celeb_a",
+        builder,
+        ("train", "validation", "test"),
+        config.image_size,
+        num_classes=0,
+        max_examples=config.max_examples,
+    )
 
 
 def load_cifar10(config) -> TfdsSource:
@@ -54,18 +62,32 @@ def load_cifar10(config) -> TfdsSource:
     Raises:
       UserError: if the data is not there and cannot be downloaded.
     """
-    how_to = ("run `tfds build cifar10 --data_dir=DIR` where there is network and pass "
-              "--data_dir=DIR")
+    how_to = (
+        "run `tfds build cifar10 --data_dir=DIR` where there is network and pass --data_dir=DIR"
+    )
     builder = prepared_builder("cifar10", config.data_dir, "www.cs.toronto.edu", how_to)
-    return TfdsSource("cifar10", builder, ("train", "test"), config.image_size,
-                      num_classes=10, max_examples=config.max_examples)
+    return TfdsSource(
+        "cifar10",
+        builder,
+        ("train", "test"),
+        config.image_size,
+        num_classes=10,
+        max_examples=config.max_examples,
+    )
 
 
 class TfdsSource(Source):
     """Images of a prepared tfds builder, square-cropped to ``image_size`` as they stream."""
 
-    def __init__(self, name: str, builder, splits: tuple[str, ...], image_size: int,
-                 num_classes: int, max_examples: int = 0):
+    def __init__(
+        self,
+        name: str,
+        builder,
+        splits: tuple[str, ...],
+        image_size: int,
+        num_classes: int,
+        max_examples: int = 0,
+    ):
         """
         Args:
           name: the dataset's name, for messages.

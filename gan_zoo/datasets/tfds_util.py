@@ -31,21 +31,25 @@ def prepared_builder(name: str, data_dir: str, host: str, how_to: str):
     try:
         import tensorflow_datasets as tfds
     except ImportError:
-        raise UserError(f"--dataset={name} needs tensorflow_datasets, which is not installed "
-                        f"(pip install tensorflow-datasets); or {how_to}.") from None
+        raise UserError(
+            f"--dataset={name} needs tensorflow_datasets, which is not installed "
+            f"(pip install tensorflow-datasets); or {how_to}."
+        ) from None
     builder = tfds.builder(name, data_dir=data_dir or None)
     if _is_prepared(builder):
         return builder
     if not reachable(host):
         where = f"in --data_dir={data_dir}" if data_dir else "(no --data_dir given)"
-        raise UserError(f"{name} not found {where} and there is no network to download it; "
-                        f"{how_to}.")
+        raise UserError(
+            f"{name} not found {where} and there is no network to download it; {how_to}."
+        )
     try:
         builder.download_and_prepare()
     except Exception as e:  # noqa: BLE001 - any download failure means the same to the user
         detail = (str(e).splitlines() or [""])[0][:200]  # the message must stay one line
-        raise UserError(f"downloading {name} through tfds failed ({type(e).__name__}: {detail}); "
-                        f"{how_to}.") from None
+        raise UserError(
+            f"downloading {name} through tfds failed ({type(e).__name__}: {detail}); {how_to}."
+        ) from None
     return builder
 
 

@@ -18,8 +18,9 @@ def classification_error(predicted, labels) -> float:
     """Fraction of ``predicted`` class indices that differ from ``labels``."""
     predicted, labels = np.asarray(predicted).ravel(), np.asarray(labels).ravel()
     if predicted.shape != labels.shape or not len(labels):
-        raise ValueError(f"need equally many predictions and labels, got {predicted.shape} "
-                         f"and {labels.shape}.")
+        raise ValueError(
+            f"need equally many predictions and labels, got {predicted.shape} and {labels.shape}."
+        )
     return float(np.mean(predicted != labels))
 
 
@@ -60,8 +61,9 @@ def class_control(export, source, num: int = 1000) -> float:
     z = export.module.signatures["encode"](images=tf.cast(images, tf.float32) / 255.0)["z"]
     k = export.module.signatures["classify"].structured_outputs["probabilities"].shape[1]
     labels = np.tile(np.arange(k, dtype=np.int32), len(z))
-    decoded = export.module.signatures["decode"](z=tf.repeat(z, k, axis=0),
-                                                 y=tf.constant(labels))["images"]
+    decoded = export.module.signatures["decode"](z=tf.repeat(z, k, axis=0), y=tf.constant(labels))[
+        "images"
+    ]
     read = np.argmax(MnistClassifier()(decoded.numpy())[1], axis=1)
     return float(np.mean(read == labels))
 
@@ -82,9 +84,11 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
 
     names = [n for n in ("classify", "cluster") if n in export.module.signatures]
     if not names:
-        raise UserError(f"--metrics=error needs an export with a 'classify' or 'cluster' "
-                        f"signature (aae_semi_supervised, aae_clustering); {export.directory} "
-                        "has neither.")
+        raise UserError(
+            f"--metrics=error needs an export with a 'classify' or 'cluster' "
+            f"signature (aae_semi_supervised, aae_clustering); {export.directory} "
+            "has neither."
+        )
     signature = export.module.signatures[names[0]]
 
     def categories(split, start=0):
@@ -103,8 +107,13 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
         if tuple(export.image_shape) == (28, 28, 1):
             result["class_control"] = class_control(export, source)
         return result
-    held_out = (categories("validation") if "validation" in source.split_names()
-                else categories("train", start=max(0, source.num_examples("train") - 10000)))
+    held_out = (
+        categories("validation")
+        if "validation" in source.split_names()
+        else categories("train", start=max(0, source.num_examples("train") - 10000))
+    )
     mapping = cluster_labels(held_out[0], held_out[1], k)
-    return {"test_cluster_error": classification_error(mapping[test], test_labels),
-            "clusters_used": int(np.sum(mapping >= 0))}
+    return {
+        "test_cluster_error": classification_error(mapping[test], test_labels),
+        "clusters_used": int(np.sum(mapping >= 0)),
+    }

@@ -23,15 +23,18 @@ from keras import layers
 from gan_zoo.errors import UserError
 from gan_zoo.probe import load_labelled
 
-WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
-                       "mnist_classifier.weights.h5")
+WEIGHTS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "data",
+    "mnist_classifier.weights.h5",
+)
 IMAGE_SHAPE = (28, 28, 1)
 
 
 def in_batches(fn, images, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(features, class probabilities) of ``images``, from ``fn(batch)`` ->
     (features, probabilities) run on ``batch_size`` images at a time."""
-    parts = [fn(images[start:start + batch_size]) for start in range(0, len(images), batch_size)]
+    parts = [fn(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
     return tuple(np.concatenate([np.asarray(p[k]) for p in parts]) for k in (0, 1))
 
 
@@ -39,15 +42,29 @@ def build(seed: int = 0) -> keras.Model:
     """The classifier: images in [0, 1] -> logits [N, 10]; its ``features``
     layer is the 64-d representation."""
     x = keras.Input(IMAGE_SHAPE, name="images")
-    h = layers.Conv2D(32, 3, activation="relu", name="conv0",
-                      kernel_initializer=keras.initializers.HeUniform(seed))(x)
+    h = layers.Conv2D(
+        32,
+        3,
+        activation="relu",
+        name="conv0",
+        kernel_initializer=keras.initializers.HeUniform(seed),
+    )(x)
     h = layers.MaxPooling2D()(h)
-    h = layers.Conv2D(64, 3, activation="relu", name="conv1",
-                      kernel_initializer=keras.initializers.HeUniform(seed + 1))(h)
+    h = layers.Conv2D(
+        64,
+        3,
+        activation="relu",
+        name="conv1",
+        kernel_initializer=keras.initializers.HeUniform(seed + 1),
+    )(h)
     h = layers.MaxPooling2D()(h)
     h = layers.Dropout(0.25, seed=seed)(layers.Flatten()(h))
-    features = layers.Dense(64, activation="relu", name="features",
-                            kernel_initializer=keras.initializers.HeUniform(seed + 2))(h)
+    features = layers.Dense(
+        64,
+        activation="relu",
+        name="features",
+        kernel_initializer=keras.initializers.HeUniform(seed + 2),
+    )(h)
     logits = layers.Dense(10, name="logits")(layers.Dropout(0.25, seed=seed + 1)(features))
     return keras.Model(x, logits, name="mnist_classifier")
 
@@ -62,11 +79,19 @@ def train(source, epochs: int = 6, batch_size: int = 128, seed: int = 0, verbose
     train_images, train_labels = _arrays(source, "train")
     test_images, test_labels = _arrays(source, "test")
     model = build(seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(train_images, train_labels, batch_size=batch_size, epochs=epochs,
-              verbose=verbose, shuffle=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        train_images,
+        train_labels,
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=verbose,
+        shuffle=True,
+    )
     predicted = np.argmax(model.predict(test_images, batch_size=1000, verbose=0), axis=1)
     return model, float(np.mean(predicted == test_labels))
 
@@ -96,20 +121,25 @@ class MnistClassifier:
     def __init__(self, weights: str | None = None):
         path = weights or WEIGHTS
         if not os.path.isfile(path):
-            raise UserError(f"no MNIST classifier weights at {path}; train them with "
-                            "`python train_classifier.py --data_dir=<MNIST dir>`.")
+            raise UserError(
+                f"no MNIST classifier weights at {path}; train them with "
+                "`python train_classifier.py --data_dir=<MNIST dir>`."
+            )
         self.model = build()
         self.model.load_weights(path)
-        self.features_model = keras.Model(self.model.input,
-                                          [self.model.get_layer("features").output,
-                                           self.model.output])
+        self.features_model = keras.Model(
+            self.model.input, [self.model.get_layer("features").output, self.model.output]
+        )
 
     def __call__(self, images, batch_size: int = 500):
         """(features [N, 64], class probabilities [N, 10]) of images in [0, 1], [N, 28, 28, 1]."""
         images = np.asarray(images, np.float32)
         if images.shape[1:] != IMAGE_SHAPE:
-            raise UserError(f"the MNIST classifier scores 28x28x1 images, got "
-                            f"{images.shape[1:]}; use --features=inception for other data.")
+            raise UserError(
+                f"the MNIST classifier scores 28x28x1 images, got "
+                f"{images.shape[1:]}; use --features=inception for other data."
+            )
+
         def features_and_probabilities(batch):
             features, logits = self.features_model(batch, training=False)
             return features, tf.nn.softmax(logits)

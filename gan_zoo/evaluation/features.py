@@ -43,9 +43,11 @@ class InceptionExtractor:
 
     def __init__(self, weights: str | None):
         if not weights:
-            raise UserError("InceptionV3 needs its weights and they cannot be downloaded here; "
-                            "pass --inception_weights=<inception_v3_weights_tf_dim_ordering_tf_"
-                            "kernels.h5>, or use --features=mnist_classifier for digits.")
+            raise UserError(
+                "InceptionV3 needs its weights and they cannot be downloaded here; "
+                "pass --inception_weights=<inception_v3_weights_tf_dim_ordering_tf_"
+                "kernels.h5>, or use --features=mnist_classifier for digits."
+            )
         if not os.path.isfile(weights):
             raise UserError(f"--inception_weights={weights} is not a file.")
         import keras
@@ -53,14 +55,17 @@ class InceptionExtractor:
         try:
             model = keras.applications.InceptionV3(weights=weights, include_top=True)
         except (ValueError, OSError) as e:
-            raise UserError(f"cannot load InceptionV3 weights from {weights} "
-                            f"({str(e).splitlines()[0][:120]}); it must be Keras' file with "
-                            "the top (1000 classes).") from None
+            raise UserError(
+                f"cannot load InceptionV3 weights from {weights} "
+                f"({str(e).splitlines()[0][:120]}); it must be Keras' file with "
+                "the top (1000 classes)."
+            ) from None
         self.model = keras.Model(model.input, [model.get_layer("avg_pool").output, model.output])
 
     def __call__(self, images, batch_size: int = 50):
-        return in_batches(lambda batch: self.model(inception_inputs(batch), training=False),
-                          images, batch_size)
+        return in_batches(
+            lambda batch: self.model(inception_inputs(batch), training=False), images, batch_size
+        )
 
 
 def extractor(name: str, inception_weights: str | None = None):

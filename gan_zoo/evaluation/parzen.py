@@ -48,22 +48,28 @@ def log_likelihood(samples, data, sigma, batch_size: int = 500) -> np.ndarray:
     """
     centres, points = _flat64(samples), _flat64(data)
     if centres.shape[1] != points.shape[1]:
-        raise ValueError(f"samples have {centres.shape[1]} values per row and data "
-                         f"{points.shape[1]}; they must be the same images.")
+        raise ValueError(
+            f"samples have {centres.shape[1]} values per row and data "
+            f"{points.shape[1]}; they must be the same images."
+        )
     sigmas = np.atleast_1d(np.asarray(sigma, np.float64))
     n, d = centres.shape
     centre_norms = np.einsum("ij,ij->i", centres, centres)
     out = np.empty((len(sigmas), len(points)))
     for start in range(0, len(points), batch_size):
-        x = points[start:start + batch_size]
-        squared = np.maximum(np.einsum("ij,ij->i", x, x)[:, None] + centre_norms[None, :]
-                             - 2.0 * x @ centres.T, 0.0)
+        x = points[start : start + batch_size]
+        squared = np.maximum(
+            np.einsum("ij,ij->i", x, x)[:, None] + centre_norms[None, :] - 2.0 * x @ centres.T, 0.0
+        )
         for k, width in enumerate(sigmas):
             exponent = squared / (-2.0 * width * width)
             top = exponent.max(axis=1)
-            out[k, start:start + len(x)] = (
-                top + np.log(np.exp(exponent - top[:, None]).sum(1))
-                - math.log(n) - 0.5 * d * math.log(2.0 * math.pi * width * width))
+            out[k, start : start + len(x)] = (
+                top
+                + np.log(np.exp(exponent - top[:, None]).sum(1))
+                - math.log(n)
+                - 0.5 * d * math.log(2.0 * math.pi * width * width)
+            )
     return out[0] if np.ndim(sigma) == 0 else out
 
 
@@ -84,6 +90,11 @@ def parzen_score(samples, validation, test, sigmas=SIGMAS) -> dict:
     """
     sigma, scores = select_sigma(samples, validation, sigmas)
     ll = log_likelihood(samples, test, sigma)
-    return {"mean": float(ll.mean()), "std_error": float(ll.std() / math.sqrt(len(ll))),
-            "sigma": sigma, "validation": scores, "num_samples": len(samples),
-            "num_test": len(ll)}
+    return {
+        "mean": float(ll.mean()),
+        "std_error": float(ll.std() / math.sqrt(len(ll))),
+        "sigma": sigma,
+        "validation": scores,
+        "num_samples": len(samples),
+        "num_test": len(ll),
+    }

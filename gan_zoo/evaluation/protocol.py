@@ -42,8 +42,12 @@ def check_metrics(names, extra=()) -> list[str]:
 def draw_in_chunks(draw, num: int, chunk: int = 1000) -> np.ndarray:
     """``num`` images from ``draw(n, i)`` (n images, the i-th call), at most
     ``chunk`` per call so memory stays bounded, concatenated."""
-    return np.concatenate([np.asarray(draw(min(chunk, num - start), i))
-                           for i, start in enumerate(range(0, num, chunk))])
+    return np.concatenate(
+        [
+            np.asarray(draw(min(chunk, num - start), i))
+            for i, start in enumerate(range(0, num, chunk))
+        ]
+    )
 
 
 def _unit(source, split, start=0, stop=None):
@@ -63,8 +67,11 @@ def real_sets(source, num_train: int = 10000) -> dict:
         validation, train_stop = _unit(source, "validation", 0, 1000), train_n
     else:
         validation, train_stop = _unit(source, "train", train_n - 1000), train_n - 1000
-    return {"test": _unit(source, "test"), "validation": validation,
-            "train": _unit(source, "train", 0, min(num_train, train_stop))}
+    return {
+        "test": _unit(source, "test"),
+        "validation": validation,
+        "train": _unit(source, "train", 0, min(num_train, train_stop)),
+    }
 
 
 def validation_sets(source, num: int = 10000) -> dict:
@@ -101,15 +108,20 @@ def check_images(images, image_shape) -> np.ndarray:
     elif x.ndim == 3 and c == 1 and x.shape[1:] == (h, w):
         x = x[..., None]
     if x.ndim != 4 or tuple(x.shape[1:]) != tuple(image_shape) or len(x) < 2:
-        raise UserError(f"samples of shape {np.shape(images)} do not fit the dataset's "
-                        f"{h}x{w}x{c} images; give (N, {h}, {w}, {c}), (N, {h * w * c})"
-                        + (f" or (N, {h}, {w})" if c == 1 else "") + " with N >= 2.")
+        raise UserError(
+            f"samples of shape {np.shape(images)} do not fit the dataset's "
+            f"{h}x{w}x{c} images; give (N, {h}, {w}, {c}), (N, {h * w * c})"
+            + (f" or (N, {h}, {w})" if c == 1 else "")
+            + " with N >= 2."
+        )
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0
     x = x.astype(np.float32)
     if x.min() < -1e-3 or x.max() > 1.0 + 1e-3:
-        raise UserError(f"float samples must be in [0, 1] (got {x.min():.3g} to "
-                        f"{x.max():.3g}); pass uint8 0-255 or scale them.")
+        raise UserError(
+            f"float samples must be in [0, 1] (got {x.min():.3g} to "
+            f"{x.max():.3g}); pass uint8 0-255 or scale them."
+        )
     return np.clip(x, 0.0, 1.0)
 
 
@@ -127,8 +139,9 @@ def _feature_scores(metrics, extract, samples, reference):
     return out
 
 
-def evaluate(samples, real: dict, metrics, extractor=None, progress=None,
-             with_real: bool = True) -> dict:
+def evaluate(
+    samples, real: dict, metrics, extractor=None, progress=None, with_real: bool = True
+) -> dict:
     """Scores ``samples`` (float [N, H, W, C] in [0, 1]) with ``metrics`` against
     the ``real`` sets of :func:`real_sets`, and the ``train`` set the same way
     as the ceiling.
@@ -154,8 +167,7 @@ def evaluate(samples, real: dict, metrics, extractor=None, progress=None,
     sets = [("samples", samples)] + ([("real_train", real["train"])] if with_real else [])
     for name, images in sets:
         if "parzen" in metrics:
-            result[name]["parzen"] = parzen.parzen_score(images, real["validation"],
-                                                         real["test"])
+            result[name]["parzen"] = parzen.parzen_score(images, real["validation"], real["test"])
             progress(f"parzen of {name}")
         if on_features:
             result[name].update(_feature_scores(metrics, extractor, images, reference))

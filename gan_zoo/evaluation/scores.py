@@ -49,12 +49,16 @@ def _polynomial_mmd2(x, y) -> float:
     d = x.shape[1]
     kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
     m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2 * kxy.mean()
+    )
 
 
-def kid(features1, features2, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(
+    features1, features2, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Kernel Inception Distance (Bińkowski et al. 2018): the unbiased
     polynomial-kernel MMD^2, averaged over random subsets.
 
@@ -66,9 +70,12 @@ def kid(features1, features2, subsets: int = 100, subset_size: int = 1000,
     if size < 2:
         raise ValueError("KID needs at least 2 feature vectors in each set.")
     rng = np.random.default_rng(seed)
-    values = [_polynomial_mmd2(x[rng.choice(len(x), size, replace=False)],
-                               y[rng.choice(len(y), size, replace=False)])
-              for _ in range(subsets)]
+    values = [
+        _polynomial_mmd2(
+            x[rng.choice(len(x), size, replace=False)], y[rng.choice(len(y), size, replace=False)]
+        )
+        for _ in range(subsets)
+    ]
     return float(np.mean(values)), float(np.std(values))
 
 
@@ -95,5 +102,8 @@ def mode_coverage(probabilities, threshold: float = 0.05) -> dict:
     and each class's share: the simplest sign of mode collapse."""
     p = np.asarray(probabilities)
     shares = np.bincount(p.argmax(1), minlength=p.shape[1]) / len(p)
-    return {"modes_covered": int(np.sum(shares >= threshold)), "num_classes": p.shape[1],
-            "class_shares": [round(float(s), 4) for s in shares]}
+    return {
+        "modes_covered": int(np.sum(shares >= threshold)),
+        "num_classes": p.shape[1],
+        "class_shares": [round(float(s), 4) for s in shares],
+    }

@@ -48,14 +48,35 @@ class AAE(AE):
     """
 
     paper_defaults = dict(
-        batch_size=100, latent_dim=2, prior="gaussian", optimizer="adam", learning_rate=1e-3,
-        d_learning_rate=2e-4, g_learning_rate=1e-3, beta_1=0.9, lr_decay=1.0, g_steps=1,
-        hidden_units=1000, hidden_layers=3, epochs=20)
+        batch_size=100,
+        latent_dim=2,
+        prior="gaussian",
+        optimizer="adam",
+        learning_rate=1e-3,
+        d_learning_rate=2e-4,
+        g_learning_rate=1e-3,
+        beta_1=0.9,
+        lr_decay=1.0,
+        g_steps=1,
+        hidden_units=1000,
+        hidden_layers=3,
+        epochs=20,
+    )
     network_names = AE.network_names + ("discriminator",)
 
-    def __init__(self, encoder, decoder, discriminator, latent_dim, prior="gaussian",
-                 num_classes=10, conditional_prior=False, g_steps=1, pretrain_steps=0,
-                 **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        discriminator,
+        latent_dim,
+        prior="gaussian",
+        num_classes=10,
+        conditional_prior=False,
+        g_steps=1,
+        pretrain_steps=0,
+        **kwargs,
+    ):
         super().__init__(encoder, decoder, latent_dim, num_classes, **kwargs)
         self.discriminator = discriminator
         self.prior_name, self.conditional_prior = prior, bool(conditional_prior)
@@ -68,7 +89,8 @@ class AAE(AE):
         mean D(prior sample) and D(code), suffixed by code name when there are several."""
         suffixes = [self._suffix(name) for name in self.code_names]
         return ["recon_loss", "d_loss", "g_loss"] + [
-            f"D_{kind}{suffix}" for suffix in suffixes for kind in ("prior", "code")]
+            f"D_{kind}{suffix}" for suffix in suffixes for kind in ("prior", "code")
+        ]
 
     def _suffix(self, name):
         return "" if len(self.code_names) == 1 else f"_{name}"
@@ -90,23 +112,29 @@ class AAE(AE):
     def build_networks(cls, config, source):
         label_dim = source.num_classes if config.conditional_prior else 0
         return super().build_networks(config, source) + (
-            cls.mlp(config, (config.latent_dim + label_dim,), 1, name="discriminator"),)
+            cls.mlp(config, (config.latent_dim + label_dim,), 1, name="discriminator"),
+        )
 
     @classmethod
     def model_kwargs(cls, config, source, steps_per_epoch):
         # Unlabelled data still gets the paper's 10 mixture components / roll segments.
-        return dict(super().model_kwargs(config, source, steps_per_epoch),
-                    prior=config.prior, conditional_prior=config.conditional_prior,
-                    g_steps=config.g_steps,
-                    pretrain_steps=config.pretrain_epochs * steps_per_epoch)
+        return dict(
+            super().model_kwargs(config, source, steps_per_epoch),
+            prior=config.prior,
+            conditional_prior=config.conditional_prior,
+            g_steps=config.g_steps,
+            pretrain_steps=config.pretrain_epochs * steps_per_epoch,
+        )
 
     @staticmethod
     def optimizers_from_flags(config, steps_per_epoch):
         return dict(
             AE.optimizers_from_flags(config, steps_per_epoch),
             d_optimizer=optimizers.build(config, steps_per_epoch, config.d_learning_rate),
-            g_optimizer=optimizers.build(config, steps_per_epoch * config.g_steps,
-                                         config.g_learning_rate))
+            g_optimizer=optimizers.build(
+                config, steps_per_epoch * config.g_steps, config.g_learning_rate
+            ),
+        )
 
     def compile(self, ae_optimizer, d_optimizer, g_optimizer, **kwargs):
         super().compile(ae_optimizer, **kwargs)
@@ -164,10 +192,16 @@ class AAE(AE):
         labels = batch["label"]
         with tf.GradientTape() as tape:
             code = self.encode(batch["image"], labels, training=True)
-            loss = tf.add_n([
-                losses.average(losses.generator_loss_non_saturating(
-                    self.discriminate(name, code[name], labels)))
-                for name in self.code_names])
+            loss = tf.add_n(
+                [
+                    losses.average(
+                        losses.generator_loss_non_saturating(
+                            self.discriminate(name, code[name], labels)
+                        )
+                    )
+                    for name in self.code_names
+                ]
+            )
         variables = self.encoder.trainable_variables
         optimizers.descend(self.g_optimizer, tape, loss, variables)
         self._track("g_loss", loss)
@@ -199,13 +233,20 @@ class AAE(AE):
         return [PretrainingSwitch()]
 
     def get_config(self):
-        return {**super().get_config(), "prior": self.prior_name,
-                "conditional_prior": self.conditional_prior, "g_steps": self.g_steps,
-                "pretrain_steps": self.pretrain_steps}
+        return {
+            **super().get_config(),
+            "prior": self.prior_name,
+            "conditional_prior": self.conditional_prior,
+            "g_steps": self.g_steps,
+            "pretrain_steps": self.pretrain_steps,
+        }
 
     def checkpoint_items(self):
-        return {**super().checkpoint_items(), "d_optimizer": self.d_optimizer,
-                "g_optimizer": self.g_optimizer}
+        return {
+            **super().checkpoint_items(),
+            "d_optimizer": self.d_optimizer,
+            "g_optimizer": self.g_optimizer,
+        }
 
 
 class PretrainingSwitch(keras.callbacks.Callback):

@@ -44,8 +44,7 @@ class ClusteringAAE(AAE):
     code_names = ("y", "z")
     network_names = AAE.network_names + ("y_discriminator",)
 
-    def __init__(self, encoder, decoder, discriminator, y_discriminator, num_categories,
-                 **kwargs):
+    def __init__(self, encoder, decoder, discriminator, y_discriminator, num_categories, **kwargs):
         super().__init__(encoder, decoder, discriminator, **kwargs)
         self.y_discriminator = y_discriminator
         self.num_categories = int(num_categories)
@@ -56,8 +55,10 @@ class ClusteringAAE(AAE):
     def check_config(cls, config) -> None:
         super().check_config(config)
         if config.conditional_prior:
-            raise UserError(f"--model={config.model} learns its own categories; drop "
-                            "--conditional_prior (it is for the plain aae).")
+            raise UserError(
+                f"--model={config.model} learns its own categories; drop "
+                "--conditional_prior (it is for the plain aae)."
+            )
 
     @classmethod
     def num_categories_for(cls, config, source) -> int:
@@ -66,20 +67,24 @@ class ClusteringAAE(AAE):
     @classmethod
     def build_networks(cls, config, source):
         k, latent = cls.num_categories_for(config, source), config.latent_dim
-        return (cls.encoder_network(config, source.image_shape, k + latent),
-                cls.decoder_network(config, source.image_shape, k + latent),
-                cls.mlp(config, (latent,), 1, name="discriminator"),
-                cls.mlp(config, (k,), 1, name="y_discriminator"))
+        return (
+            cls.encoder_network(config, source.image_shape, k + latent),
+            cls.decoder_network(config, source.image_shape, k + latent),
+            cls.mlp(config, (latent,), 1, name="discriminator"),
+            cls.mlp(config, (k,), 1, name="y_discriminator"),
+        )
 
     @classmethod
     def model_kwargs(cls, config, source, steps_per_epoch):
-        return dict(super().model_kwargs(config, source, steps_per_epoch),
-                    num_categories=cls.num_categories_for(config, source))
+        return dict(
+            super().model_kwargs(config, source, steps_per_epoch),
+            num_categories=cls.num_categories_for(config, source),
+        )
 
     # ----- the code ----------------------------------------------------------
     def y_logits_and_z(self, images, training=False):
         out = self.encoder(self.encoder_input(images, training), training=training)
-        return out[:, :self.num_categories], out[:, self.num_categories:]
+        return out[:, : self.num_categories], out[:, self.num_categories :]
 
     def encode(self, images, labels=None, training=False):
         del labels
@@ -109,8 +114,11 @@ class ClusteringAAE(AAE):
 
     # ----- what the driver, callbacks and export use -----------------------
     def held_out_metrics(self, images, labels):
-        return {"cluster_error": classification.cluster_error(
-            self.categories(images).numpy(), labels.numpy(), self.num_categories)}
+        return {
+            "cluster_error": classification.cluster_error(
+                self.categories(images).numpy(), labels.numpy(), self.num_categories
+            )
+        }
 
     def pictures(self, images, labels):
         """The AAE pictures plus ``categories``: one row per category, first its
@@ -123,7 +131,8 @@ class ClusteringAAE(AAE):
         z = self.encode(images[:10])["z"]
         styled = self.decode({"y": tf.tile(tf.eye(k), [len(z), 1]), "z": tf.repeat(z, k, axis=0)})
         pictures["style"] = visualization.image_grid(
-            to_unit_range(styled, self.output_range).numpy(), cols=k)
+            to_unit_range(styled, self.output_range).numpy(), cols=k
+        )
         heads = self.decode({"y": tf.eye(k), "z": tf.zeros((k, self.latent_dim))})
         rows = np.zeros((k, per_row + 1) + tuple(images.shape[1:]), np.float32)
         rows[:, 0] = to_unit_range(heads, self.output_range).numpy()
@@ -131,9 +140,10 @@ class ClusteringAAE(AAE):
         unit = to_unit_range(images, self.output_range).numpy()
         for c in range(k):
             picked = unit[members == c][:per_row]
-            rows[c, 1:1 + len(picked)] = picked
+            rows[c, 1 : 1 + len(picked)] = picked
         pictures["categories"] = visualization.image_grid(
-            rows.reshape((-1,) + rows.shape[2:]), cols=per_row + 1)
+            rows.reshape((-1,) + rows.shape[2:]), cols=per_row + 1
+        )
         return pictures
 
     # The name of the export signature that returns q(y|x) and its argmax.
@@ -143,8 +153,12 @@ class ClusteringAAE(AAE):
         signatures = super().export_signatures()
         value_range, latent = self.output_range, self.latent_dim
 
-        @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32, name="z"),
-                                      tf.TensorSpec([None], tf.int32, name="y")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, latent], tf.float32, name="z"),
+                tf.TensorSpec([None], tf.int32, name="y"),
+            ]
+        )
         def decode(z, y):
             code = {"y": tf.one_hot(y, self.num_categories), "z": z}
             return {"images": to_unit_range(self.decode(code), value_range)}
@@ -152,8 +166,10 @@ class ClusteringAAE(AAE):
         @tf.function(input_signature=[self.images_spec()])
         def categorize(images):
             logits = self.y_logits_and_z(from_unit_range(images, value_range))[0]
-            return {"probabilities": tf.nn.softmax(logits),
-                    "y": tf.argmax(logits, axis=1, output_type=tf.int32)}
+            return {
+                "probabilities": tf.nn.softmax(logits),
+                "y": tf.argmax(logits, axis=1, output_type=tf.int32),
+            }
 
         signatures.update({"decode": decode, self.categories_signature: categorize})
         return signatures

@@ -48,9 +48,10 @@ class SemiSupervisedAAE(ClusteringAAE):
 
     @staticmethod
     def optimizers_from_flags(config, steps_per_epoch):
-        return dict(AAE.optimizers_from_flags(config, steps_per_epoch),
-                    c_optimizer=optimizers.build(config, steps_per_epoch,
-                                                 config.c_learning_rate))
+        return dict(
+            AAE.optimizers_from_flags(config, steps_per_epoch),
+            c_optimizer=optimizers.build(config, steps_per_epoch, config.c_learning_rate),
+        )
 
     def compile(self, c_optimizer, **kwargs):
         super().compile(**kwargs)
@@ -61,8 +62,11 @@ class SemiSupervisedAAE(ClusteringAAE):
         """The encoder's q(y|x) learns the labels of a labelled minibatch."""
         with tf.GradientTape() as tape:
             logits, _ = self.y_logits_and_z(batch["labelled_image"], training=True)
-            loss = losses.average(keras.losses.sparse_categorical_crossentropy(
-                batch["labelled_label"], logits, from_logits=True))
+            loss = losses.average(
+                keras.losses.sparse_categorical_crossentropy(
+                    batch["labelled_label"], logits, from_logits=True
+                )
+            )
         variables = self.encoder.trainable_variables
         optimizers.descend(self.c_optimizer, tape, loss, variables)
         self._track("class_loss", loss)
@@ -72,8 +76,11 @@ class SemiSupervisedAAE(ClusteringAAE):
         self.classification_phase(batch)
 
     def held_out_metrics(self, images, labels):
-        return {"error": classification.classification_error(
-            self.categories(images).numpy(), labels.numpy())}
+        return {
+            "error": classification.classification_error(
+                self.categories(images).numpy(), labels.numpy()
+            )
+        }
 
     def checkpoint_items(self):
         return {**super().checkpoint_items(), "c_optimizer": self.c_optimizer}

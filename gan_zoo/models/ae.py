@@ -46,9 +46,17 @@ class AE(ZooModel):
     """
 
     # No paper fixes these; Adam and the AAE paper's MNIST widths train in minutes.
-    paper_defaults = dict(batch_size=100, latent_dim=32, optimizer="adam", learning_rate=1e-3,
-                          beta_1=0.9, lr_decay=1.0, hidden_units=1000, hidden_layers=2,
-                          epochs=20)
+    paper_defaults = dict(
+        batch_size=100,
+        latent_dim=32,
+        optimizer="adam",
+        learning_rate=1e-3,
+        beta_1=0.9,
+        lr_decay=1.0,
+        hidden_units=1000,
+        hidden_layers=2,
+        epochs=20,
+    )
     output_range = (0.0, 1.0)
     network_names = ("encoder", "decoder")
     # The code parts that have a prior and that the decoder reads.
@@ -57,8 +65,17 @@ class AE(ZooModel):
     encoder_takes_label = False
     decoder_takes_label = False
 
-    def __init__(self, encoder, decoder, latent_dim, num_classes=10, recon_loss="bce",
-                 seed=None, input_noise=0.0, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        latent_dim,
+        num_classes=10,
+        recon_loss="bce",
+        seed=None,
+        input_noise=0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
         self.latent_dim, self.num_classes = int(latent_dim), int(num_classes)
@@ -75,8 +92,9 @@ class AE(ZooModel):
     @classmethod
     def from_flags(cls, config, source, steps_per_epoch: int):
         cls.check_labels(config, source)
-        model = cls(*cls.build_networks(config, source),
-                    **cls.model_kwargs(config, source, steps_per_epoch))
+        model = cls(
+            *cls.build_networks(config, source), **cls.model_kwargs(config, source, steps_per_epoch)
+        )
         model.compile(**cls.optimizers_from_flags(config, steps_per_epoch))
         return model
 
@@ -85,9 +103,15 @@ class AE(ZooModel):
         """(encoder, decoder) for this model, from --architecture and the widths."""
         labels = source.num_classes or 10
         decoder_inputs = config.latent_dim + (labels if cls.decoder_takes_label else 0)
-        return (cls.encoder_network(config, source.image_shape, cls.encoder_outputs(config),
-                                    labels if cls.encoder_takes_label else 0),
-                cls.decoder_network(config, source.image_shape, decoder_inputs))
+        return (
+            cls.encoder_network(
+                config,
+                source.image_shape,
+                cls.encoder_outputs(config),
+                labels if cls.encoder_takes_label else 0,
+            ),
+            cls.decoder_network(config, source.image_shape, decoder_inputs),
+        )
 
     @classmethod
     def encoder_outputs(cls, config) -> int:
@@ -103,16 +127,30 @@ class AE(ZooModel):
     def decoder_network(cls, config, image_shape, inputs):
         if config.architecture == "conv":
             return networks.conv_decoder(inputs, image_shape)
-        return cls.mlp(config, (inputs,), int(np.prod(image_shape)), "sigmoid",
-                       output_shape=image_shape, name="decoder")
+        return cls.mlp(
+            config,
+            (inputs,),
+            int(np.prod(image_shape)),
+            "sigmoid",
+            output_shape=image_shape,
+            name="decoder",
+        )
 
     @staticmethod
-    def mlp(config, input_shape, outputs, activation=None, output_shape=None, label_dim=0,
-            name=None):
+    def mlp(
+        config, input_shape, outputs, activation=None, output_shape=None, label_dim=0, name=None
+    ):
         """An MLP of --hidden_layers ReLU layers of --hidden_units."""
-        return networks.dense_stack(input_shape, config.hidden_units, config.hidden_layers,
-                                    outputs, activation, output_shape=output_shape,
-                                    label_dim=label_dim, name=name)
+        return networks.dense_stack(
+            input_shape,
+            config.hidden_units,
+            config.hidden_layers,
+            outputs,
+            activation,
+            output_shape=output_shape,
+            label_dim=label_dim,
+            name=name,
+        )
 
     @classmethod
     def check_labels(cls, config, source):
@@ -123,9 +161,14 @@ class AE(ZooModel):
     def model_kwargs(cls, config, source, steps_per_epoch):
         """Constructor arguments besides the networks."""
         del steps_per_epoch
-        return dict(latent_dim=config.latent_dim, num_classes=source.num_classes or 10,
-                    recon_loss=config.recon_loss, seed=config.seed,
-                    input_noise=config.input_noise, name=config.model)
+        return dict(
+            latent_dim=config.latent_dim,
+            num_classes=source.num_classes or 10,
+            recon_loss=config.recon_loss,
+            seed=config.seed,
+            input_noise=config.input_noise,
+            name=config.model,
+        )
 
     @staticmethod
     def optimizers_from_flags(config, steps_per_epoch):
@@ -154,7 +197,8 @@ class AE(ZooModel):
         if not (training and self.input_noise):
             return images
         return images + self.input_noise * priors.replica_draw(
-            tf.random.stateless_normal, tf.shape(images), self.seed_generator)
+            tf.random.stateless_normal, tf.shape(images), self.seed_generator
+        )
 
     def encode(self, images, labels=None, training=False):
         """q(.|x) as a dict of code parts by name; here just z."""
@@ -180,8 +224,11 @@ class AE(ZooModel):
 
     def stateless_code(self, num, seed):
         """``num`` prior draws of every code part, from an int64 [2] seed."""
-        return {"z": (self.prior or priors.Gaussian()).stateless_sample(
-            tf.stack([num, self.latent_dim]), seed)}
+        return {
+            "z": (self.prior or priors.Gaussian()).stateless_sample(
+                tf.stack([num, self.latent_dim]), seed
+            )
+        }
 
     @staticmethod
     def cycling_labels(num, num_classes):
@@ -220,11 +267,19 @@ class AE(ZooModel):
         return list(self.trackers.values())
 
     def get_config(self):
-        nets = {name: keras.saving.serialize_keras_object(getattr(self, name))
-                for name in self.network_names}
-        return {**nets, "latent_dim": self.latent_dim, "num_classes": self.num_classes,
-                "recon_loss": self.recon_loss, "seed": self.seed,
-                "input_noise": self.input_noise, "name": self.name}
+        nets = {
+            name: keras.saving.serialize_keras_object(getattr(self, name))
+            for name in self.network_names
+        }
+        return {
+            **nets,
+            "latent_dim": self.latent_dim,
+            "num_classes": self.num_classes,
+            "recon_loss": self.recon_loss,
+            "seed": self.seed,
+            "input_noise": self.input_noise,
+            "name": self.name,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -258,9 +313,16 @@ class AE(ZooModel):
         cols = min(10, len(images))
         n = min(50, len(images)) // cols * cols
         rebuilt = self.decode({k: v[:n] for k, v in code.items()}, labels[:n])
-        pictures = {"reconstructions": visualization.image_grid(
-            reconstruction_rows(to_unit_range(images[:n], self.output_range),
-                                to_unit_range(rebuilt, self.output_range), cols), cols=cols)}
+        pictures = {
+            "reconstructions": visualization.image_grid(
+                reconstruction_rows(
+                    to_unit_range(images[:n], self.output_range),
+                    to_unit_range(rebuilt, self.output_range),
+                    cols,
+                ),
+                cols=cols,
+            )
+        }
         z = code["z"].numpy()
         # Every target prior puts nearly all its mass inside [-4, 4]^2; the
         # AE's codes go wherever training put them.
@@ -268,22 +330,31 @@ class AE(ZooModel):
         if self.prior is None and len(z):
             extent = float(max(1.0, 1.1 * np.percentile(np.abs(z), 99)))
         if self.latent_dim == 2:
-            density = None if self.prior is None else (
-                lambda grid: self.prior.log_prob(tf.constant(grid)).numpy())
+            density = (
+                None
+                if self.prior is None
+                else (lambda grid: self.prior.log_prob(tf.constant(grid)).numpy())
+            )
             pictures["latent"] = visualization.latent_scatter(
-                z[:5000], labels.numpy()[:5000], density, extent,
-                title="q(z) of held-out data" + (f" over p(z) = {self.prior.name}"
-                                                 if self.prior is not None else ""))
+                z[:5000],
+                labels.numpy()[:5000],
+                density,
+                extent,
+                title="q(z) of held-out data"
+                + (f" over p(z) = {self.prior.name}" if self.prior is not None else ""),
+            )
         if self.draws_manifold:
             grid = visualization.manifold_codes(extent * 0.75, 20)
             decoded = to_unit_range(self.decode({"z": grid}), self.output_range)
             pictures["manifold"] = visualization.image_grid(decoded.numpy(), cols=20, pad=0)
         if self.decoder_takes_label:
             rows = {k: tf.repeat(v[:10], self.num_classes, axis=0) for k, v in code.items()}
-            decoded = self.decode(rows, self.cycling_labels(10 * self.num_classes,
-                                                            self.num_classes))
+            decoded = self.decode(
+                rows, self.cycling_labels(10 * self.num_classes, self.num_classes)
+            )
             pictures["style"] = visualization.image_grid(
-                to_unit_range(decoded, self.output_range).numpy(), cols=self.num_classes)
+                to_unit_range(decoded, self.output_range).numpy(), cols=self.num_classes
+            )
         return pictures
 
     def images_spec(self):
@@ -308,8 +379,12 @@ class AE(ZooModel):
             code = self.encode(from_unit_range(images, value_range), label)
             return {"images": to_unit_range(self.decode(code, label), value_range)}
 
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="num"),
-                                      tf.TensorSpec([], tf.int64, name="seed")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([], tf.int32, name="num"),
+                tf.TensorSpec([], tf.int64, name="seed"),
+            ]
+        )
         def generate(num, seed):
             code = self.stateless_code(num, tf.stack([seed, tf.constant(0, tf.int64)]))
             labels = self.cycling_labels(num, self.num_classes)
@@ -323,12 +398,16 @@ class AE(ZooModel):
             "encode": traced(encode, images, *([label] if self.encoder_takes_label else [])),
             "decode": traced(decode, z_spec, *([label] if self.decoder_takes_label else [])),
             "reconstruct": traced(reconstruct, images, *([label] if reads_label else [])),
-            "generate": generate, "sample": generate}
+            "generate": generate,
+            "sample": generate,
+        }
         if self.decoder_takes_label:
+
             @tf.function(input_signature=[label, tf.TensorSpec([], tf.int64, name="seed")])
             def generate_for_labels(label, seed):
-                code = self.stateless_code(tf.shape(label)[0],
-                                           tf.stack([seed, tf.constant(0, tf.int64)]))
+                code = self.stateless_code(
+                    tf.shape(label)[0], tf.stack([seed, tf.constant(0, tf.int64)])
+                )
                 return {"images": to_unit_range(self.decode(code, label), value_range), **code}
 
             signatures["generate_for_labels"] = generate_for_labels
@@ -339,6 +418,13 @@ def reconstruction_rows(originals, rebuilt, cols):
     """Interleaves rows: ``cols`` originals, then their reconstructions, and so on."""
     shape = tuple(originals.shape[1:])
     rows = len(originals) // cols
-    return tf.reshape(tf.stack([tf.reshape(originals, (rows, cols) + shape),
-                                tf.reshape(rebuilt, (rows, cols) + shape)], 1),
-                      (-1,) + shape).numpy()
+    return tf.reshape(
+        tf.stack(
+            [
+                tf.reshape(originals, (rows, cols) + shape),
+                tf.reshape(rebuilt, (rows, cols) + shape),
+            ],
+            1,
+        ),
+        (-1,) + shape,
+    ).numpy()

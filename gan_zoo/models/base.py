@@ -13,8 +13,10 @@ def require_labels(source, what: str) -> None:
     """Raises UserError unless ``source`` is labelled; ``what`` names the flag
     that needs the labels (``--model=cvae``, ``--conditional_prior``)."""
     if not source.num_classes:
-        raise UserError(f"{what} needs labels, and {source.name!r} has none; use a labelled "
-                        "dataset (mnist, digits, cifar10).")
+        raise UserError(
+            f"{what} needs labels, and {source.name!r} has none; use a labelled "
+            "dataset (mnist, digits, cifar10)."
+        )
 
 
 class ZooModel(keras.Model):
@@ -72,8 +74,7 @@ class ZooModel(keras.Model):
             if not isinstance(opt, keras.optimizers.Optimizer):
                 continue
             prefix = name.removesuffix("_optimizer")
-            values[f"{prefix}_learning_rate"] = float(
-                keras.ops.convert_to_numpy(opt.learning_rate))
+            values[f"{prefix}_learning_rate"] = float(keras.ops.convert_to_numpy(opt.learning_rate))
             inner = getattr(opt, "inner_optimizer", opt)  # under loss scaling
             if isinstance(inner, optimizers.ScheduledMomentumSGD):
                 values[f"{prefix}_momentum"] = inner.current_momentum()

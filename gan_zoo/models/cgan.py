@@ -31,24 +31,37 @@ from gan_zoo.models.gan import GAN
 from gan_zoo.networks import OUTPUT_DTYPE, Maxout, uniform_init
 
 
-def conditional_generator(latent_dim, num_classes, image_shape, output_bias=None, seed=None,
-                          dropout=0.5):
+def conditional_generator(
+    latent_dim, num_classes, image_shape, output_bias=None, seed=None, dropout=0.5
+):
     """G(z, y) of the paper's MNIST experiment."""
     z = keras.Input((latent_dim,), name="z")
     y = keras.Input((num_classes,), name="label")
 
     def dense(units, i, activation="relu", **kwargs):
-        return layers.Dense(units, activation=activation, name=f"h{i}",
-                            kernel_initializer=uniform_init(0.05, None if seed is None
-                                                            else seed + i), **kwargs)
+        return layers.Dense(
+            units,
+            activation=activation,
+            name=f"h{i}",
+            kernel_initializer=uniform_init(0.05, None if seed is None else seed + i),
+            **kwargs,
+        )
 
     h = layers.Concatenate()([dense(200, 0)(z), dense(1000, 1)(y)])
     h = layers.Dropout(dropout, seed=seed)(h)
     h = layers.Dropout(dropout, seed=None if seed is None else seed + 7)(dense(1200, 2)(h))
-    bias = ("zeros" if output_bias is None
-            else keras.initializers.Constant(np.reshape(output_bias, -1).tolist()))
-    x = dense(int(np.prod(image_shape)), 3, activation="sigmoid", bias_initializer=bias,
-              dtype=OUTPUT_DTYPE)(h)
+    bias = (
+        "zeros"
+        if output_bias is None
+        else keras.initializers.Constant(np.reshape(output_bias, -1).tolist())
+    )
+    x = dense(
+        int(np.prod(image_shape)),
+        3,
+        activation="sigmoid",
+        bias_initializer=bias,
+        dtype=OUTPUT_DTYPE,
+    )(h)
     x = layers.Reshape(tuple(image_shape), dtype=OUTPUT_DTYPE)(x)
     return keras.Model([z, y], x, name="generator")
 
@@ -59,18 +72,26 @@ def conditional_discriminator(image_shape, num_classes, seed=None, dropout=0.5):
     y = keras.Input((num_classes,), name="label")
 
     def maxout(units, pieces, i):
-        return Maxout(units, pieces, name=f"h{i}", kernel_initializer=uniform_init(
-            0.005, None if seed is None else seed + i))
+        return Maxout(
+            units,
+            pieces,
+            name=f"h{i}",
+            kernel_initializer=uniform_init(0.005, None if seed is None else seed + i),
+        )
 
     def drop(h, i):
         return layers.Dropout(dropout, seed=None if seed is None else seed + 100 + i)(h)
 
-    h = layers.Concatenate()([drop(maxout(240, 5, 0)(layers.Flatten()(x)), 0),
-                              drop(maxout(50, 5, 1)(y), 1)])
+    h = layers.Concatenate()(
+        [drop(maxout(240, 5, 0)(layers.Flatten()(x)), 0), drop(maxout(50, 5, 1)(y), 1)]
+    )
     h = drop(maxout(240, 4, 2)(h), 2)
-    logit = layers.Dense(1, name="logit", dtype=OUTPUT_DTYPE,
-                         kernel_initializer=uniform_init(0.005, None if seed is None
-                                                         else seed + 3))(h)
+    logit = layers.Dense(
+        1,
+        name="logit",
+        dtype=OUTPUT_DTYPE,
+        kernel_initializer=uniform_init(0.005, None if seed is None else seed + 3),
+    )(h)
     return keras.Model([x, y], logit, name="discriminator")
 
 
@@ -88,11 +109,18 @@ class CGAN(GAN):
     @classmethod
     def build_networks(cls, config, source):
         require_labels(source, f"--model={config.model}")
-        return (conditional_generator(config.latent_dim, source.num_classes, source.image_shape,
-                                      output_bias=cls.mean_image_logit(source),
-                                      seed=config.seed),
-                conditional_discriminator(source.image_shape, source.num_classes,
-                                          seed=config.seed + 1000))
+        return (
+            conditional_generator(
+                config.latent_dim,
+                source.num_classes,
+                source.image_shape,
+                output_bias=cls.mean_image_logit(source),
+                seed=config.seed,
+            ),
+            conditional_discriminator(
+                source.image_shape, source.num_classes, seed=config.seed + 1000
+            ),
+        )
 
     def one_hot(self, labels):
         return tf.one_hot(labels, self.num_classes)
@@ -124,25 +152,32 @@ class CGAN(GAN):
         image_shape = tuple(self.discriminator.inputs[0].shape[1:])
         label = tf.TensorSpec([None], tf.int32, name="label")
 
-        @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32, name="z"),
-                                      label])
+        @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32, name="z"), label])
         def generate(z, label):
             return {"images": to_unit_range(self((z, label), training=False), value_range)}
 
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="num"),
-                                      tf.TensorSpec([], tf.int64, name="seed")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([], tf.int32, name="num"),
+                tf.TensorSpec([], tf.int64, name="seed"),
+            ]
+        )
         def sample(num, seed):
             z = prior.stateless_sample(tf.stack([num, latent]), tf.stack([seed, 0]))
             labels = self.block_labels(num, self.num_classes)
             images = to_unit_range(self((z, labels), training=False), value_range)
             return {"images": images, "z": z, "label": labels}
 
-        @tf.function(input_signature=[
-            tf.TensorSpec((None,) + image_shape, tf.float32, name="images"), label])
+        @tf.function(
+            input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name="images"), label]
+        )
         def discriminate(images, label):
-            logits = tf.reshape(self.discriminator(
-                [from_unit_range(images, value_range), self.one_hot(label)], training=False),
-                [-1])
+            logits = tf.reshape(
+                self.discriminator(
+                    [from_unit_range(images, value_range), self.one_hot(label)], training=False
+                ),
+                [-1],
+            )
             return {"probability": tf.sigmoid(logits), "logit": logits}
 
         return {"generate": generate, "sample": sample, "discriminate": discriminate}

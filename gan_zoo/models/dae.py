@@ -60,21 +60,27 @@ class DAE(AE):
 
     paper_defaults = dict(AE.paper_defaults, corruption="masking", corruption_level=0.25)
 
-    def __init__(self, encoder, decoder, latent_dim, corruption="masking",
-                 corruption_level=0.25, **kwargs):
+    def __init__(
+        self, encoder, decoder, latent_dim, corruption="masking", corruption_level=0.25, **kwargs
+    ):
         super().__init__(encoder, decoder, latent_dim, **kwargs)
         self.corruption, self.corruption_level = corruption, float(corruption_level)
 
     @classmethod
     def check_config(cls, config) -> None:
         if config.corruption != "gaussian" and not 0.0 < config.corruption_level < 1.0:
-            raise UserError(f"--corruption_level={config.corruption_level} is the fraction of "
-                            f"pixels {config.corruption} noise hits; it must be in (0, 1).")
+            raise UserError(
+                f"--corruption_level={config.corruption_level} is the fraction of "
+                f"pixels {config.corruption} noise hits; it must be in (0, 1)."
+            )
 
     @classmethod
     def model_kwargs(cls, config, source, steps_per_epoch):
-        return dict(super().model_kwargs(config, source, steps_per_epoch),
-                    corruption=config.corruption, corruption_level=config.corruption_level)
+        return dict(
+            super().model_kwargs(config, source, steps_per_epoch),
+            corruption=config.corruption,
+            corruption_level=config.corruption_level,
+        )
 
     def inputs_and_targets(self, batch):
         clean = batch["image"]
@@ -85,14 +91,22 @@ class DAE(AE):
         images, their reconstructions, and the clean originals."""
         pictures = super().pictures(images, labels)
         clean = images[:10]
-        noisy = corrupt(clean, self.corruption, self.corruption_level,
-                        keras.random.SeedGenerator(0))
+        noisy = corrupt(
+            clean, self.corruption, self.corruption_level, keras.random.SeedGenerator(0)
+        )
         rebuilt = self.decode(self.encode(noisy, labels[:10]), labels[:10])
-        rows = np.concatenate([to_unit_range(t, self.output_range).numpy()
-                               for t in (tf.clip_by_value(noisy, 0.0, 1.0), rebuilt, clean)])
+        rows = np.concatenate(
+            [
+                to_unit_range(t, self.output_range).numpy()
+                for t in (tf.clip_by_value(noisy, 0.0, 1.0), rebuilt, clean)
+            ]
+        )
         pictures["denoising"] = visualization.image_grid(rows, cols=len(clean))
         return pictures
 
     def get_config(self):
-        return {**super().get_config(), "corruption": self.corruption,
-                "corruption_level": self.corruption_level}
+        return {
+            **super().get_config(),
+            "corruption": self.corruption,
+            "corruption_level": self.corruption_level,
+        }

@@ -48,8 +48,9 @@ def _batch_norm(name, synchronized=False):
     return FusedBatchNorm(momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name)
 
 
-def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None,
-              sync_batchnorm: bool = False) -> keras.Model:
+def generator(
+    latent_dim: int, image_shape, ngf: int, seed: int | None = None, sync_batchnorm: bool = False
+) -> keras.Model:
     """z -> tanh images of ``image_shape``; 4x4 start, resolution doubling per layer.
 
     Args:
@@ -64,24 +65,39 @@ def generator(latent_dim: int, image_shape, ngf: int, seed: int | None = None,
     ups = int(math.log2(size // 4))
     width = ngf * 2 ** (ups - 1)
     z = keras.Input((latent_dim,), name="z")
-    h = layers.Dense(4 * 4 * width, use_bias=False, kernel_initializer=_init(seed),
-                     name="project")(z)
+    h = layers.Dense(4 * 4 * width, use_bias=False, kernel_initializer=_init(seed), name="project")(
+        z
+    )
     h = layers.Reshape((4, 4, width), name="reshape")(h)
     h = layers.ReLU(name="project_relu")(_batch_norm("project_bn", sync_batchnorm)(h))
     for i in range(ups - 1):
         width //= 2
-        h = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False,
-                                   kernel_initializer=_init(None if seed is None else seed + i + 1),
-                                   name=f"deconv{i}")(h)
+        h = layers.Conv2DTranspose(
+            width,
+            4,
+            strides=2,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=_init(None if seed is None else seed + i + 1),
+            name=f"deconv{i}",
+        )(h)
         h = layers.ReLU(name=f"relu{i}")(_batch_norm(f"bn{i}", sync_batchnorm)(h))
-    images = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
-                                    kernel_initializer=_init(None if seed is None else seed + 99),
-                                    name="output", dtype=OUTPUT_DTYPE)(h)
+    images = layers.Conv2DTranspose(
+        channels,
+        4,
+        strides=2,
+        padding="same",
+        activation="tanh",
+        kernel_initializer=_init(None if seed is None else seed + 99),
+        name="output",
+        dtype=OUTPUT_DTYPE,
+    )(h)
     return keras.Model(z, images, name="generator")
 
 
-def discriminator(image_shape, ndf: int, seed: int | None = None,
-                  sync_batchnorm: bool = False) -> keras.Model:
+def discriminator(
+    image_shape, ndf: int, seed: int | None = None, sync_batchnorm: bool = False
+) -> keras.Model:
     """Images -> one logit per image ([N, 1]); strided convs, LeakyReLU(0.2).
 
     The activations after each strided convolution are named ``features{i}``;
@@ -92,16 +108,27 @@ def discriminator(image_shape, ndf: int, seed: int | None = None,
     x = keras.Input(tuple(image_shape), name="image")
     h, width = x, ndf
     for i in range(downs):
-        h = layers.Conv2D(width, 4, strides=2, padding="same", use_bias=i == 0,
-                          kernel_initializer=_init(None if seed is None else seed + i),
-                          name=f"conv{i}")(h)
+        h = layers.Conv2D(
+            width,
+            4,
+            strides=2,
+            padding="same",
+            use_bias=i == 0,
+            kernel_initializer=_init(None if seed is None else seed + i),
+            name=f"conv{i}",
+        )(h)
         if i > 0:  # no BatchNorm on the input layer
             h = _batch_norm(f"bn{i}", sync_batchnorm)(h)
         h = layers.LeakyReLU(negative_slope=0.2, name=f"features{i}")(h)
         width *= 2
-    logit = layers.Conv2D(1, 4, padding="valid",
-                          kernel_initializer=_init(None if seed is None else seed + 99),
-                          name="logit", dtype=OUTPUT_DTYPE)(h)
+    logit = layers.Conv2D(
+        1,
+        4,
+        padding="valid",
+        kernel_initializer=_init(None if seed is None else seed + 99),
+        name="logit",
+        dtype=OUTPUT_DTYPE,
+    )(h)
     logit = layers.Flatten(name="flatten", dtype=OUTPUT_DTYPE)(logit)
     return keras.Model(x, logit, name="discriminator")
 
@@ -113,9 +140,20 @@ class DCGAN(GAN):
     # Radford et al. 2015, Sec. 4: batch 128, Adam lr 2e-4 with beta_1 0.5,
     # z ~ U(-1, 1)^100. LSUN models were shown after 1 and 5 epochs.
     paper_defaults = dict(
-        batch_size=128, latent_dim=100, d_steps=1, gen_loss="non_saturating", noise="uniform",
-        optimizer="adam", learning_rate=2e-4, beta_1=0.5, lr_decay=1.0, epochs=5,
-        image_size=64, ngf=64, ndf=64)
+        batch_size=128,
+        latent_dim=100,
+        d_steps=1,
+        gen_loss="non_saturating",
+        noise="uniform",
+        optimizer="adam",
+        learning_rate=2e-4,
+        beta_1=0.5,
+        lr_decay=1.0,
+        epochs=5,
+        image_size=64,
+        ngf=64,
+        ndf=64,
+    )
     output_range = (-1.0, 1.0)
 
     def make_prior(self, name):
@@ -125,8 +163,10 @@ class DCGAN(GAN):
     @classmethod
     def check_config(cls, config) -> None:
         if config.image_size not in IMAGE_SIZES:
-            raise UserError(f"--image_size={config.image_size} is not supported by dcgan; "
-                            f"choose one of: {', '.join(map(str, IMAGE_SIZES))}.")
+            raise UserError(
+                f"--image_size={config.image_size} is not supported by dcgan; "
+                f"choose one of: {', '.join(map(str, IMAGE_SIZES))}."
+            )
 
     @classmethod
     def image_shape(cls, config, source):
@@ -135,10 +175,18 @@ class DCGAN(GAN):
     @classmethod
     def build_networks(cls, config, source):
         shape = cls.image_shape(config, source)
-        return (generator(config.latent_dim, shape, config.ngf, seed=config.seed,
-                          sync_batchnorm=config.sync_batchnorm),
-                discriminator(shape, config.ndf, seed=config.seed + 1000,
-                              sync_batchnorm=config.sync_batchnorm))
+        return (
+            generator(
+                config.latent_dim,
+                shape,
+                config.ngf,
+                seed=config.seed,
+                sync_batchnorm=config.sync_batchnorm,
+            ),
+            discriminator(
+                shape, config.ndf, seed=config.seed + 1000, sync_batchnorm=config.sync_batchnorm
+            ),
+        )
 
     batchnorm_in_generator = True
 
@@ -149,23 +197,26 @@ class DCGAN(GAN):
         averages that this updates are put back, so training is unaffected."""
         z = self.prior.stateless_sample((num, self.latent_dim), tf.constant([seed, 0]))
         state = [(v, tf.identity(v)) for v in self.generator.non_trainable_variables]
-        images = [self.generator(z[start:start + batch_size], training=True)
-                  for start in range(0, num, batch_size)]
+        images = [
+            self.generator(z[start : start + batch_size], training=True)
+            for start in range(0, num, batch_size)
+        ]
         for variable, value in state:
             variable.assign(value)
         return to_unit_range(tf.concat(images, axis=0), self.output_range)
 
     def feature_layers(self):
         """D's activations after each strided convolution, input side first."""
-        return [l for l in self.discriminator.layers if l.name.startswith("features")]
+        return [layer for layer in self.discriminator.layers if layer.name.startswith("features")]
 
     def features(self, images):
         """The paper's Sec. 5.1 representation: every D layer max-pooled to 4x4,
         flattened and concatenated. ``images`` are in the model's range."""
         extractor = getattr(self, "_feature_model", None)
         if extractor is None:
-            extractor = keras.Model(self.discriminator.inputs,
-                                    [l.output for l in self.feature_layers()])
+            extractor = keras.Model(
+                self.discriminator.inputs, [layer.output for layer in self.feature_layers()]
+            )
             self._feature_model = extractor
         pooled = []
         for fmap in extractor(images, training=False):
@@ -180,8 +231,9 @@ class DCGAN(GAN):
         value_range = self.output_range
         image_shape = tuple(self.discriminator.inputs[0].shape[1:])
 
-        @tf.function(input_signature=[
-            tf.TensorSpec((None,) + image_shape, tf.float32, name="images")])
+        @tf.function(
+            input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name="images")]
+        )
         def features(images):
             return {"features": self.features(from_unit_range(images, value_range))}
 

@@ -59,14 +59,34 @@ class GAN(ZooModel):
     # are not in the paper; 100 on the 9,000 embedded digits (900k images)
     # takes about 3.5 minutes on 2 CPU cores and gives clearly readable digits.
     paper_defaults = dict(
-        batch_size=100, latent_dim=100, d_steps=1, gen_loss="non_saturating", noise="uniform",
-        optimizer="sgd", learning_rate=0.1, lr_decay=1.000004, min_learning_rate=1e-6,
-        momentum=0.5, final_momentum=0.7, momentum_epochs=250, epochs=100)
+        batch_size=100,
+        latent_dim=100,
+        d_steps=1,
+        gen_loss="non_saturating",
+        noise="uniform",
+        optimizer="sgd",
+        learning_rate=0.1,
+        lr_decay=1.000004,
+        min_learning_rate=1e-6,
+        momentum=0.5,
+        final_momentum=0.7,
+        momentum_epochs=250,
+        epochs=100,
+    )
     output_range = (0.0, 1.0)
 
-    def __init__(self, generator, discriminator, latent_dim, d_steps=1,
-                 gen_loss="non_saturating", noise="uniform", seed=None, update="algorithm1",
-                 **kwargs):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        latent_dim,
+        d_steps=1,
+        gen_loss="non_saturating",
+        noise="uniform",
+        seed=None,
+        update="algorithm1",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(generator, dict):
             generator = keras.saving.deserialize_keras_object(generator)
@@ -80,8 +100,10 @@ class GAN(ZooModel):
         self.noise = noise
         self.seed = seed
         if update not in UPDATES or (update == "simultaneous" and self.d_steps != 1):
-            raise ValueError(f"update={update!r} with d_steps={d_steps}: choose one of "
-                             f"{UPDATES}; the simultaneous update takes one D step.")
+            raise ValueError(
+                f"update={update!r} with d_steps={d_steps}: choose one of "
+                f"{UPDATES}; the simultaneous update takes one D step."
+            )
         self.update = update
         self.prior = self.make_prior(noise)
         self.generator_loss_fn = losses.GENERATOR_LOSSES[gen_loss]
@@ -113,24 +135,46 @@ class GAN(ZooModel):
     def build_networks(cls, config, source):
         """Goodfellow et al.'s MNIST networks (adversarial/mnist.yaml)."""
         generator = networks.mlp_generator(
-            config.latent_dim, source.image_shape, hidden=(1200, 1200), init_limit=0.05,
-            output_bias=cls.mean_image_logit(source), seed=config.seed)
+            config.latent_dim,
+            source.image_shape,
+            hidden=(1200, 1200),
+            init_limit=0.05,
+            output_bias=cls.mean_image_logit(source),
+            seed=config.seed,
+        )
         discriminator = networks.maxout_discriminator(
-            source.image_shape, units=240, pieces=5, hidden_layers=2, init_limit=0.005,
-            input_dropout=0.2, hidden_dropout=0.5, seed=config.seed + 1000)
+            source.image_shape,
+            units=240,
+            pieces=5,
+            hidden_layers=2,
+            init_limit=0.005,
+            input_dropout=0.2,
+            hidden_dropout=0.5,
+            seed=config.seed + 1000,
+        )
         return generator, discriminator
 
     @classmethod
     def from_flags(cls, config, source, steps_per_epoch: int):
         """Builds and compiles the model a Config describes."""
         generator, discriminator = cls.build_networks(config, source)
-        model = cls(generator, discriminator, latent_dim=config.latent_dim,
-                    d_steps=config.d_steps, gen_loss=config.gen_loss, noise=config.noise,
-                    seed=config.seed, update=config.gan_update, name=config.model)
+        model = cls(
+            generator,
+            discriminator,
+            latent_dim=config.latent_dim,
+            d_steps=config.d_steps,
+            gen_loss=config.gen_loss,
+            noise=config.noise,
+            seed=config.seed,
+            update=config.gan_update,
+            name=config.model,
+        )
         model.compile(
-            d_optimizer=optimizers.build(config, steps_per_epoch * config.d_steps,
-                                         config.d_learning_rate),
-            g_optimizer=optimizers.build(config, steps_per_epoch))
+            d_optimizer=optimizers.build(
+                config, steps_per_epoch * config.d_steps, config.d_learning_rate
+            ),
+            g_optimizer=optimizers.build(config, steps_per_epoch),
+        )
         return model
 
     def compile(self, d_optimizer, g_optimizer, **kwargs):
@@ -226,8 +270,7 @@ class GAN(ZooModel):
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker,
-                self.d_fake_tracker]
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
 
     # ----- what the driver, callbacks and export use -----------------------
     def checkpoint_items(self):
@@ -246,18 +289,24 @@ class GAN(ZooModel):
         def generate(z):
             return {"images": to_unit_range(self.generator(z, training=False), value_range)}
 
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int32, name="num"),
-                                      tf.TensorSpec([], tf.int64, name="seed")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([], tf.int32, name="num"),
+                tf.TensorSpec([], tf.int64, name="seed"),
+            ]
+        )
         def sample(num, seed):
             z = prior.stateless_sample(tf.stack([num, latent]), tf.stack([seed, 0]))
             images = to_unit_range(self.generator(z, training=False), value_range)
             return {"images": images, "z": z}
 
-        @tf.function(input_signature=[
-            tf.TensorSpec((None,) + image_shape, tf.float32, name="images")])
+        @tf.function(
+            input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name="images")]
+        )
         def discriminate(images):
-            logits = tf.reshape(self.discriminator(from_unit_range(images, value_range),
-                                                   training=False), [-1])
+            logits = tf.reshape(
+                self.discriminator(from_unit_range(images, value_range), training=False), [-1]
+            )
             return {"probability": tf.sigmoid(logits), "logit": logits}
 
         return {"generate": generate, "sample": sample, "discriminate": discriminate}
@@ -266,8 +315,13 @@ class GAN(ZooModel):
         return {
             "generator": keras.saving.serialize_keras_object(self.generator),
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "latent_dim": self.latent_dim, "d_steps": self.d_steps, "gen_loss": self.gen_loss,
-            "noise": self.noise, "seed": self.seed, "update": self.update, "name": self.name,
+            "latent_dim": self.latent_dim,
+            "d_steps": self.d_steps,
+            "gen_loss": self.gen_loss,
+            "noise": self.noise,
+            "seed": self.seed,
+            "update": self.update,
+            "name": self.name,
         }
 
 

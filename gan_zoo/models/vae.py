@@ -40,8 +40,9 @@ class VAE(AE):
       kl_warmup_steps: steps over which the KL weight rises from 0 to 1 (0 = always 1).
     """
 
-    paper_defaults = dict(AE.paper_defaults, latent_dim=20, hidden_units=500, hidden_layers=1,
-                          epochs=50)
+    paper_defaults = dict(
+        AE.paper_defaults, latent_dim=20, hidden_units=500, hidden_layers=1, epochs=50
+    )
 
     def __init__(self, encoder, decoder, latent_dim, kl_warmup_steps=0, **kwargs):
         super().__init__(encoder, decoder, latent_dim, **kwargs)
@@ -59,8 +60,10 @@ class VAE(AE):
 
     @classmethod
     def model_kwargs(cls, config, source, steps_per_epoch):
-        return dict(super().model_kwargs(config, source, steps_per_epoch),
-                    kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch)
+        return dict(
+            super().model_kwargs(config, source, steps_per_epoch),
+            kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch,
+        )
 
     @property
     def autoencoder_variables(self):
@@ -71,7 +74,7 @@ class VAE(AE):
     def posterior(self, images, labels=None, training=False):
         """(mean, log_var) of q(z|x), each [N, latent_dim]."""
         out = super().encode(images, labels, training)["z"]
-        return out[:, :self.latent_dim], out[:, self.latent_dim:]
+        return out[:, : self.latent_dim], out[:, self.latent_dim :]
 
     def encode(self, images, labels=None, training=False):
         """The posterior mean as the code z, and its log-variance."""
@@ -105,8 +108,9 @@ class VAE(AE):
     def reconstruction_phase(self, batch):
         """One step on the (KL-weighted) negative ELBO."""
         images, labels = batch["image"], batch["label"]
-        noise = priors.replica_draw(tf.random.stateless_normal,
-                                    (tf.shape(images)[0], self.latent_dim), self.seed_generator)
+        noise = priors.replica_draw(
+            tf.random.stateless_normal, (tf.shape(images)[0], self.latent_dim), self.seed_generator
+        )
         with tf.GradientTape() as tape:
             nll, kl = self.bound_terms(images, labels, noise, training=True)
             loss = losses.average(nll + self.kl_weight() * kl)
@@ -121,7 +125,7 @@ class VAE(AE):
         """Mean negative ELBO of the held-out set and its two terms, nats per image."""
         terms = []
         for start in range(0, len(images), batch_size):
-            x, y = images[start:start + batch_size], labels[start:start + batch_size]
+            x, y = images[start : start + batch_size], labels[start : start + batch_size]
             # A fixed seed per batch: the same model always gets the same score.
             noise = tf.random.stateless_normal((len(x), self.latent_dim), [start, 1])
             terms.append(np.stack([t.numpy() for t in self.bound_terms(x, y, noise)], 1))
