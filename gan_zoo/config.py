@@ -3,7 +3,7 @@
 Every field is one ``train.py`` flag of the same name (train.py defines the
 flags from these fields, so help text lives here, once). Values resolve in
 layers: the dataclass defaults, then the model's paper defaults
-(``Model.paper_defaults``), then whatever the user gave on the command line or
+(``registry.paper_defaults``), then whatever the user gave on the command line or
 in a flagfile. The result is written to ``<workdir>/flags.txt``; passing that
 file back with ``--flagfile`` rebuilds the same Config.
 """
@@ -53,7 +53,18 @@ class Config:
         "networks' gradients from one shared noise minibatch, applied at once, D's "
         "cost halved; needs --d_steps=1).",
     )
-    gen_loss: str = _field("non_saturating", "Generator loss: minimax | non_saturating.")
+    adversarial_loss: str = _field(
+        "non_saturating",
+        "GANs: the (D loss, G loss) pair: minimax (eq. 1, G minimises log(1 - D(G(z)))) | "
+        "non_saturating (eq. 1, G minimises -log D(G(z))) | wasserstein (D is a critic: "
+        "it maximises E[D(x)] - E[D(G(z))], G maximises E[D(G(z))]; add --penalty=gradient).",
+    )
+    penalty: str = _field(
+        "none",
+        "GANs: a term added to D's loss: none | gradient (WGAN-GP: (||grad D||_2 - 1)^2 at "
+        "random points between real and generated images, weighted by --penalty_weight).",
+    )
+    penalty_weight: float = _field(10.0, "GANs: weight of --penalty (WGAN-GP's lambda).")
     latent_dim: int = _field(100, "Dimension of the noise / code z.")
     noise: str = _field("uniform", "Noise prior p(z) of the generator: uniform | gaussian.")
     seed: int = _field(0, "Seed for initialisation, data order and noise.")
@@ -97,6 +108,7 @@ class Config:
     final_momentum: float = _field(0.0, "SGD momentum reached after --momentum_epochs epochs.")
     momentum_epochs: int = _field(0, "Epochs over which momentum rises linearly (0 = constant).")
     beta_1: float = _field(0.9, "Adam beta_1.")
+    beta_2: float = _field(0.999, "Adam beta_2.")
     paper_split: bool = _field(
         False,
         "MNIST only: train on the first 50,000 training digits and hold out 50,000-60,000 "
@@ -109,6 +121,12 @@ class Config:
     )
     ngf: int = _field(64, "DCGAN: generator width; its last hidden layer has ngf channels.")
     ndf: int = _field(64, "DCGAN: discriminator width; its first layer has ndf channels.")
+    d_norm: str = _field(
+        "batch",
+        "DCGAN: normalisation in the discriminator: batch (BatchNorm, the DCGAN guideline) | "
+        "none (a WGAN-GP critic: its gradient penalty is per example, which batch statistics "
+        "would break).",
+    )
     sync_batchnorm: bool = _field(
         False,
         "DCGAN under --strategy=mirrored: BatchNorm statistics over the global batch, "
@@ -232,7 +250,9 @@ class Config:
 
         registry.model_class(self.model)
         registry.dataset_loader(self.dataset)
-        check_choice("gen_loss", self.gen_loss, tuple(losses.GENERATOR_LOSSES))
+        check_choice("adversarial_loss", self.adversarial_loss, tuple(losses.ADVERSARIAL))
+        check_choice("penalty", self.penalty, tuple(losses.PENALTIES))
+        check_choice("d_norm", self.d_norm, ("batch", "none"))
         check_choice("noise", self.noise, ("uniform", "gaussian"))
         check_choice("gan_update", self.gan_update, gan.UPDATES)
         if self.gan_update == "simultaneous" and self.d_steps != 1:
@@ -290,7 +310,7 @@ class Config:
         check_non_negative("steps_per_epoch", self.steps_per_epoch, " (0 = full pass)")
         if self.lr_decay < 1.0:
             raise UserError(f"--lr_decay={self.lr_decay} must be >= 1 (the rate is divided by it).")
-        for name in ("momentum", "final_momentum", "beta_1"):
+        for name in ("momentum", "final_momentum", "beta_1", "beta_2"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise UserError(f"--{name}={value} must be in [0, 1).")
@@ -309,6 +329,7 @@ class Config:
             "g_learning_rate",
             "c_learning_rate",
             "momentum_epochs",
+            "penalty_weight",
         ):
             check_non_negative(name, getattr(self, name))
         check_positive("ngf", self.ngf)
@@ -357,7 +378,7 @@ def resolve(overrides: Mapping[str, Any]) -> Config:
     if unknown:
         raise UserError(f"unknown setting(s): {', '.join(sorted(unknown))}.")
     model = overrides.get("model", Config.model)
-    values = dict(registry.model_class(model).paper_defaults)
+    values = registry.paper_defaults(model)
     values.update(overrides)
     cfg = Config(**values)
     if not cfg.workdir:

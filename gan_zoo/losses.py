@@ -7,7 +7,9 @@ reduced with :func:`average`, the one place that knows about tf.distribute.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -54,10 +56,76 @@ def generator_loss_non_saturating(fake_logits: tf.Tensor) -> tf.Tensor:
     return tf.nn.softplus(-fake_logits)
 
 
-GENERATOR_LOSSES = {
-    "minimax": generator_loss_minimax,
-    "non_saturating": generator_loss_non_saturating,
+def critic_loss(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """D(G(z)) - D(x) per example: the critic of a Wasserstein GAN (Arjovsky et
+    al. 2017; Gulrajani et al. 2017, Algorithm 1) maximises E[D(x)] - E[D(G(z))],
+    an estimate of the Wasserstein-1 distance when D is 1-Lipschitz. Its
+    outputs are scores, not logits of a probability."""
+    return fake_scores - real_scores
+
+
+def critic_generator_loss(fake_scores: tf.Tensor) -> tf.Tensor:
+    """-D(G(z)): the generator raises the critic's score of its samples."""
+    return -fake_scores
+
+
+@dataclasses.dataclass(frozen=True)
+class Adversarial:
+    """An adversarial objective: the discriminator's loss and the generator's,
+    per example, from D's outputs; and how D's outputs read."""
+
+    discriminator: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+    generator: Callable[[tf.Tensor], tf.Tensor]
+    # True: D's output is the logit of P(real), reported as sigmoid(logit);
+    # False: a critic's score, reported as it is.
+    probabilities: bool = True
+
+    def report(self, outputs: tf.Tensor) -> tf.Tensor:
+        """D's outputs as logged and served: probabilities, or critic scores."""
+        return tf.sigmoid(outputs) if self.probabilities else outputs
+
+    def served(self, outputs: tf.Tensor) -> dict:
+        """The ``discriminate`` signature's outputs: P(real) and its logit, or
+        the critic's score."""
+        if self.probabilities:
+            return {"probability": tf.sigmoid(outputs), "logit": outputs}
+        return {"score": outputs}
+
+
+# --adversarial_loss. Eq. (1) trains D in both of the paper's games; they
+# differ in G's loss only.
+ADVERSARIAL = {
+    "minimax": Adversarial(discriminator_loss, generator_loss_minimax),
+    "non_saturating": Adversarial(discriminator_loss, generator_loss_non_saturating),
+    "wasserstein": Adversarial(critic_loss, critic_generator_loss, probabilities=False),
 }
+
+
+def gradient_penalty(
+    critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, fake: tf.Tensor, uniform: tf.Tensor
+) -> tf.Tensor:
+    """(||grad D(x_hat)||_2 - 1)^2 per example at x_hat = u x + (1 - u) G(z), u ~ U(0, 1)
+    per example (Gulrajani et al. 2017, eq. 3): the soft 1-Lipschitz
+    constraint of WGAN-GP, enforced along lines between real and generated
+    samples.
+
+    Args:
+      critic: images -> scores [N].
+      real, fake: two minibatches of the same shape.
+      uniform: u, [N] draws from U(0, 1).
+    """
+    u = tf.reshape(tf.cast(uniform, real.dtype), [-1] + [1] * (len(real.shape) - 1))
+    between = u * real + (1.0 - u) * tf.stop_gradient(fake)
+    with tf.GradientTape() as tape:
+        tape.watch(between)
+        scores = critic(between)
+    grads = tf.reshape(tape.gradient(scores, between), [tf.shape(real)[0], -1])
+    norms = tf.sqrt(tf.reduce_sum(tf.square(tf.cast(grads, tf.float32)), axis=1) + 1e-12)
+    return tf.square(norms - 1.0)
+
+
+# --penalty: a term added to D's loss, weighted by --penalty_weight.
+PENALTIES = {"none": None, "gradient": gradient_penalty}
 
 
 # ----- autoencoders ------------------------------------------------------------

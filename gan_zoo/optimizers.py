@@ -151,7 +151,7 @@ def build(config, updates_per_epoch: int, learning_rate: float = 0.0) -> keras.o
     if config.lr_decay != 1.0:
         learning_rate = DecayWithFloor(initial, config.lr_decay, config.min_learning_rate)
     if config.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1)
+        optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
     else:
         schedule = EpochRamp(
             config.momentum, config.final_momentum, config.momentum_epochs, updates_per_epoch

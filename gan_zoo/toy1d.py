@@ -15,7 +15,7 @@ nor a density estimate follows. The z line is drawn in units of its CDF,
 so equally spaced marks carry equal probability, as the paper's uniform z does.
 
 The generator loss is the paper's minimax log(1 - D(G(z))). With the
-non-saturating one (--gen_loss=non_saturating) this G first shrinks to
+non-saturating one (--adversarial_loss=non_saturating) this G first shrinks to
 nearly a point and turns over before it spreads out again: -log D(G(z))
 pushes hardest the samples D rejects most, the ones furthest from the data.
 """
@@ -80,7 +80,7 @@ def build_gan(
     d_learning_rate: float = 1e-3,
     g_learning_rate: float = 3e-4,
     decay_steps: int = 0,
-    gen_loss: str = "minimax",
+    adversarial_loss: str = "minimax",
     hidden: tuple[int, ...] = (32, 32),
     seed: int = 0,
 ) -> GAN:
@@ -94,7 +94,7 @@ def build_gan(
       decay_steps: G updates over which both rates fall by cosine to 5 %
         (0: constant). Constant rates leave p_g wobbling around p_data;
         decaying them lets it settle, which panel (d) is about.
-      gen_loss: "minimax" (the paper's game) or "non_saturating".
+      adversarial_loss: "minimax" (the paper's game) or "non_saturating".
       hidden: units of each hidden layer of both networks.
       seed: seeds the initialisers and the model's noise stream.
     """
@@ -105,7 +105,7 @@ def build_gan(
         discriminator,
         latent_dim=1,
         d_steps=d_steps,
-        gen_loss=gen_loss,
+        adversarial_loss=adversarial_loss,
         noise="gaussian",
         seed=seed,
         name="gan_1d",
@@ -374,7 +374,9 @@ def _define_flags():
     flags.DEFINE_integer("batch_size", 256, "m: examples per minibatch.")
     flags.DEFINE_float("d_learning_rate", 1e-3, "D's initial Adam rate.")
     flags.DEFINE_float("g_learning_rate", 3e-4, "G's initial Adam rate.")
-    flags.DEFINE_string("gen_loss", "minimax", "G's loss: minimax | non_saturating.")
+    flags.DEFINE_string(
+        "adversarial_loss", "minimax", "The game: minimax (G's loss log(1 - D)) | non_saturating."
+    )
     flags.DEFINE_integer("frames", 80, "About this many GIF frames of Algorithm 1.")
     flags.DEFINE_integer("frame_ms", 120, "GIF: milliseconds per frame.")
     flags.DEFINE_integer("seed", 0, "Seeds the networks, the noise and the data.")
@@ -385,7 +387,7 @@ def main(argv):
     del argv
     import time
 
-    from gan_zoo import config, losses, visualization
+    from gan_zoo import config, visualization
     from gan_zoo.errors import UserError
 
     for name in (
@@ -402,7 +404,8 @@ def main(argv):
         config.check_positive(name, FLAGS[name].value)
     if FLAGS.panel_c_step > FLAGS.steps:
         raise UserError(f"--panel_c_step={FLAGS.panel_c_step} must be <= --steps={FLAGS.steps}.")
-    config.check_choice("gen_loss", FLAGS.gen_loss, losses.GENERATOR_LOSSES)
+    # D must be a probability here: panel (b) compares it with D*(x).
+    config.check_choice("adversarial_loss", FLAGS.adversarial_loss, ("minimax", "non_saturating"))
     start = time.time()
     panels, frames, gan = figure1(
         FLAGS.steps,
@@ -414,7 +417,7 @@ def main(argv):
         d_steps=FLAGS.d_steps,
         d_learning_rate=FLAGS.d_learning_rate,
         g_learning_rate=FLAGS.g_learning_rate,
-        gen_loss=FLAGS.gen_loss,
+        adversarial_loss=FLAGS.adversarial_loss,
     )
     trained = time.time()
     png = visualization.save_png(render(panels, 14.0, 3.4), FLAGS.out)

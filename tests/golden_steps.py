@@ -31,7 +31,7 @@ SMALL = {
 # One case per model, and one per objective or phase that a model can switch.
 CASES = {
     "gan": {"model": "gan"},
-    "gan_minimax_k2": {"model": "gan", "gen_loss": "minimax", "d_steps": 2},
+    "gan_minimax_k2": {"model": "gan", "adversarial_loss": "minimax", "d_steps": 2},
     "gan_simultaneous": {"model": "gan", "gan_update": "simultaneous"},
     "dcgan": {"model": "dcgan", "image_size": 32, "ngf": 8, "ndf": 8},
     "cgan": {"model": "cgan"},

@@ -21,7 +21,7 @@ def test_registry_lists_choices_for_unknown_names():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"gen_loss": "wasserstein"}, "minimax, non_saturating"),
+        ({"adversarial_loss": "hinge"}, "minimax, non_saturating, wasserstein"),
         ({"batch_size": 0}, "batch_size"),
         ({"d_steps": -1}, "d_steps"),
         ({"momentum": 1.5}, "momentum"),
@@ -104,9 +104,9 @@ def test_paper_defaults_fill_unset_flags_and_flags_override_them():
 # here overrides it.
 BAD_TRAIN_ARGS = {
     "--model=nope": "choose one of: aae, aae_clustering, aae_semi_supervised, "
-    "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae",
+    "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae, wgan_gp",
     "--dataset=nope": "celeb_a, cifar10, digits, image_folder, lsun, mnist",
-    "--gen_loss=foo": "minimax, non_saturating",
+    "--adversarial_loss=foo": "minimax, non_saturating, wasserstein",
     "--batch_size=-4": "batch_size",
     "stray": "every setting is a --flag",
     "--steps_per_execution=-2": "--steps_per_execution=-2 must be >= 0",

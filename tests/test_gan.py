@@ -110,19 +110,19 @@ def test_update_counts_under_fit(tiny):
     assert int(model.g_optimizer.iterations) == 2
 
 
-@pytest.mark.parametrize("gen_loss", ["minimax", "non_saturating"])
-def test_metrics_reported(tiny, gen_loss):
-    _, model, ds = _build(tiny, gen_loss=gen_loss)
+@pytest.mark.parametrize("adversarial_loss", ["minimax", "non_saturating"])
+def test_metrics_reported(tiny, adversarial_loss):
+    _, model, ds = _build(tiny, adversarial_loss=adversarial_loss)
     logs = model.fit(ds, steps_per_epoch=1, epochs=1, verbose=0).history
     assert set(logs) == {"d_loss", "g_loss", "D_x", "D_G_z"}
     assert 0 < logs["D_x"][0] < 1 and 0 < logs["D_G_z"][0] < 1
-    assert (logs["g_loss"][0] < 0) == (gen_loss == "minimax")
+    assert (logs["g_loss"][0] < 0) == (adversarial_loss == "minimax")
 
 
 def test_get_config_round_trips(tiny):
-    _, model, _ = _build(tiny, d_steps=2, gen_loss="minimax", noise="gaussian")
+    _, model, _ = _build(tiny, d_steps=2, adversarial_loss="minimax", noise="gaussian")
     clone = GAN.from_config(model.get_config())
-    assert (clone.d_steps, clone.gen_loss, clone.noise, clone.latent_dim) == (
+    assert (clone.d_steps, clone.adversarial_loss, clone.noise, clone.latent_dim) == (
         2,
         "minimax",
         "gaussian",

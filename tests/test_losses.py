@@ -53,9 +53,9 @@ def test_non_saturating_gradient_dominates_when_d_rejects_samples():
     # D(G(z)) ~ 0.0025: early training, D confidently rejects the samples.
     logit = tf.Variable([-6.0])
     grads = {}
-    for name, fn in losses.GENERATOR_LOSSES.items():
+    for name in ("minimax", "non_saturating"):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(fn(logit))
+            loss = tf.reduce_sum(losses.ADVERSARIAL[name].generator(logit))
         grads[name] = abs(float(tape.gradient(loss, logit)[0]))
     # d/dl log(1 - sigmoid(l)) = -sigmoid(l) -> ~0; d/dl -log sigmoid(l) = sigmoid(l) - 1 -> ~-1.
     assert grads["minimax"] == pytest.approx(_sigmoid(-6.0), rel=1e-5)  # 0.0025
@@ -64,8 +64,44 @@ def test_non_saturating_gradient_dominates_when_d_rejects_samples():
 
 def test_both_generator_losses_decrease_as_d_is_fooled():
     low, high = tf.constant([-2.0]), tf.constant([2.0])
-    for fn in losses.GENERATOR_LOSSES.values():
-        assert float(fn(high)[0]) < float(fn(low)[0])
+    for objective in losses.ADVERSARIAL.values():
+        assert float(objective.generator(high)[0]) < float(objective.generator(low)[0])
+
+
+def test_both_games_train_d_by_equation_1_and_the_critic_by_the_score_gap():
+    real, fake = tf.constant([2.0, -1.0]), tf.constant([0.5, -3.0])
+    for name in ("minimax", "non_saturating"):
+        np.testing.assert_array_equal(
+            losses.ADVERSARIAL[name].discriminator(real, fake).numpy(),
+            losses.discriminator_loss(real, fake).numpy(),
+        )
+    wasserstein = losses.ADVERSARIAL["wasserstein"]
+    # The critic minimises D(G(z)) - D(x); G minimises -D(G(z)).
+    np.testing.assert_allclose(wasserstein.discriminator(real, fake).numpy(), [-1.5, -2.0])
+    np.testing.assert_allclose(wasserstein.generator(fake).numpy(), [-0.5, 3.0])
+    assert set(wasserstein.served(fake)) == {"score"}
+    assert set(losses.ADVERSARIAL["minimax"].served(fake)) == {"probability", "logit"}
+
+
+def test_gradient_penalty_of_a_linear_critic_is_its_slopes_distance_from_1():
+    # D(x) = sum(a * x): grad D = a everywhere, so the penalty is (||a|| - 1)^2
+    # at every interpolate, whatever u.
+    a = tf.constant(np.full((1, 2, 2, 1), 0.75, np.float32))  # ||a|| = 1.5
+    real = tf.random.stateless_normal((3, 2, 2, 1), [1, 2])
+    fake = tf.random.stateless_normal((3, 2, 2, 1), [3, 4])
+    penalty = losses.gradient_penalty(
+        lambda x: tf.reduce_sum(a * x, axis=[1, 2, 3]), real, fake, tf.constant([0.0, 0.3, 1.0])
+    )
+    np.testing.assert_allclose(penalty.numpy(), [0.25] * 3, rtol=1e-5)
+    # A 1-Lipschitz critic with unit slope pays nothing; the penalty is taken
+    # at u * real + (1 - u) * fake: here |x|'s slope is 1 on either side.
+    unit = losses.gradient_penalty(
+        lambda x: tf.reduce_sum(tf.abs(x), axis=[1, 2, 3]) / 2.0,
+        real,
+        fake,
+        tf.constant([0.2, 0.5, 0.9]),
+    )
+    np.testing.assert_allclose(unit.numpy(), [0.0] * 3, atol=1e-5)
 
 
 def test_average_is_the_mean_under_the_default_strategy():

@@ -169,7 +169,7 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
         "--steps_per_epoch=1",
         "--batch_size=5",
         "--d_steps=2",
-        "--gen_loss=minimax",
+        "--adversarial_loss=minimax",
         "--noise=gaussian",
         "--learning_rate=0.05",
         "--num_samples=4",
@@ -183,7 +183,7 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
     assert [line for line in a if not line.startswith("--workdir")] == [
         line for line in b if not line.startswith("--workdir")
     ]
-    assert "--d_steps=2" in a and "--gen_loss=minimax" in a and "--noise=gaussian" in a
+    assert "--d_steps=2" in a and "--adversarial_loss=minimax" in a and "--noise=gaussian" in a
     out = tmp_path / "grid.png"
     result = run_script("sample.py", f"--export={second}/export", "--num=9", f"--out={out}")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -178,6 +178,6 @@ class CGAN(GAN):
                 ),
                 [-1],
             )
-            return {"probability": tf.sigmoid(logits), "logit": logits}
+            return self.objective.served(logits)
 
         return {"generate": generate, "sample": sample, "discriminate": discriminate}

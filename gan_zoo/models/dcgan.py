@@ -96,12 +96,19 @@ def generator(
 
 
 def discriminator(
-    image_shape, ndf: int, seed: int | None = None, sync_batchnorm: bool = False
+    image_shape,
+    ndf: int,
+    seed: int | None = None,
+    sync_batchnorm: bool = False,
+    norm: str = "batch",
 ) -> keras.Model:
-    """Images -> one logit per image ([N, 1]); strided convs, LeakyReLU(0.2).
+    """Images -> one logit (or critic score) per image ([N, 1]); strided convs,
+    LeakyReLU(0.2).
 
     The activations after each strided convolution are named ``features{i}``;
     the export's ``features`` signature and the SVM probe read them.
+    ``norm``: "batch" (BatchNorm after every convolution but the first) or
+    "none" (a WGAN-GP critic; every convolution then has a bias).
     """
     size = int(image_shape[0])
     downs = int(math.log2(size // 4))
@@ -113,11 +120,11 @@ def discriminator(
             4,
             strides=2,
             padding="same",
-            use_bias=i == 0,
+            use_bias=i == 0 or norm == "none",
             kernel_initializer=_init(None if seed is None else seed + i),
             name=f"conv{i}",
         )(h)
-        if i > 0:  # no BatchNorm on the input layer
+        if i > 0 and norm == "batch":  # no BatchNorm on the input layer
             h = _batch_norm(f"bn{i}", sync_batchnorm)(h)
         h = layers.LeakyReLU(negative_slope=0.2, name=f"features{i}")(h)
         width *= 2
@@ -143,7 +150,7 @@ class DCGAN(GAN):
         batch_size=128,
         latent_dim=100,
         d_steps=1,
-        gen_loss="non_saturating",
+        adversarial_loss="non_saturating",
         noise="uniform",
         optimizer="adam",
         learning_rate=2e-4,
@@ -162,6 +169,11 @@ class DCGAN(GAN):
 
     @classmethod
     def check_config(cls, config) -> None:
+        if config.penalty == "gradient" and config.d_norm == "batch":
+            raise UserError(
+                "--penalty=gradient is a per-example penalty, which BatchNorm's batch "
+                "statistics would mix across examples; add --d_norm=none."
+            )
         if config.image_size not in IMAGE_SIZES:
             raise UserError(
                 f"--image_size={config.image_size} is not supported by dcgan; "
@@ -184,7 +196,11 @@ class DCGAN(GAN):
                 sync_batchnorm=config.sync_batchnorm,
             ),
             discriminator(
-                shape, config.ndf, seed=config.seed + 1000, sync_batchnorm=config.sync_batchnorm
+                shape,
+                config.ndf,
+                seed=config.seed + 1000,
+                sync_batchnorm=config.sync_batchnorm,
+                norm=config.d_norm,
             ),
         )
 

@@ -44,8 +44,12 @@ class GAN(ZooModel):
       discriminator: keras.Model, images -> logits [N, 1].
       latent_dim: size of z.
       d_steps: k, discriminator updates per generator update.
-      gen_loss: "minimax" (log(1 - D(G(z))), minimised) or "non_saturating"
-        (-log D(G(z))).
+      adversarial_loss: name in losses.ADVERSARIAL: "minimax" (eq. 1 for D,
+        log(1 - D(G(z))) minimised by G), "non_saturating" (-log D(G(z)) for
+        G) or "wasserstein" (a critic; see losses.critic_loss).
+      penalty: name in losses.PENALTIES, a term added to D's loss ("none" or
+        "gradient", WGAN-GP's penalty on interpolates).
+      penalty_weight: its weight (lambda).
       noise: name of the prior p(z) in gan_zoo.priors.
       seed: seed of the model's noise stream.
       update: "algorithm1" (k D steps on fresh minibatches, then one G step)
@@ -62,7 +66,7 @@ class GAN(ZooModel):
         batch_size=100,
         latent_dim=100,
         d_steps=1,
-        gen_loss="non_saturating",
+        adversarial_loss="non_saturating",
         noise="uniform",
         optimizer="sgd",
         learning_rate=0.1,
@@ -81,10 +85,12 @@ class GAN(ZooModel):
         discriminator,
         latent_dim,
         d_steps=1,
-        gen_loss="non_saturating",
+        adversarial_loss="non_saturating",
         noise="uniform",
         seed=None,
         update="algorithm1",
+        penalty="none",
+        penalty_weight=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -96,7 +102,10 @@ class GAN(ZooModel):
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
         self.d_steps = int(d_steps)
-        self.gen_loss = gen_loss
+        self.adversarial_loss = adversarial_loss
+        self.objective = losses.ADVERSARIAL[adversarial_loss]
+        self.penalty, self.penalty_weight = penalty, float(penalty_weight)
+        self.penalty_fn = losses.PENALTIES[penalty]
         self.noise = noise
         self.seed = seed
         if update not in UPDATES or (update == "simultaneous" and self.d_steps != 1):
@@ -106,12 +115,14 @@ class GAN(ZooModel):
             )
         self.update = update
         self.prior = self.make_prior(noise)
-        self.generator_loss_fn = losses.GENERATOR_LOSSES[gen_loss]
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.d_real_tracker = keras.metrics.Mean(name="D_x")
-        self.d_fake_tracker = keras.metrics.Mean(name="D_G_z")
+        # D(x) and D(G(z)) as probabilities, or a critic's mean scores.
+        d = "D" if self.objective.probabilities else "critic"
+        self.d_real_tracker = keras.metrics.Mean(name=f"{d}_x")
+        self.d_fake_tracker = keras.metrics.Mean(name=f"{d}_G_z")
+        self.penalty_tracker = keras.metrics.Mean(name="penalty") if self.penalty_fn else None
         self.built = True  # both networks are built functional models
 
     def make_prior(self, name):
@@ -163,7 +174,9 @@ class GAN(ZooModel):
             discriminator,
             latent_dim=config.latent_dim,
             d_steps=config.d_steps,
-            gen_loss=config.gen_loss,
+            adversarial_loss=config.adversarial_loss,
+            penalty=config.penalty,
+            penalty_weight=config.penalty_weight,
             noise=config.noise,
             seed=config.seed,
             update=config.gan_update,
@@ -222,25 +235,42 @@ class GAN(ZooModel):
         z = self.sample_noise(tf.shape(real)[0])
         fake = self.generate_from(z, batch, training=True)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminate(real, batch, training=True)
-            fake_logits = self.discriminate(fake, batch, training=True)
-            loss = losses.average(losses.discriminator_loss(real_logits, fake_logits))
+            loss, real_out, fake_out = self.discriminator_loss(real, fake, batch)
         variables = self.discriminator.trainable_variables
         optimizers.descend(self.d_optimizer, tape, loss, variables)
-        self.track_discriminator(loss, real_logits, fake_logits)
+        self.track_discriminator(loss, real_out, fake_out)
 
-    def track_discriminator(self, loss, real_logits, fake_logits):
-        """Logs D's eq. (1) loss (averaged by losses.average), D(x) and D(G(z))."""
+    def discriminator_loss(self, real, fake, batch):
+        """(D's loss, averaged by losses.average, with the penalty if any; D's
+        outputs on ``real``; on ``fake``)."""
+        real_out = self.discriminate(real, batch, training=True)
+        fake_out = self.discriminate(fake, batch, training=True)
+        loss = losses.average(self.objective.discriminator(real_out, fake_out))
+        if self.penalty_fn is not None:
+            uniform = priors.replica_draw(
+                tf.random.stateless_uniform, tf.shape(real)[:1], self.seed_generator
+            )
+            penalty = losses.average(
+                self.penalty_fn(
+                    lambda images: self.discriminate(images, batch, True), real, fake, uniform
+                )
+            )
+            self.penalty_tracker.update_state(losses.replica_mean(penalty))
+            loss += self.penalty_weight * penalty
+        return loss, real_out, fake_out
+
+    def track_discriminator(self, loss, real_out, fake_out):
+        """Logs D's loss, and D(x) and D(G(z)) (probabilities, or critic scores)."""
         self.d_loss_tracker.update_state(losses.replica_mean(loss))
-        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
-        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
+        self.d_real_tracker.update_state(self.objective.report(real_out))
+        self.d_fake_tracker.update_state(self.objective.report(fake_out))
 
     def generator_update(self, batch):
         """One G step on fresh noise; only the generator's variables move."""
         z = self.sample_noise(tf.shape(batch["image"])[0])
         with tf.GradientTape() as tape:
             fake = self.generate_from(z, batch, training=True)
-            loss = losses.average(self.generator_loss_fn(self.discriminate(fake, batch, True)))
+            loss = losses.average(self.objective.generator(self.discriminate(fake, batch, True)))
         variables = self.generator.trainable_variables
         optimizers.descend(self.g_optimizer, tape, loss, variables)
         self.g_loss_tracker.update_state(losses.replica_mean(loss))
@@ -253,10 +283,9 @@ class GAN(ZooModel):
         z = self.sample_noise(tf.shape(real)[0])
         with tf.GradientTape(persistent=True) as tape:
             fake = self.generate_from(z, batch, training=True)
-            real_logits = self.discriminate(real, batch, training=True)
-            fake_logits = self.discriminate(fake, batch, training=True)
-            d_loss = 0.5 * losses.average(losses.discriminator_loss(real_logits, fake_logits))
-            g_loss = losses.average(self.generator_loss_fn(fake_logits))
+            d_loss, real_out, fake_out = self.discriminator_loss(real, fake, batch)
+            d_loss *= 0.5
+            g_loss = losses.average(self.objective.generator(fake_out))
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
         d_grads = optimizers.gradients(self.d_optimizer, tape, d_loss, d_vars)
@@ -264,13 +293,19 @@ class GAN(ZooModel):
         del tape
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
-        # Reported unhalved, so d_loss means eq. (1) under either update.
-        self.track_discriminator(2.0 * d_loss, real_logits, fake_logits)
+        # Reported unhalved, so d_loss means the same under either update.
+        self.track_discriminator(2.0 * d_loss, real_out, fake_out)
         self.g_loss_tracker.update_state(losses.replica_mean(g_loss))
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+        trackers = [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.d_real_tracker,
+            self.d_fake_tracker,
+        ]
+        return trackers if self.penalty_tracker is None else [*trackers, self.penalty_tracker]
 
     # ----- what the driver, callbacks and export use -----------------------
     def checkpoint_items(self):
@@ -307,7 +342,7 @@ class GAN(ZooModel):
             logits = tf.reshape(
                 self.discriminator(from_unit_range(images, value_range), training=False), [-1]
             )
-            return {"probability": tf.sigmoid(logits), "logit": logits}
+            return self.objective.served(logits)
 
         return {"generate": generate, "sample": sample, "discriminate": discriminate}
 
@@ -317,10 +352,12 @@ class GAN(ZooModel):
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "latent_dim": self.latent_dim,
             "d_steps": self.d_steps,
-            "gen_loss": self.gen_loss,
+            "adversarial_loss": self.adversarial_loss,
             "noise": self.noise,
             "seed": self.seed,
             "update": self.update,
+            "penalty": self.penalty,
+            "penalty_weight": self.penalty_weight,
             "name": self.name,
         }
 
