@@ -7,7 +7,7 @@ export's ``features`` signature (every discriminator layer max-pooled to
 4x4, concatenated), trains a one-vs-rest linear L2-SVM on the training
 features and reports the test accuracy. Images are resized to the export's
 image size, and grayscale is repeated to RGB for a colour model. Only DCGAN
-exports have the ``features`` signature. See gan_zoo/probe.py for the SVM.
+exports have the ``features`` signature. See gan_zoo/evaluation/probe.py for the SVM.
 
 The dataset defaults to the one the model was trained on (from the export's
 gan_zoo.json); the paper trained on ImageNet-1k and probed CIFAR-10, i.e. a
@@ -56,7 +56,9 @@ def main(argv):
     del argv
     import os
 
-    from gan_zoo import config, exported, probe, registry
+    from gan_zoo import config, exported, registry
+    from gan_zoo.datasets.base import load_labelled
+    from gan_zoo.evaluation import probe
 
     for name in ("svm_steps", "batch_size", "tol"):
         config.check_positive(name, FLAGS[name].value)
@@ -69,8 +71,8 @@ def main(argv):
     # The export's own config supplies whatever else a loader may read (e.g. image_size).
     cfg = model.data_config(FLAGS.dataset, FLAGS.data_dir, paper_split=False, max_examples=0)
     source = registry.dataset_loader(cfg.dataset)(cfg)
-    train_images, train_labels = probe.load_labelled(source, "train", FLAGS.max_train)
-    test_images, test_labels = probe.load_labelled(source, "test", FLAGS.max_test)
+    train_images, train_labels = load_labelled(source, "train", FLAGS.max_train)
+    test_images, test_labels = load_labelled(source, "test", FLAGS.max_test)
 
     result = probe.run_probe(
         model,

@@ -12,9 +12,11 @@ import pytest
 from conftest import run_scripts
 from PIL import Image
 
-from gan_zoo import config, exported, latent, probe
+from gan_zoo import config, exported, latent
 from gan_zoo.datasets import pipeline
+from gan_zoo.datasets.base import load_labelled
 from gan_zoo.errors import UserError
+from gan_zoo.evaluation import probe
 
 LATENT, SIZE = 8, 32
 
@@ -187,11 +189,11 @@ def test_load_labelled_reads_streaming_sources_and_needs_labels():
                 {"image": images, "label": np.arange(10, dtype=np.int32) % 3}
             )
 
-    images, labels = probe.load_labelled(Stream(3), "train", limit=7)
+    images, labels = load_labelled(Stream(3), "train", limit=7)
     assert images.shape == (7, 4, 4, 1) and images.dtype == np.uint8
     np.testing.assert_array_equal(labels, [0, 1, 2, 0, 1, 2, 0])
     with pytest.raises(UserError, match="no class labels"):
-        probe.load_labelled(Stream(0), "train")
+        load_labelled(Stream(0), "train")
 
 
 # --- a tiny fake export ----------------------------------------------------
@@ -317,8 +319,8 @@ def test_run_probe_classifies_digits_through_the_export(exports):
     from gan_zoo.datasets import digits
 
     source = digits.load()
-    train = probe.load_labelled(source, "train", 500)
-    test = probe.load_labelled(source, "test", 200)
+    train = load_labelled(source, "train", 500)
+    test = load_labelled(source, "test", 200)
     result = probe.run_probe(exports["dcgan"], *train, *test, l2=[1e-2, 1e-3])
     assert result["num_features"] == (SIZE // 4) ** 2 * 3
     assert set(result["validation_accuracy"]) == {"0.01", "0.001"}

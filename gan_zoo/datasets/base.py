@@ -120,3 +120,42 @@ class ArraySource(Source):
     def pixel_mean(self, split: str = "train", limit: int = 10000) -> np.ndarray:
         images = self.arrays(split)[0][:limit]
         return (images.astype(np.float64).mean(0) / 255.0).astype(np.float32)
+
+
+def load_labelled(source, split: str, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels of a dataset split.
+
+    Args:
+      source: a gan_zoo dataset ``Source``.
+      split: e.g. "train", "test".
+      limit: keep only the first this many examples (0 = all).
+
+    Returns:
+      (uint8 [N, H, W, C], int32 [N]).
+
+    Raises:
+      UserError: the dataset has no labels.
+    """
+    if not getattr(source, "num_classes", 0):
+        raise UserError(
+            f"dataset {source.name!r} has no class labels; use a labelled dataset "
+            "such as mnist or digits."
+        )
+    if hasattr(source, "arrays"):
+        images, labels = source.arrays(split)
+        if limit:
+            images, labels = images[:limit], labels[:limit]
+    else:
+        ds = source.dataset(split)
+        if limit:
+            ds = ds.take(limit)
+        parts = list(ds.batch(1024).as_numpy_iterator())
+        if not parts:
+            raise UserError(f"the {split} split of {source.name!r} is empty.")
+        images = np.concatenate([p["image"] for p in parts])
+        labels = np.concatenate([p["label"] for p in parts])
+    if len(labels) == 0:
+        raise UserError(f"the {split} split of {source.name!r} is empty.")
+    if labels.min() < 0:
+        raise UserError(f"the {split} split of {source.name!r} has unlabelled examples.")
+    return np.asarray(images, np.uint8), np.asarray(labels, np.int32)

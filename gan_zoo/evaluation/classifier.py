@@ -20,8 +20,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from gan_zoo.datasets.base import load_labelled
 from gan_zoo.errors import UserError
-from gan_zoo.probe import load_labelled
 
 WEIGHTS = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
