@@ -5,6 +5,19 @@ from setuptools import find_packages, setup
 # Part of "test" too, so that the suite always checks the ONNX files.
 ONNX = ["tf2onnx>=1.17,<1.18", "onnx>=1.23,<1.24", "onnxruntime>=1.32,<1.33"]
 
+TOOLS = [
+    "sample",
+    "walk",
+    "arithmetic",
+    "probe",
+    "evaluate",
+    "train_classifier",
+    "prepare_lsun",
+    "curves",
+    "toy1d",
+    "onnx_export",
+]
+
 setup(
     name="gan_zoo",
     version="0.1.0",
@@ -26,6 +39,13 @@ setup(
         "lmdb>=1.4",
         "absl-py>=2.1,<3",
     ],
+    # Every tool but train.py (the README's entry point, kept at the root):
+    # gan-zoo-<tool> is python -m gan_zoo.<tool>.
+    entry_points={
+        "console_scripts": [
+            f"gan-zoo-{tool.replace('_', '-')}=gan_zoo.{tool}:console" for tool in TOOLS
+        ]
+    },
     extras_require={
         "onnx": ONNX,
         "test": ["pytest>=8", "pytest-xdist>=3.6,<4", "ruff==0.17.6", *ONNX],

@@ -3,7 +3,7 @@
     python benchmarks/input_pipeline.py                         # a generated LMDB
     python benchmarks/input_pipeline.py --data_dir=/data/lsun   # the real export
     python benchmarks/input_pipeline.py --feed=20000            # can it feed 20k images/s?
-    python benchmarks/input_pipeline.py --prepared              # after prepare_lsun.py
+    python benchmarks/input_pipeline.py --prepared              # after gan_zoo.prepare_lsun
 
 Without --data_dir it writes an LMDB of --records WebP images shaped like the
 official LSUN export (short side 256, quality 75, smooth scenes with texture).
@@ -38,7 +38,8 @@ flags.DEFINE_float("feed", 0.0, "A training rate (images/s) to compare the pipel
 flags.DEFINE_bool(
     "prepared",
     False,
-    "Decode the export once first (prepare_lsun.py) and measure the stream of the prepared file.",
+    "Decode the export once first (gan_zoo.prepare_lsun) and measure the stream of the "
+    "prepared file.",
 )
 FLAGS = flags.FLAGS
 

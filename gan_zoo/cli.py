@@ -1,5 +1,5 @@
-"""What every entry point (train.py, sample.py, ...) shares: quiet start-up and
-one-line errors for user mistakes."""
+"""What every entry point (train.py, python -m gan_zoo.sample, ...) shares:
+quiet start-up and one-line errors for user mistakes."""
 
 from __future__ import annotations
 

@@ -96,5 +96,10 @@ def main(argv):
     print(f"Wrote {FLAGS.out}")
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-curves`` command (setup.py's console scripts)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()

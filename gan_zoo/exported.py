@@ -1,5 +1,5 @@
 """Opening a gan_zoo export, for the tools that use nothing but the export
-(walk.py, arithmetic.py, probe.py), and the flag checks those tools share.
+(gan_zoo.walk, gan_zoo.arithmetic, gan_zoo.probe), and the flag checks those tools share.
 
 The export itself needs neither gan_zoo nor Keras; this module only adds
 one-line UserErrors for the ways a user can point a tool at the wrong thing.
@@ -99,7 +99,7 @@ class Export:
 
     def sample(self, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """``num`` images and their codes from the model's own prior, the same
-        for the same seed (the images sample.py shows for that seed).
+        for the same seed (the images gan_zoo.sample shows for that seed).
 
         Returns:
           (images float32 [num, H, W, C] in [0, 1], z float32 [num, latent_dim]).

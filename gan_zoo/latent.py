@@ -1,7 +1,7 @@
 """Walks and arithmetic in the latent space z (Radford et al. 2015, Sec. 6).
 
-Pure numpy: vectors in, float32 vectors out. The tools ``walk.py`` and
-``arithmetic.py`` decode the results with an export's ``generate`` signature.
+Pure numpy: vectors in, float32 vectors out. The tools ``gan_zoo.walk`` and
+``gan_zoo.arithmetic`` decode the results with an export's ``generate`` signature.
 
 Interpolation methods (``METHODS``):
 

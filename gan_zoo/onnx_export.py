@@ -303,6 +303,14 @@ def main(argv):
     convert_export(FLAGS.export)
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-onnx-export`` command (setup.py's console scripts)."""
+    global FLAGS
+    from gan_zoo import cli
+
     FLAGS = _define_flags()
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()

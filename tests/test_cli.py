@@ -162,15 +162,16 @@ def test_train_py_bad_input_is_one_line_without_traceback(arg, bad_train_runs):
 # Every entry point parses its flags through cli.run.
 ENTRY_POINTS = [
     "train.py",
-    "evaluate.py",
-    "sample.py",
-    "walk.py",
-    "arithmetic.py",
-    "probe.py",
-    "train_classifier.py",
-    "prepare_lsun.py",
+    "-m gan_zoo.evaluate",
+    "-m gan_zoo.sample",
+    "-m gan_zoo.walk",
+    "-m gan_zoo.arithmetic",
+    "-m gan_zoo.probe",
+    "-m gan_zoo.train_classifier",
+    "-m gan_zoo.prepare_lsun",
     "-m gan_zoo.toy1d",
     "-m gan_zoo.curves",
+    "-m gan_zoo.onnx_export",
 ]
 
 
@@ -186,6 +187,28 @@ def test_every_entry_point_names_an_unknown_flag_in_one_line(entry, misspelt_fla
     assert result.stderr.splitlines() == [
         "error: unknown flag --verbosityy; did you mean --verbosity? --helpfull lists every flag."
     ]
+
+
+def test_every_tool_is_an_installed_command_too():
+    import importlib.metadata
+    import os
+    import sys
+
+    scripts = {
+        entry.name: entry.value
+        for entry in importlib.metadata.entry_points(group="console_scripts")
+        if entry.value.startswith("gan_zoo.")
+    }
+    tools = [entry.split()[1] for entry in ENTRY_POINTS if entry.startswith("-m ")]
+    assert scripts == {
+        "gan-zoo-" + tool.removeprefix("gan_zoo.").replace("_", "-"): f"{tool}:console"
+        for tool in tools
+    }
+    # The installed command parses its flags as python -m does.
+    command = os.path.join(os.path.dirname(sys.executable), "gan-zoo-sample")
+    result = subprocess.run([command, "--verbosityy=1"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith("error: unknown flag --verbosityy")
 
 
 def test_curves_tool_refuses_a_directory_without_logs(tmp_path):
@@ -225,7 +248,7 @@ def test_curves_read_validation_metrics_back_under_their_val_name(tmp_path):
 
 
 def test_sample_py_rejects_a_directory_that_is_not_an_export(tmp_path):
-    result = run_script("sample.py", f"--export={tmp_path}")
+    result = run_script("-m", "gan_zoo.sample", f"--export={tmp_path}")
     assert result.returncode == 2
     assert "not a SavedModel export" in result.stderr
     assert "Traceback" not in result.stderr

@@ -171,7 +171,7 @@ def test_lsun_without_data_says_where_it_comes_from(tmp_path):
                 f"--data_dir={tmp_path}",
                 f"--workdir={tmp_path}/w",
             ],
-            "prepare": ["prepare_lsun.py", f"--data_dir={tmp_path}"],
+            "prepare": ["-m", "gan_zoo.prepare_lsun", f"--data_dir={tmp_path}"],
         }
     )
     for result in results.values():

@@ -30,7 +30,8 @@ def _library(samples):
 
 def test_evaluate_export_and_npy_match_the_library(export_dir, tmp_path):
     result = run_script(
-        "evaluate.py",
+        "-m",
+        "gan_zoo.evaluate",
         f"--export={export_dir}",
         "--num_samples=300",
         "--metrics=parzen,fid,coverage",
@@ -51,7 +52,9 @@ def test_evaluate_export_and_npy_match_the_library(export_dir, tmp_path):
 
     path = tmp_path / "samples.npy"
     np.save(path, np.round(samples[..., 0] * 255).astype(np.uint8))  # (N, 28, 28) uint8
-    result = run_script("evaluate.py", f"--samples={path}", "--metrics=fid", "--dataset=digits")
+    result = run_script(
+        "-m", "gan_zoo.evaluate", f"--samples={path}", "--metrics=fid", "--dataset=digits"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from_npy = json.loads(result.stdout.strip().splitlines()[-1])
     assert json.load(open(tmp_path / "samples.evaluation.json")) == from_npy
@@ -82,7 +85,7 @@ def bad_evaluate_runs(tmp_path_factory):
     np.save(root / "wrong_shape.npy", np.zeros((3, 32, 32), np.uint8))
     return run_scripts(
         {
-            arg: ["evaluate.py", "--dataset=digits", arg.format(root=root)]
+            arg: ["-m", "gan_zoo.evaluate", "--dataset=digits", arg.format(root=root)]
             for arg in BAD_EVALUATE_ARGS
         }
     )
@@ -229,10 +232,10 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     results = run_scripts(
         {
             **{
-                name: ["evaluate.py", f"--export={path}", "--metrics=error"]
+                name: ["-m", "gan_zoo.evaluate", f"--export={path}", "--metrics=error"]
                 for name, path in exports.items()
             },
-            "gan": ["evaluate.py", f"--export={export_dir}", "--metrics=error"],
+            "gan": ["-m", "gan_zoo.evaluate", f"--export={export_dir}", "--metrics=error"],
         }
     )
     source = digits.load()

@@ -171,7 +171,9 @@ def test_classifier_command_trains_to_high_accuracy_on_the_embedded_digits(tmp_p
     from conftest import run_script
 
     out = tmp_path / "c.weights.h5"
-    result = run_script("train_classifier.py", "--dataset=digits", "--epochs=2", f"--out={out}")
+    result = run_script(
+        "-m", "gan_zoo.train_classifier", "--dataset=digits", "--epochs=2", f"--out={out}"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     accuracy = float(result.stdout.split("Test accuracy ")[1].split()[0])
     assert accuracy > 0.95 and out.stat().st_size < 1_000_000

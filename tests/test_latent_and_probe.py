@@ -16,7 +16,7 @@ from gan_zoo import config, exported, latent
 from gan_zoo.datasets import pipeline
 from gan_zoo.datasets.base import load_labelled
 from gan_zoo.errors import UserError
-from gan_zoo.evaluation import probe
+from gan_zoo.evaluation import svm
 
 LATENT, SIZE = 8, 32
 
@@ -137,36 +137,36 @@ def test_svm_separates_a_separable_toy_set():
     labels = rng.integers(0, 4, 800)
     # Large offset and scale: standardisation must take care of them.
     features = 100.0 + 50.0 * (centres[labels] + rng.normal(size=(800, 20)))
-    svm = probe.train_linear_svm(features[:600], labels[:600], 4, l2=1e-3)
-    assert svm.converged and svm.relative_gradient_norm <= probe.DEFAULT_TOL
-    assert svm.weights.shape == (20, 4) and svm.bias.shape == (4,)
-    assert probe.accuracy(svm, features[600:], labels[600:]) >= 0.99
+    fitted = svm.train_linear_svm(features[:600], labels[:600], 4, l2=1e-3)
+    assert fitted.converged and fitted.relative_gradient_norm <= svm.DEFAULT_TOL
+    assert fitted.weights.shape == (20, 4) and fitted.bias.shape == (4,)
+    assert svm.accuracy(fitted, features[600:], labels[600:]) >= 0.99
 
 
 def test_svm_is_at_chance_on_random_labels():
     rng = np.random.default_rng(1)
     features = rng.normal(size=(2000, 30)).astype(np.float32)
     labels = rng.integers(0, 5, 2000)
-    svm = probe.train_linear_svm(features[:1000], labels[:1000], 5, l2=1e-2)
-    assert probe.accuracy(svm, features[:1000], labels[:1000]) > 0.25  # fits some noise
-    assert 0.12 < probe.accuracy(svm, features[1000:], labels[1000:]) < 0.28
+    fitted = svm.train_linear_svm(features[:1000], labels[:1000], 5, l2=1e-2)
+    assert svm.accuracy(fitted, features[:1000], labels[:1000]) > 0.25  # fits some noise
+    assert 0.12 < svm.accuracy(fitted, features[1000:], labels[1000:]) < 0.28
 
 
 def test_svm_rejects_labels_outside_the_classes():
     with pytest.raises(ValueError, match="labels"):
-        probe.train_linear_svm(np.zeros((4, 2)), [0, 1, 2, 3], 3)
+        svm.train_linear_svm(np.zeros((4, 2)), [0, 1, 2, 3], 3)
 
 
 def test_prepare_images_resizes_and_repeats_grayscale():
     gray = np.full((2, 28, 28, 1), 255, np.uint8)
-    batch = probe.prepare_images(gray, (SIZE, SIZE, 3)).numpy()
+    batch = svm.prepare_images(gray, (SIZE, SIZE, 3)).numpy()
     assert batch.shape == (2, SIZE, SIZE, 3)
     # As in training: the digit framed by black background, colour R = G = B.
     framed = pipeline.resize_images(np.ones((2, 28, 28, 1), np.float32), (SIZE, SIZE, 1))
     np.testing.assert_allclose(batch, np.repeat(framed.numpy(), 3, axis=-1), atol=1e-5)
     assert batch.max() == pytest.approx(1.0) and batch.min() == 0.0
     with pytest.raises(UserError, match="channels"):
-        probe.prepare_images(np.zeros((1, 8, 8, 3), np.uint8), (8, 8, 1))
+        svm.prepare_images(np.zeros((1, 8, 8, 3), np.uint8), (8, 8, 1))
 
 
 def test_load_labelled_reads_streaming_sources_and_needs_labels():
@@ -321,12 +321,12 @@ def test_run_probe_classifies_digits_through_the_export(exports):
     source = digits.load()
     train = load_labelled(source, "train", 500)
     test = load_labelled(source, "test", 200)
-    result = probe.run_probe(exports["dcgan"], *train, *test, l2=[1e-2, 1e-3])
+    result = svm.run_probe(exports["dcgan"], *train, *test, l2=[1e-2, 1e-3])
     assert result["num_features"] == (SIZE // 4) ** 2 * 3
     assert set(result["validation_accuracy"]) == {"0.01", "0.001"}
     assert result["test_accuracy"] > 0.6 and result["train_examples"] == 500
     with pytest.raises(UserError, match="DCGAN"):
-        probe.run_probe(exports["gan"], *train, *test)
+        svm.run_probe(exports["gan"], *train, *test)
 
 
 # --- the command-line tools ------------------------------------------------
@@ -343,14 +343,16 @@ def runs(exports):
     root, dcgan = exports["root"], exports["dcgan"]
     commands = {
         "walk": [
-            "walk.py",
+            "-m",
+            "gan_zoo.walk",
             f"--export={dcgan}",
             "--num_walks=8",
             "--steps=10",
             f"--out={root}/w/walk.png",
         ],
         "list": [
-            "arithmetic.py",
+            "-m",
+            "gan_zoo.arithmetic",
             f"--export={dcgan}",
             "--seed=2",
             "--num=16",
@@ -358,7 +360,8 @@ def runs(exports):
             f"--out={root}/numbered.png",
         ],
         "arith": [
-            "arithmetic.py",
+            "-m",
+            "gan_zoo.arithmetic",
             f"--export={dcgan}",
             "--seed=2",
             "--num=16",
@@ -369,16 +372,18 @@ def runs(exports):
             f"--out={root}/arith.png",
         ],
         "probe": [
-            "probe.py",
+            "-m",
+            "gan_zoo.probe",
             f"--export={dcgan}",
             "--dataset=digits",
             "--max_train=400",
             "--max_test=100",
             f"--out={root}/probe.json",
         ],
-        "bad_method": ["walk.py", f"--export={dcgan}", "--method=cubic"],
+        "bad_method": ["-m", "gan_zoo.walk", f"--export={dcgan}", "--method=cubic"],
         "bad_index": [
-            "arithmetic.py",
+            "-m",
+            "gan_zoo.arithmetic",
             f"--export={dcgan}",
             "--num=16",
             "--a=3,16",

@@ -185,7 +185,9 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
     ]
     assert "--d_steps=2" in a and "--adversarial_loss=minimax" in a and "--noise=gaussian" in a
     out = tmp_path / "grid.png"
-    result = run_script("sample.py", f"--export={second}/export", "--num=9", f"--out={out}")
+    result = run_script(
+        "-m", "gan_zoo.sample", f"--export={second}/export", "--num=9", f"--out={out}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from PIL import Image
 

@@ -13,7 +13,7 @@ Where the data is looked for: ``--data_dir`` (the directory holding
 :data:`ENV_VAR` and then :data:`DEFAULT_DIR`.
 
 Decoding WebP is what limits the stream (about 500 images/s per core), so
-:func:`prepare` (``python prepare_lsun.py``) can decode the export once, at
+:func:`prepare` (``python -m gan_zoo.prepare_lsun``) can decode the export once, at
 one image size, into ``<category>_train_<size>.u8`` beside the LMDB; when
 that file exists, :func:`load` streams it instead, with nothing to decode.
 """
@@ -81,7 +81,7 @@ def load(config, prepared: bool = True) -> base.Source:
         if os.path.getsize(flat) == count * config.image_size**2 * 3:
             return base.FlatFileSource(f"lsun_{category}", flat, count, shape, config.max_examples)
         logger.warning(
-            "ignoring %s: its size does not match %s; run prepare_lsun.py again", flat, meta
+            "ignoring %s: its size does not match %s; run gan_zoo.prepare_lsun again", flat, meta
         )
     try:
         # readonly + lock=False: the export is never written, and its directory

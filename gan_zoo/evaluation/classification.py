@@ -69,7 +69,7 @@ def class_control(export, source, num: int = 1000) -> float:
 
 
 def export_error(export, source, batch_size: int = 1000) -> dict:
-    """The test error of an export's categorical code (``evaluate.py
+    """The test error of an export's categorical code (``gan_zoo.evaluate
     --metrics=error``): its ``classify`` signature's argmax against the test
     labels, or, for ``cluster``, each cluster named by the majority label of
     its members among *held-out* digits (the validation split, else the last

@@ -5,7 +5,7 @@ InceptionV3, the standard extractor, was trained on ImageNet photographs and
 is a poor judge of digits; a network that knows digits is the usual stand-in.
 Its 64-unit penultimate layer gives the features, its softmax the class
 probabilities. The weights ship with the package (``data/``, about 0.5 MB),
-trained by ``python train_classifier.py`` from real MNIST.
+trained by ``python -m gan_zoo.train_classifier`` from real MNIST.
 
 Architecture: 3x3 conv 32 - max-pool - 3x3 conv 64 - max-pool - dropout -
 dense 64 (the features) - dense 10 (logits), ReLU throughout; Adam 1e-3.
@@ -123,7 +123,7 @@ class MnistClassifier:
         if not os.path.isfile(path):
             raise UserError(
                 f"no MNIST classifier weights at {path}; train them with "
-                "`python train_classifier.py --data_dir=<MNIST dir>`."
+                "`python -m gan_zoo.train_classifier --data_dir=<MNIST dir>`."
             )
         self.model = build()
         self.model.load_weights(path)

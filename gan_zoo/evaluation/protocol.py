@@ -1,5 +1,5 @@
 """The evaluation protocol: which real images each metric compares samples
-with, and one function that scores a set of samples (``evaluate.py`` and the
+with, and one function that scores a set of samples (``gan_zoo.evaluate`` and the
 periodic evaluation during training both call it).
 
 Real sets, from the dataset's splits (pixels in [0, 1]):

@@ -393,7 +393,7 @@ class AE(ZooModel):
         def traced(fn, *specs):
             return tf.function(fn, input_signature=list(specs))
 
-        # `sample` is the name every generative export shares (sample.py uses it).
+        # `sample` is the name every generative export shares (gan_zoo.sample uses it).
         signatures = {
             "encode": traced(encode, images, *([label] if self.encoder_takes_label else [])),
             "decode": traced(decode, z_spec, *([label] if self.decoder_takes_label else [])),

@@ -1,6 +1,6 @@
 """Train the MNIST classifier behind the classifier-FID / KID / score.
 
-python train_classifier.py --data_dir=../shared/data/mnist
+python -m gan_zoo.train_classifier --data_dir=../shared/data/mnist
 # writes gan_zoo/data/mnist_classifier.weights.h5 (the file the package ships)
 """
 
@@ -34,5 +34,10 @@ def main(argv):
     )
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-train-classifier`` command (setup.py's console scripts)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()

@@ -8,16 +8,16 @@ perturbed copies of it.
 1. Look at numbered samples and pick exemplars. The indices refer to the
    images of ``sample(num, seed)``, i.e. of
 
-       python sample.py --export=E --seed=S --num=64
+       python -m gan_zoo.sample --export=E --seed=S --num=64
 
    numbered row by row from 0 at the top left (the grid has ceil(sqrt(num))
    columns). ``--list`` writes that same grid with the numbers drawn on it:
 
-       python arithmetic.py --export=E --seed=S --num=64 --list --out=numbered.png
+       python -m gan_zoo.arithmetic --export=E --seed=S --num=64 --list --out=numbered.png
 
 2. Do the arithmetic with the same --seed and --num:
 
-       python arithmetic.py --export=E --seed=S --num=64 --a=3,17,22 --b=5,9,40 --c=1,2,8
+       python -m gan_zoo.arithmetic --export=E --seed=S --num=64 --a=3,17,22 --b=5,9,40 --c=1,2,8
 
 Layout of the output grid (--out):
 
@@ -38,11 +38,15 @@ from absl import flags
 from gan_zoo import cli
 
 flags.DEFINE_string("export", None, "An export directory written by train.py.")
-flags.DEFINE_integer("seed", 0, "Seed of the samples the indices refer to (as sample.py --seed).")
-flags.DEFINE_integer("num", 64, "Number of samples the indices refer to (as in sample.py --num).")
+flags.DEFINE_integer(
+    "seed", 0, "Seed of the samples the indices refer to (as gan_zoo.sample --seed)."
+)
+flags.DEFINE_integer(
+    "num", 64, "Number of samples the indices refer to (as in gan_zoo.sample --num)."
+)
 _INDEX_HELP = (
     "comma-separated indices of sample(num, seed), row by row from 0 at the top left "
-    "of `sample.py --seed=S --num=N`'s grid (or of --list's numbered grid)"
+    "of `gan_zoo.sample --seed=S --num=N`'s grid (or of --list's numbered grid)"
 )
 flags.DEFINE_string("a", None, f"Exemplars of concept A: {_INDEX_HELP}.")
 flags.DEFINE_string("b", None, f"Exemplars of concept B (subtracted): {_INDEX_HELP}.")
@@ -122,5 +126,10 @@ def main(argv):
     )
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-arithmetic`` command (setup.py's console scripts)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()

@@ -2,9 +2,10 @@
 classifier score and mode coverage, next to real data scored the same way;
 and the test error of a model whose code classifies (``--metrics=error``).
 
-    python evaluate.py --export=runs/gan_mnist/export --dataset=mnist --data_dir=DIR
-    python evaluate.py --samples=samples.npy --metrics=fid,kid --dataset=mnist --data_dir=DIR
-    python evaluate.py --export=runs/aae_mnist_semi_100/export --metrics=error
+    python -m gan_zoo.evaluate --export=runs/gan_mnist/export --dataset=mnist --data_dir=DIR
+    python -m gan_zoo.evaluate --samples=samples.npy --metrics=fid,kid --dataset=mnist \
+        --data_dir=DIR
+    python -m gan_zoo.evaluate --export=runs/aae_mnist_semi_100/export --metrics=error
 
 --export draws --num_samples images through the export's ``sample``
 signature (nothing of the Python model is used); --samples reads an .npy
@@ -169,5 +170,10 @@ def main(argv):
     print(json.dumps(result, sort_keys=True))
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-evaluate`` command (setup.py's console scripts)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()

@@ -1,6 +1,6 @@
 """Draw samples from an exported model into a PNG grid, using only the export.
 
-python sample.py --export=runs/gan_digits/export --num=64 --seed=1 --out=grid.png
+python -m gan_zoo.sample --export=runs/gan_digits/export --num=64 --seed=1 --out=grid.png
 """
 
 from absl import flags
@@ -26,5 +26,10 @@ def main(argv):
     print(f"Wrote {visualization.save_png(grid, FLAGS.out, scale=FLAGS.scale)}")
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-sample`` command (setup.py's console scripts)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()

@@ -1,13 +1,14 @@
 """Classify with a DCGAN's discriminator features (DCGAN paper, Sec. 5.1).
 
-    python probe.py --export=runs/dcgan_mnist/export --dataset=mnist --data_dir=DIR --out=probe.json
+    python -m gan_zoo.probe --export=runs/dcgan_mnist/export --dataset=mnist --data_dir=DIR \
+        --out=probe.json
 
 Runs the labelled images of --dataset (train and test splits) through the
 export's ``features`` signature (every discriminator layer max-pooled to
 4x4, concatenated), trains a one-vs-rest linear L2-SVM on the training
 features and reports the test accuracy. Images are resized to the export's
 image size, and grayscale is repeated to RGB for a colour model. Only DCGAN
-exports have the ``features`` signature. See gan_zoo/evaluation/probe.py for the SVM.
+exports have the ``features`` signature. See gan_zoo/evaluation/svm.py for the SVM.
 
 The dataset defaults to the one the model was trained on (from the export's
 gan_zoo.json); the paper trained on ImageNet-1k and probed CIFAR-10, i.e. a
@@ -58,7 +59,7 @@ def main(argv):
 
     from gan_zoo import config, exported, registry
     from gan_zoo.datasets.base import load_labelled
-    from gan_zoo.evaluation import probe
+    from gan_zoo.evaluation import svm
 
     for name in ("svm_steps", "batch_size", "tol"):
         config.check_positive(name, FLAGS[name].value)
@@ -74,7 +75,7 @@ def main(argv):
     train_images, train_labels = load_labelled(source, "train", FLAGS.max_train)
     test_images, test_labels = load_labelled(source, "test", FLAGS.max_test)
 
-    result = probe.run_probe(
+    result = svm.run_probe(
         model,
         train_images,
         train_labels,
@@ -118,5 +119,10 @@ def _parse_l2(values: list[str]) -> list[float]:
     return parsed
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-probe`` command (setup.py's console scripts)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()

@@ -1,6 +1,6 @@
 """Walks in the latent space of an exported generator (DCGAN paper, Sec. 6.1 and Fig. 4).
 
-    python walk.py --export=runs/dcgan_mnist/export --num_walks=8 --steps=10 --out=walk.png
+    python -m gan_zoo.walk --export=runs/dcgan_mnist/export --num_walks=8 --steps=10 --out=walk.png
 
 Each walk starts at a random code from the model's own prior (the codes of
 ``sample(num_walks * points, seed)``) and passes through --points of them in
@@ -31,7 +31,7 @@ flags.DEFINE_integer("num_walks", 8, "Number of walks (rows of the PNG).")
 flags.DEFINE_integer("points", 2, "Random codes each walk passes through, ends included (>= 2).")
 flags.DEFINE_integer("steps", 10, "Images from one such code to the next, both included (>= 2).")
 flags.DEFINE_string("method", "slerp", f"Interpolation: {' | '.join(METHODS)}.")
-flags.DEFINE_integer("seed", 0, "Seed of the random codes (as in sample.py).")
+flags.DEFINE_integer("seed", 0, "Seed of the random codes (as in gan_zoo.sample).")
 flags.DEFINE_string("out", "walk.png", "Output PNG path; the GIF goes beside it as <name>.gif.")
 flags.DEFINE_integer("scale", 2, "Upscale factor of the PNG and GIF.")
 flags.DEFINE_integer("frame_ms", 120, "GIF: milliseconds per frame.")
@@ -77,5 +77,10 @@ def main(argv):
     print(f"Wrote {gif} ({len(frames)} frames)")
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-walk`` command (setup.py's console scripts)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()

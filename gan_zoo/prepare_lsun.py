@@ -1,6 +1,6 @@
 """Decode an LSUN export once, so training streams images without decoding them.
 
-    python prepare_lsun.py --data_dir=~/data/lsun --lsun_category=bedroom --image_size=64
+    python -m gan_zoo.prepare_lsun --data_dir=~/data/lsun --lsun_category=bedroom --image_size=64
 
 Writes <category>_train_<size>.u8 (uint8 images, back to back) and its .json
 beside <category>_train_lmdb; `train.py --dataset=lsun` at that image size then
@@ -39,5 +39,10 @@ def main(argv):
     print(f"Wrote {path} in {time.perf_counter() - start:.0f} s.")
 
 
-if __name__ == "__main__":
+def console():
+    """The ``gan-zoo-prepare-lsun`` command (setup.py's console scripts)."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    console()
