@@ -290,7 +290,9 @@ class Config:
 
             protocol.check_metrics(self.eval_metrics)
             check_positive("eval_samples", self.eval_samples)
-        if self.eval_batch_stats and not registry.model_class(self.model).batchnorm_in_generator:
+        if self.eval_batch_stats and not registry.model_class(self.model).can(
+            "preview_with_batch_stats"
+        ):
             raise UserError(
                 f"--eval_batch_stats needs a generator with BatchNorm (dcgan); "
                 f"--model={self.model} has none."

@@ -71,7 +71,7 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
 
     def make_dataset(skip_batches: int):
         dataset = stream(skip_batches)[0]
-        if hasattr(model_cls, "labelled_subset"):
+        if model_cls.can("labelled_subset"):
             dataset = pipeline.with_labelled_stream(
                 dataset,
                 source,
@@ -340,12 +340,12 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     # Held-out data is loaded only for models that use it: pictures need a
     # sample; error rates are measured on up to 10,000 examples of the
     # validation split (the test split where there is none).
-    metrics = hasattr(model, "held_out_metrics")
-    if metrics or hasattr(model, "pictures"):
+    metrics, pictures = model.can("held_out_metrics"), model.can("pictures")
+    if metrics or pictures:
         held_out = pipeline.held_out(
             source, 10000 if metrics else 2000, model.output_range, model.image_shape(cfg, source)
         )
-    if hasattr(model, "pictures"):
+    if pictures:
         cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *held_out))
     if metrics:  # first, so TensorBoard, History and the progress bar all see them
         cbs.insert(0, callbacks.HeldOutMetrics(*held_out, pipeline.held_out_split(source)))
@@ -360,7 +360,8 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
         )
     if cfg.eval_every_epochs:
         cbs.insert(0, _periodic_evaluation(cfg, source, model))
-    cbs.extend(getattr(model, "training_callbacks", list)())
+    if model.can("training_callbacks"):
+        cbs.extend(model.training_callbacks())
     # First of all: a non-finite loss stops the step before anything saves it.
     cbs.insert(0, callbacks.DivergenceGuard())
     history = {}

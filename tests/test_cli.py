@@ -252,3 +252,34 @@ def test_sample_py_rejects_a_directory_that_is_not_an_export(tmp_path):
     assert result.returncode == 2
     assert "not a SavedModel export" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_model_declares_its_optional_hooks_and_a_misspelt_one_fails_at_once():
+    from gan_zoo.models.ae import AE
+    from gan_zoo.models.base import ZooModel
+
+    for name in registry.model_names():
+        cls = registry.model_class(name)
+        for hook in cls.capabilities:
+            assert callable(getattr(cls, hook))
+    with pytest.raises(TypeError, match=r"declared without a method \['held_out_metrics'\]"):
+
+        class Misspelt(AE):
+            capabilities = AE.capabilities | {"held_out_metrics"}
+
+            def held_out_metric(self, images, labels):  # the hook's name, misspelt
+                return {}
+
+    with pytest.raises(TypeError, match=r"methods not declared \['pictures'\]"):
+
+        class Undeclared(ZooModel):
+            def pictures(self, images, labels):
+                return {}
+
+    with pytest.raises(TypeError, match=r"unknown \['classify'\]"):
+
+        class Unknown(ZooModel):
+            capabilities = frozenset({"classify"})
+
+    with pytest.raises(ValueError, match="no optional hook"):
+        AE.can("picture")

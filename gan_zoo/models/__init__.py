@@ -12,7 +12,9 @@ which holds the usual defaults) that training.run() drives through:
 - ``schedule_values()``: optimizer hyper-parameters now, for TensorBoard;
 - ``export_signatures()``: name -> tf.function with an input_signature.
 
-Optional hooks, used only where a model has them:
+Optional hooks, used only where a model declares them in ``capabilities``
+(a frozenset of hook names; gan_zoo.models.base.ZooModel checks, when a class
+is defined, that every declared hook exists and every hook is declared):
 
 - ``pictures(images, labels)``: {name: uint8 picture} of held-out data, per epoch;
 - ``held_out_metrics(images, labels)``: {name: float} of held-out data, per
@@ -22,5 +24,7 @@ Optional hooks, used only where a model has them:
   (the AAE's switch from pretraining to regularization);
 - ``labelled_subset(config)``: the model also trains on labelled minibatches
   (``labelled_image``, ``labelled_label``) from this many class-balanced
-  training examples (0 = all); the ordinary batches then carry label -1.
+  training examples (0 = all); the ordinary batches then carry label -1;
+- ``preview_with_batch_stats(num, seed, batch_size)``: samples drawn with
+  each minibatch's own BatchNorm statistics (--eval_batch_stats).
 """

@@ -47,6 +47,8 @@ class AAE(AE):
       pretrain_steps: steps of reconstruction only before regularization starts.
     """
 
+    capabilities = AE.capabilities | {"training_callbacks"}
+
     paper_defaults = dict(
         batch_size=100,
         latent_dim=2,

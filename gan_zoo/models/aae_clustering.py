@@ -40,6 +40,8 @@ class ClusteringAAE(AAE):
       num_categories: K.
     """
 
+    capabilities = AAE.capabilities | {"held_out_metrics"}
+
     paper_defaults = dict(AAE.paper_defaults, latent_dim=5, hidden_layers=2, num_clusters=16)
     code_names = ("y", "z")
     network_names = AAE.network_names + ("y_discriminator",)

@@ -30,6 +30,8 @@ from gan_zoo.models.base import require_labels
 class SemiSupervisedAAE(ClusteringAAE):
     """q(y, z|x) with a classification phase on labelled minibatches."""
 
+    capabilities = ClusteringAAE.capabilities | {"labelled_subset"}
+
     paper_defaults = dict(AAE.paper_defaults, latent_dim=10, hidden_layers=2, num_labels=100)
     categories_signature = "classify"
 

@@ -45,6 +45,8 @@ class AE(ZooModel):
       input_noise: std of the Gaussian noise on the encoder's input in training.
     """
 
+    capabilities = frozenset({"pictures"})
+
     # No paper fixes these; Adam and the AAE paper's MNIST widths train in minutes.
     paper_defaults = dict(
         batch_size=100,

@@ -19,8 +19,42 @@ def require_labels(source, what: str) -> None:
         )
 
 
+# The optional hooks (see gan_zoo/models/__init__.py). A model declares the
+# ones it has in ``capabilities``, and the driver asks the declaration, never
+# the class, so that a misspelt hook fails when its class is defined instead
+# of silently switching a feature off.
+OPTIONAL_HOOKS = (
+    "pictures",
+    "held_out_metrics",
+    "training_callbacks",
+    "labelled_subset",
+    "preview_with_batch_stats",
+)
+
+
 class ZooModel(keras.Model):
     """A keras.Model with the training driver's hooks at their usual values."""
+
+    capabilities: frozenset[str] = frozenset()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        declared = set(cls.capabilities)
+        unknown = sorted(declared - set(OPTIONAL_HOOKS))
+        missing = sorted(h for h in declared - set(unknown) if not callable(getattr(cls, h, None)))
+        undeclared = sorted(h for h in set(OPTIONAL_HOOKS) - declared if hasattr(cls, h))
+        if unknown or missing or undeclared:
+            raise TypeError(
+                f"{cls.__name__}.capabilities: unknown {unknown}, declared without a method "
+                f"{missing}, methods not declared {undeclared}; the hooks are {OPTIONAL_HOOKS}."
+            )
+
+    @classmethod
+    def can(cls, hook: str) -> bool:
+        """Whether this model has the optional hook ``hook``."""
+        if hook not in OPTIONAL_HOOKS:
+            raise ValueError(f"{hook!r} is no optional hook; they are {OPTIONAL_HOOKS}.")
+        return hook in cls.capabilities
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras 3.15's fit, under any tf.distribute strategy, "builds" the
@@ -44,10 +78,6 @@ class ZooModel(keras.Model):
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
-
-    # Whether the generator normalises with BatchNorm, so that samples drawn
-    # with batch statistics (preview_with_batch_stats) differ from the export's.
-    batchnorm_in_generator = False
 
     @classmethod
     def examples_per_step(cls, config) -> int:

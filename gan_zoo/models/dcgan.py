@@ -204,7 +204,9 @@ class DCGAN(GAN):
             ),
         )
 
-    batchnorm_in_generator = True
+    # Its generator normalises with BatchNorm, so samples drawn with batch
+    # statistics differ from the export's.
+    capabilities = frozenset({"preview_with_batch_stats"})
 
     def preview_with_batch_stats(self, num, seed, batch_size):
         """Like :meth:`preview`, but G normalises each minibatch of ``batch_size``

@@ -40,6 +40,8 @@ class VAE(AE):
       kl_warmup_steps: steps over which the KL weight rises from 0 to 1 (0 = always 1).
     """
 
+    capabilities = AE.capabilities | {"held_out_metrics"}
+
     paper_defaults = dict(
         AE.paper_defaults, latent_dim=20, hidden_units=500, hidden_layers=1, epochs=50
     )
