@@ -129,7 +129,7 @@ def main(argv):
             np.concatenate(parts)
             for parts in zip(
                 *[
-                    [t.numpy() for t in model.y_logits_and_z(images[i : i + 1000])]
+                    [t.numpy() for t in model.categorical.logits_and_z(images[i : i + 1000])]
                     for i in range(0, len(labels), 1000)
                 ]
             )

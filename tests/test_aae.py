@@ -286,7 +286,7 @@ def test_classification_phase_learns_the_labelled_batch(tmp_path):
     batch = _labelled_batch(16)
     for _ in range(60):
         model.classification_phase(batch)
-    predicted = model.categories(batch["labelled_image"]).numpy()
+    predicted = model.categorical.categories(batch["labelled_image"]).numpy()
     np.testing.assert_array_equal(predicted, batch["labelled_label"].numpy())
     assert int(model.c_optimizer.iterations) == 60
 
@@ -294,13 +294,16 @@ def test_classification_phase_learns_the_labelled_batch(tmp_path):
 def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
     model = _categorical_model(tmp_path, "aae_semi_supervised")
     batch = _batch(40)
-    predicted = model.categories(batch["image"]).numpy()
+    predicted = model.categorical.categories(batch["image"]).numpy()
     error = model.held_out_metrics(batch["image"], batch["label"])["error"]
     assert error == pytest.approx(np.mean(predicted != batch["label"].numpy()))
     # Each cluster named by its most frequent label; the error is the share of
     # images whose label is not their cluster's name.
     clustering = _categorical_model(tmp_path, "aae_clustering")
-    clusters, labels = clustering.categories(batch["image"]).numpy(), batch["label"].numpy()
+    clusters, labels = (
+        clustering.categorical.categories(batch["image"]).numpy(),
+        batch["label"].numpy(),
+    )
     named = sum(np.bincount(labels[clusters == k]).max() for k in np.unique(clusters))
     assert clustering.held_out_metrics(batch["image"], batch["label"])[
         "cluster_error"
@@ -388,7 +391,7 @@ def test_semi_supervised_trains_logs_its_error_and_exports_classify(tmp_path):
     images = digits.load().arrays("test")[0][:6].astype(np.float32) / 255.0
     out = loaded.signatures["classify"](images=tf.constant(images))
     np.testing.assert_array_equal(
-        out["y"].numpy(), run.model.categories(tf.constant(images)).numpy()
+        out["y"].numpy(), run.model.categorical.categories(tf.constant(images)).numpy()
     )
     assert out["probabilities"].shape == (6, 10)
     code = loaded.signatures["encode"](images=tf.constant(images))
@@ -406,17 +409,20 @@ def test_input_noise_reaches_the_encoder_in_every_training_phase_only(tmp_path):
     np.testing.assert_array_equal(noisy.encoder_input(images).numpy(), images.numpy())
     drawn = (noisy.encoder_input(images, training=True) - images).numpy()
     assert abs(drawn.std() - 0.3) < 0.01 and abs(drawn.mean()) < 0.01
-    # Every phase encodes through y_logits_and_z: two training passes differ,
+    # Every phase encodes through categorical.logits_and_z: two training passes differ,
     # two passes for use agree, and with no noise training passes agree too.
-    first, second = (noisy.y_logits_and_z(images, training=True)[0].numpy() for _ in range(2))
+    first, second = (
+        noisy.categorical.logits_and_z(images, training=True)[0].numpy() for _ in range(2)
+    )
     assert np.abs(first - second).max() > 1e-3
     np.testing.assert_array_equal(
-        noisy.y_logits_and_z(images)[0].numpy(), noisy.y_logits_and_z(images)[0].numpy()
+        noisy.categorical.logits_and_z(images)[0].numpy(),
+        noisy.categorical.logits_and_z(images)[0].numpy(),
     )
     clean = _categorical_model(tmp_path, "aae_semi_supervised")
     np.testing.assert_array_equal(
-        clean.y_logits_and_z(images, training=True)[0].numpy(),
-        clean.y_logits_and_z(images, training=True)[0].numpy(),
+        clean.categorical.logits_and_z(images, training=True)[0].numpy(),
+        clean.categorical.logits_and_z(images, training=True)[0].numpy(),
     )
     assert noisy.get_config()["input_noise"] == 0.3
     with pytest.raises(UserError, match="input_noise"):

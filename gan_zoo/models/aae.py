@@ -31,6 +31,8 @@ import keras
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers, priors
+from gan_zoo.errors import UserError
+from gan_zoo.models import categorical_code
 from gan_zoo.models.ae import AE
 from gan_zoo.models.base import require_labels
 
@@ -45,6 +47,9 @@ class AAE(AE):
       conditional_prior: feed labels to the discriminator and the prior.
       g_steps: generator-phase updates per step.
       pretrain_steps: steps of reconstruction only before regularization starts.
+      y_discriminator, num_categories: a categorical code y over this many
+        categories beside z, with its own discriminator (see
+        gan_zoo/models/categorical_code.py); 0 = z alone.
     """
 
     capabilities = AE.capabilities | {"training_callbacks"}
@@ -77,6 +82,8 @@ class AAE(AE):
         conditional_prior=False,
         g_steps=1,
         pretrain_steps=0,
+        y_discriminator=None,
+        num_categories=0,
         **kwargs,
     ):
         super().__init__(encoder, decoder, latent_dim, num_classes, **kwargs)
@@ -85,6 +92,10 @@ class AAE(AE):
         self.g_steps, self.pretrain_steps = int(g_steps), int(pretrain_steps)
         self.prior = priors.target(prior, self.latent_dim, self.num_classes)
         self.regularize = self.pretrain_steps == 0
+        self.num_categories, self.categorical = int(num_categories), None
+        if self.num_categories:
+            self.y_discriminator = y_discriminator
+            self.categorical = categorical_code.CategoricalCode(self, self.num_categories)
 
     def metric_names(self):
         """recon_loss, the summed d_loss and g_loss, and each discriminator's
@@ -98,11 +109,26 @@ class AAE(AE):
         return "" if len(self.code_names) == 1 else f"_{name}"
 
     # ----- construction from a Config --------------------------------------
+    # The name of the export signature that returns q(y|x) and its argmax,
+    # for a model with a categorical code.
+    categories_signature = None
+
+    @classmethod
+    def num_categories_for(cls, config, source) -> int:
+        """K of the categorical code y (0: the code is z alone)."""
+        del config, source
+        return 0
+
     @classmethod
     def check_config(cls, config) -> None:
         # Unknown names and 2-D priors with another --latent_dim fail here,
         # before any data is loaded.
         priors.target(config.prior, config.latent_dim)
+        if "y" in cls.code_names and config.conditional_prior:
+            raise UserError(
+                f"--model={config.model} learns its own categories; drop "
+                "--conditional_prior (it is for the plain aae)."
+            )
 
     @classmethod
     def check_labels(cls, config, source):
@@ -112,6 +138,9 @@ class AAE(AE):
 
     @classmethod
     def build_networks(cls, config, source):
+        k = cls.num_categories_for(config, source)
+        if k:
+            return categorical_code.build_networks(cls, config, source, k)
         label_dim = source.num_classes if config.conditional_prior else 0
         return super().build_networks(config, source) + (
             cls.mlp(config, (config.latent_dim + label_dim,), 1, name="discriminator"),
@@ -126,6 +155,7 @@ class AAE(AE):
             conditional_prior=config.conditional_prior,
             g_steps=config.g_steps,
             pretrain_steps=config.pretrain_epochs * steps_per_epoch,
+            num_categories=cls.num_categories_for(config, source),
         )
 
     @staticmethod
@@ -146,7 +176,9 @@ class AAE(AE):
 
     def discriminators(self):
         """Code name -> the discriminator that matches that code to its prior."""
-        return {"z": self.discriminator}
+        if self.categorical is None:
+            return {"z": self.discriminator}
+        return {"y": self.y_discriminator, "z": self.discriminator}
 
     @property
     def discriminator_variables(self):
@@ -160,8 +192,35 @@ class AAE(AE):
         return tf.reshape(self.discriminators()[name](code, training=True), [-1])
 
     def code_prior(self, name):
-        del name
-        return self.prior
+        return self.prior if self.categorical is None else self.categorical.prior(name)
+
+    # ----- the code (q(y, z|x) where there is a categorical part) ------------
+    def encode(self, images, labels=None, training=False):
+        if self.categorical is None:
+            return super().encode(images, labels, training)
+        return self.categorical.encode(images, training)
+
+    def decoder_input(self, code, labels):
+        if self.categorical is None:
+            return super().decoder_input(code, labels)
+        return self.categorical.decoder_input(code)
+
+    def stateless_code(self, num, seed):
+        if self.categorical is None:
+            return super().stateless_code(num, seed)
+        return self.categorical.stateless_code(num, seed)
+
+    def pictures(self, images, labels):
+        pictures = super().pictures(images, labels)
+        if self.categorical is not None:
+            pictures.update(self.categorical.pictures(images))
+        return pictures
+
+    def export_signatures(self):
+        signatures = super().export_signatures()
+        if self.categorical is not None:
+            signatures.update(self.categorical.signatures(self.categories_signature))
+        return signatures
 
     def prior_samples(self, name, labels):
         """Prior draws for code ``name``, one per label (from its component if conditional)."""
@@ -241,6 +300,7 @@ class AAE(AE):
             "conditional_prior": self.conditional_prior,
             "g_steps": self.g_steps,
             "pretrain_steps": self.pretrain_steps,
+            "num_categories": self.num_categories,
         }
 
     def checkpoint_items(self):

@@ -1,7 +1,8 @@
 """Semi-supervised adversarial autoencoder (Makhzani et al. 2015, Sec. 5).
 
-The clustering AAE's code (a softmax y over the dataset's classes and a
-Gaussian style z, one discriminator each) plus the paper's third phase:
+The clustering AAE's kind of code (gan_zoo/models/categorical_code.py: a
+softmax y, here over the dataset's classes, and a Gaussian style z, one
+discriminator each) plus the paper's third phase:
 after reconstruction and regularization on an unlabelled minibatch, the
 encoder's q(y|x) is updated to minimise the cross-entropy of a labelled
 minibatch. Labelled minibatches come from ``--num_labels`` training
@@ -21,18 +22,20 @@ import tensorflow as tf
 
 from gan_zoo import losses, optimizers
 from gan_zoo.evaluation import classification
+from gan_zoo.models import categorical_code
 from gan_zoo.models.aae import AAE
-from gan_zoo.models.aae_clustering import ClusteringAAE
 from gan_zoo.models.base import require_labels
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
-class SemiSupervisedAAE(ClusteringAAE):
+class SemiSupervisedAAE(AAE):
     """q(y, z|x) with a classification phase on labelled minibatches."""
 
-    capabilities = ClusteringAAE.capabilities | {"labelled_subset"}
+    capabilities = AAE.capabilities | {"held_out_metrics", "labelled_subset"}
 
     paper_defaults = dict(AAE.paper_defaults, latent_dim=10, hidden_layers=2, num_labels=100)
+    code_names = categorical_code.NAMES
+    network_names = AAE.network_names + (categorical_code.NETWORK,)
     categories_signature = "classify"
 
     def metric_names(self):
@@ -63,7 +66,7 @@ class SemiSupervisedAAE(ClusteringAAE):
     def classification_phase(self, batch):
         """The encoder's q(y|x) learns the labels of a labelled minibatch."""
         with tf.GradientTape() as tape:
-            logits, _ = self.y_logits_and_z(batch["labelled_image"], training=True)
+            logits, _ = self.categorical.logits_and_z(batch["labelled_image"], training=True)
             loss = losses.average(
                 keras.losses.sparse_categorical_crossentropy(
                     batch["labelled_label"], logits, from_logits=True
@@ -80,7 +83,7 @@ class SemiSupervisedAAE(ClusteringAAE):
     def held_out_metrics(self, images, labels):
         return {
             "error": classification.classification_error(
-                self.categories(images).numpy(), labels.numpy()
+                self.categorical.categories(images).numpy(), labels.numpy()
             )
         }
 

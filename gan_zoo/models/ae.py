@@ -94,9 +94,8 @@ class AE(ZooModel):
     @classmethod
     def from_flags(cls, config, source, steps_per_epoch: int):
         cls.check_labels(config, source)
-        model = cls(
-            *cls.build_networks(config, source), **cls.model_kwargs(config, source, steps_per_epoch)
-        )
+        networks = dict(zip(cls.network_names, cls.build_networks(config, source), strict=True))
+        model = cls(**networks, **cls.model_kwargs(config, source, steps_per_epoch))
         model.compile(**cls.optimizers_from_flags(config, steps_per_epoch))
         return model
 

@@ -1,0 +1,130 @@
+"""The y-and-z code that the clustering and semi-supervised AAEs share
+(Makhzani et al. 2015, Secs. 5 and 6), as a part an AAE holds.
+
+The encoder's output is split into the logits of a softmax y over K
+categories and a continuous style z. Each part has its own discriminator and
+prior: a categorical Cat(K) for y, which pushes q(y|x) towards one-hot
+vectors used equally often, and the AAE's ``--prior`` for z. The decoder
+reads [y, z]. During training the decoder gets the softmax y itself, not a
+sampled one-hot vector: the paper's architecture passes q(y|x) straight on.
+
+The two models differ only in what K is (clusters, or the dataset's classes),
+in how y is scored, and in the semi-supervised model's classification phase;
+they hold this part rather than inherit it from each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from gan_zoo import priors, visualization
+from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+
+NAMES = ("y", "z")
+# The y discriminator joins the AAE's encoder, decoder and z discriminator.
+NETWORK = "y_discriminator"
+
+
+def build_networks(model_cls, config, source, num_categories: int):
+    """(encoder, decoder, z discriminator, y discriminator) for K + latent_dim codes."""
+    width = num_categories + config.latent_dim
+    return (
+        model_cls.encoder_network(config, source.image_shape, width),
+        model_cls.decoder_network(config, source.image_shape, width),
+        model_cls.mlp(config, (config.latent_dim,), 1, name="discriminator"),
+        model_cls.mlp(config, (num_categories,), 1, name=NETWORK),
+    )
+
+
+class CategoricalCode:
+    """q(y, z|x) of an AAE ``model`` whose encoder emits K logits, then z.
+
+    Args:
+      model: the AAE; its encoder, decoder, style prior and pixel range are used.
+      num_categories: K.
+    """
+
+    def __init__(self, model, num_categories: int):
+        self.model, self.num_categories = model, int(num_categories)
+        self.y_prior = priors.Categorical(self.num_categories)
+
+    def logits_and_z(self, images, training=False):
+        """(y's logits [N, K], z [N, latent_dim]) of ``images``."""
+        model = self.model
+        out = model.encoder(model.encoder_input(images, training), training=training)
+        return out[:, : self.num_categories], out[:, self.num_categories :]
+
+    def encode(self, images, training=False):
+        logits, z = self.logits_and_z(images, training)
+        return {"y": tf.nn.softmax(logits), "z": z}
+
+    @staticmethod
+    def decoder_input(code):
+        return tf.concat([code["y"], code["z"]], axis=1)
+
+    def prior(self, name):
+        return self.y_prior if name == "y" else self.model.prior
+
+    def stateless_code(self, num, seed):
+        """Categories in turn (0, 1, ..., K-1, 0, ...: exactly Cat(K)'s
+        proportions, and a K-column grid shows one category per column) with
+        z from its prior."""
+        k, model = self.num_categories, self.model
+        y = tf.one_hot(model.cycling_labels(num, k), k)
+        return {"y": y, "z": model.prior.stateless_sample(tf.stack([num, model.latent_dim]), seed)}
+
+    def categories(self, images):
+        """argmax q(y|x): the cluster (or class) of each image."""
+        return tf.argmax(self.logits_and_z(images)[0], axis=1, output_type=tf.int32)
+
+    def pictures(self, images):
+        """``style``: each row one held-out image's z decoded with every
+        category as y, which shows one digit per column only where y, not z,
+        carries the digit; ``categories``: one row per category, first its
+        "head" (decoded with z = 0, the paper's Fig. 9), then up to ten
+        held-out images the encoder puts in it."""
+        model, k, per_row = self.model, self.num_categories, 10
+
+        def unit(x):
+            return to_unit_range(x, model.output_range).numpy()
+
+        z = self.encode(images[:10])["z"]
+        styled = model.decode({"y": tf.tile(tf.eye(k), [len(z), 1]), "z": tf.repeat(z, k, axis=0)})
+        heads = model.decode({"y": tf.eye(k), "z": tf.zeros((k, model.latent_dim))})
+        rows = np.zeros((k, per_row + 1) + tuple(images.shape[1:]), np.float32)
+        rows[:, 0] = unit(heads)
+        members, pixels = self.categories(images).numpy(), unit(images)
+        for c in range(k):
+            picked = pixels[members == c][:per_row]
+            rows[c, 1 : 1 + len(picked)] = picked
+        return {
+            "style": visualization.image_grid(unit(styled), cols=k),
+            "categories": visualization.image_grid(
+                rows.reshape((-1,) + rows.shape[2:]), cols=per_row + 1
+            ),
+        }
+
+    def signatures(self, categories_name: str) -> dict:
+        """``decode`` (z and a category y) and ``categories_name`` (q(y|x) and its argmax)."""
+        model, value_range = self.model, self.model.output_range
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, model.latent_dim], tf.float32, name="z"),
+                tf.TensorSpec([None], tf.int32, name="y"),
+            ]
+        )
+        def decode(z, y):
+            code = {"y": tf.one_hot(y, self.num_categories), "z": z}
+            return {"images": to_unit_range(model.decode(code), value_range)}
+
+        @tf.function(input_signature=[model.images_spec()])
+        def categorize(images):
+            logits = self.logits_and_z(from_unit_range(images, value_range))[0]
+            return {
+                "probabilities": tf.nn.softmax(logits),
+                "y": tf.argmax(logits, axis=1, output_type=tf.int32),
+            }
+
+        return {"decode": decode, categories_name: categorize}
