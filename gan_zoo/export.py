@@ -16,6 +16,8 @@ import shutil
 import keras
 import tensorflow as tf
 
+from gan_zoo import signatures
+
 METADATA = "gan_zoo.json"
 
 
@@ -43,7 +45,8 @@ def checked_shapes(fn):
 
 
 def export(model, directory: str, metadata: dict) -> str:
-    """Writes ``model``'s ``export_signatures()`` as a SavedModel into ``directory``.
+    """Writes ``model``'s serving signatures (gan_zoo/signatures.py) as a
+    SavedModel into ``directory``.
 
     The new export is written beside the old one and swapped in only when
     complete, so an interrupted export never leaves a half-written directory.
@@ -53,7 +56,7 @@ def export(model, directory: str, metadata: dict) -> str:
     shutil.rmtree(staging, ignore_errors=True)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for name, fn in model.export_signatures().items():
+    for name, fn in signatures.for_model(model).items():
         archive.add_endpoint(name, checked_shapes(fn))
     archive.write_out(staging, verbose=False)
     with open(os.path.join(staging, METADATA), "w") as f:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_zoo import config
+from gan_zoo import config, signatures
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
 from gan_zoo.models.dcgan import DCGAN
@@ -87,7 +87,7 @@ def test_paper_optimizer_and_noise(model):
 
 def test_features_are_every_layer_pooled_to_4x4(model):
     images = tf.random.uniform((3, 64, 64, 1))
-    out = model.export_signatures()["features"](images)["features"]
+    out = signatures.for_model(model)["features"](images)["features"]
     assert out.shape == (3, 16 * 8 * (1 + 2 + 4 + 8))
 
 

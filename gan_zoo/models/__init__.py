@@ -10,7 +10,7 @@ which holds the usual defaults) that training.run() drives through:
 - ``checkpoint_items()``: trackables (optimizers, ...) a checkpoint must hold;
 - ``preview(num, seed)``: images in [0, 1] for the per-epoch grid;
 - ``schedule_values()``: optimizer hyper-parameters now, for TensorBoard;
-- ``export_signatures()``: name -> tf.function with an input_signature.
+- ``serves``: what its export serves, kinds of gan_zoo/signatures.py.
 
 Optional hooks, used only where a model declares them in ``capabilities``
 (a frozenset of hook names; gan_zoo.models.base.ZooModel checks, when a class

@@ -216,11 +216,9 @@ class AAE(AE):
             pictures.update(self.categorical.pictures(images))
         return pictures
 
-    def export_signatures(self):
-        signatures = super().export_signatures()
-        if self.categorical is not None:
-            signatures.update(self.categorical.signatures(self.categories_signature))
-        return signatures
+    @property
+    def serves(self):
+        return AE.serves + (() if self.categorical is None else ("categories",))
 
     def prior_samples(self, name, labels):
         """Prior draws for code ``name``, one per label (from its component if conditional)."""

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors, visualization
-from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.models.base import ZooModel, require_labels
 
 
@@ -61,6 +61,7 @@ class AE(ZooModel):
     )
     output_range = (0.0, 1.0)
     network_names = ("encoder", "decoder")
+    serves = ("autoencoder",)
     # The code parts that have a prior and that the decoder reads.
     code_names = ("z",)
     # Whether the encoder / decoder read the one-hot label besides their input.
@@ -357,62 +358,6 @@ class AE(ZooModel):
                 to_unit_range(decoded, self.output_range).numpy(), cols=self.num_classes
             )
         return pictures
-
-    def images_spec(self):
-        image_shape = tuple(self.encoder.inputs[0].shape[1:])
-        return tf.TensorSpec((None,) + image_shape, tf.float32, name="images")
-
-    def export_signatures(self):
-        """encode, decode, reconstruct, generate / sample; the first three take
-        a ``label`` [N] as well where the model reads one."""
-        value_range, latent = self.output_range, self.latent_dim
-        images, label = self.images_spec(), tf.TensorSpec([None], tf.int32, name="label")
-        z_spec = tf.TensorSpec([None, latent], tf.float32, name="z")
-        reads_label = self.encoder_takes_label or self.decoder_takes_label
-
-        def encode(images, label=None):
-            return self.encode(from_unit_range(images, value_range), label)
-
-        def decode(z, label=None):
-            return {"images": to_unit_range(self.decode({"z": z}, label), value_range)}
-
-        def reconstruct(images, label=None):
-            code = self.encode(from_unit_range(images, value_range), label)
-            return {"images": to_unit_range(self.decode(code, label), value_range)}
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([], tf.int32, name="num"),
-                tf.TensorSpec([], tf.int64, name="seed"),
-            ]
-        )
-        def generate(num, seed):
-            code = self.stateless_code(num, tf.stack([seed, tf.constant(0, tf.int64)]))
-            labels = self.cycling_labels(num, self.num_classes)
-            return {"images": to_unit_range(self.decode(code, labels), value_range), **code}
-
-        def traced(fn, *specs):
-            return tf.function(fn, input_signature=list(specs))
-
-        # `sample` is the name every generative export shares (gan_zoo.sample uses it).
-        signatures = {
-            "encode": traced(encode, images, *([label] if self.encoder_takes_label else [])),
-            "decode": traced(decode, z_spec, *([label] if self.decoder_takes_label else [])),
-            "reconstruct": traced(reconstruct, images, *([label] if reads_label else [])),
-            "generate": generate,
-            "sample": generate,
-        }
-        if self.decoder_takes_label:
-
-            @tf.function(input_signature=[label, tf.TensorSpec([], tf.int64, name="seed")])
-            def generate_for_labels(label, seed):
-                code = self.stateless_code(
-                    tf.shape(label)[0], tf.stack([seed, tf.constant(0, tf.int64)])
-                )
-                return {"images": to_unit_range(self.decode(code, label), value_range), **code}
-
-            signatures["generate_for_labels"] = generate_for_labels
-        return signatures
 
 
 def reconstruction_rows(originals, rebuilt, cols):

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import priors, visualization
-from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+from gan_zoo.datasets.pipeline import to_unit_range
 
 NAMES = ("y", "z")
 # The y discriminator joins the AAE's encoder, decoder and z discriminator.
@@ -104,27 +104,3 @@ class CategoricalCode:
                 rows.reshape((-1,) + rows.shape[2:]), cols=per_row + 1
             ),
         }
-
-    def signatures(self, categories_name: str) -> dict:
-        """``decode`` (z and a category y) and ``categories_name`` (q(y|x) and its argmax)."""
-        model, value_range = self.model, self.model.output_range
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None, model.latent_dim], tf.float32, name="z"),
-                tf.TensorSpec([None], tf.int32, name="y"),
-            ]
-        )
-        def decode(z, y):
-            code = {"y": tf.one_hot(y, self.num_categories), "z": z}
-            return {"images": to_unit_range(model.decode(code), value_range)}
-
-        @tf.function(input_signature=[model.images_spec()])
-        def categorize(images):
-            logits = self.logits_and_z(from_unit_range(images, value_range))[0]
-            return {
-                "probabilities": tf.nn.softmax(logits),
-                "y": tf.argmax(logits, axis=1, output_type=tf.int32),
-            }
-
-        return {"decode": decode, categories_name: categorize}

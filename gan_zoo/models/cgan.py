@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.models.base import require_labels
 from gan_zoo.models.gan import GAN
 from gan_zoo.networks import OUTPUT_DTYPE, Maxout, uniform_init
@@ -100,6 +100,8 @@ class CGAN(GAN):
     """G(z, y) and D(x, y), trained by the GAN's Algorithm 1 and losses; the
     label count is the size of G's second input."""
 
+    conditional = True
+
     paper_defaults = dict(GAN.paper_defaults, lr_decay=1.00004, min_learning_rate=1e-6)
 
     def __init__(self, generator, discriminator, latent_dim, **kwargs):
@@ -146,38 +148,3 @@ class CGAN(GAN):
         z = self.prior.stateless_sample((num, self.latent_dim), tf.constant([seed, 0]))
         images = self((z, self.block_labels(num, self.num_classes)), training=False)
         return to_unit_range(images, self.output_range)
-
-    def export_signatures(self):
-        latent, value_range, prior = self.latent_dim, self.output_range, self.prior
-        image_shape = tuple(self.discriminator.inputs[0].shape[1:])
-        label = tf.TensorSpec([None], tf.int32, name="label")
-
-        @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32, name="z"), label])
-        def generate(z, label):
-            return {"images": to_unit_range(self((z, label), training=False), value_range)}
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([], tf.int32, name="num"),
-                tf.TensorSpec([], tf.int64, name="seed"),
-            ]
-        )
-        def sample(num, seed):
-            z = prior.stateless_sample(tf.stack([num, latent]), tf.stack([seed, 0]))
-            labels = self.block_labels(num, self.num_classes)
-            images = to_unit_range(self((z, labels), training=False), value_range)
-            return {"images": images, "z": z, "label": labels}
-
-        @tf.function(
-            input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name="images"), label]
-        )
-        def discriminate(images, label):
-            logits = tf.reshape(
-                self.discriminator(
-                    [from_unit_range(images, value_range), self.one_hot(label)], training=False
-                ),
-                [-1],
-            )
-            return self.objective.served(logits)
-
-        return {"generate": generate, "sample": sample, "discriminate": discriminate}

@@ -30,7 +30,7 @@ import tensorflow as tf
 from keras import layers
 
 from gan_zoo import priors
-from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.errors import UserError
 from gan_zoo.models.gan import GAN
 from gan_zoo.networks import OUTPUT_DTYPE, FusedBatchNorm
@@ -162,6 +162,7 @@ class DCGAN(GAN):
         ndf=64,
     )
     output_range = (-1.0, 1.0)
+    serves = ("adversarial", "features")
 
     def make_prior(self, name):
         """p(z); "uniform" is U(-1, 1) here, as in the DCGAN paper."""
@@ -243,17 +244,3 @@ class DCGAN(GAN):
                 fmap = tf.nn.max_pool2d(fmap, pool, pool, "VALID")
             pooled.append(tf.reshape(tf.cast(fmap, tf.float32), [tf.shape(fmap)[0], -1]))
         return tf.concat(pooled, axis=1)
-
-    def export_signatures(self):
-        signatures = super().export_signatures()
-        value_range = self.output_range
-        image_shape = tuple(self.discriminator.inputs[0].shape[1:])
-
-        @tf.function(
-            input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name="images")]
-        )
-        def features(images):
-            return {"features": self.features(from_unit_range(images, value_range))}
-
-        signatures["features"] = features
-        return signatures

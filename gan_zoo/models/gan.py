@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors
-from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.models.base import ZooModel
 
 
@@ -78,6 +78,9 @@ class GAN(ZooModel):
         epochs=100,
     )
     output_range = (0.0, 1.0)
+    # What the export serves (gan_zoo/signatures.py); whether G and D read a label.
+    serves = ("adversarial",)
+    conditional = False
 
     def __init__(
         self,
@@ -315,36 +318,6 @@ class GAN(ZooModel):
         """``num`` samples in [0, 1] from a fixed seed, for the per-epoch grid."""
         z = self.prior.stateless_sample((num, self.latent_dim), tf.constant([seed, 0]))
         return to_unit_range(self.generator(z, training=False), self.output_range)
-
-    def export_signatures(self):
-        latent, value_range, prior = self.latent_dim, self.output_range, self.prior
-        image_shape = tuple(self.discriminator.inputs[0].shape[1:])
-
-        @tf.function(input_signature=[tf.TensorSpec([None, latent], tf.float32, name="z")])
-        def generate(z):
-            return {"images": to_unit_range(self.generator(z, training=False), value_range)}
-
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([], tf.int32, name="num"),
-                tf.TensorSpec([], tf.int64, name="seed"),
-            ]
-        )
-        def sample(num, seed):
-            z = prior.stateless_sample(tf.stack([num, latent]), tf.stack([seed, 0]))
-            images = to_unit_range(self.generator(z, training=False), value_range)
-            return {"images": images, "z": z}
-
-        @tf.function(
-            input_signature=[tf.TensorSpec((None,) + image_shape, tf.float32, name="images")]
-        )
-        def discriminate(images):
-            logits = tf.reshape(
-                self.discriminator(from_unit_range(images, value_range), training=False), [-1]
-            )
-            return self.objective.served(logits)
-
-        return {"generate": generate, "sample": sample, "discriminate": discriminate}
 
     def get_config(self):
         return {
