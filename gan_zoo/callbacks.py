@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gan_zoo import pictures as drawn_pictures
 from gan_zoo import visualization
 
 
@@ -289,10 +290,9 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 
 class EpochPictures(keras.callbacks.Callback):
-    """Every epoch: the model's own diagnostic pictures of held-out data
-    (``model.pictures(images, labels)`` -> {name: uint8 picture}), as PNG
-    under ``pictures/<name>/`` and in TensorBoard; at the end, a GIF of each.
-    Only for models that have a ``pictures`` method."""
+    """Every epoch: the pictures of held-out data that the model draws
+    (gan_zoo/pictures.py, {name: uint8 picture}), as PNG under
+    ``pictures/<name>/`` and in TensorBoard; at the end, a GIF of each."""
 
     def __init__(self, workdir: str, writer, images, labels):
         super().__init__()
@@ -302,7 +302,7 @@ class EpochPictures(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if cut_short(self.model):
             return
-        pictures = self.model.pictures(self.images, self.labels)
+        pictures = drawn_pictures.for_model(self.model, self.images, self.labels)
         with _epoch_summaries(self.writer, epoch):
             for name, picture in pictures.items():
                 visualization.save_png(

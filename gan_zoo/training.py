@@ -340,7 +340,7 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     # Held-out data is loaded only for models that use it: pictures need a
     # sample; error rates are measured on up to 10,000 examples of the
     # validation split (the test split where there is none).
-    metrics, pictures = model.can("held_out_metrics"), model.can("pictures")
+    metrics, pictures = model.can("held_out_metrics"), bool(model.draws)
     if metrics or pictures:
         held_out = pipeline.held_out(
             source, 10000 if metrics else 2000, model.output_range, model.image_shape(cfg, source)

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_config
 
+from gan_zoo import pictures as drawing
 from gan_zoo import signatures
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
@@ -134,7 +135,7 @@ def test_get_config_round_trips(tmp_path):
 def test_pictures_show_codes_manifold_and_reconstructions(tmp_path):
     model = _model(tmp_path, prior="mixture_gaussian")
     batch = _batch(60)
-    pictures = model.pictures(batch["image"], batch["label"])
+    pictures = drawing.for_model(model, batch["image"], batch["label"])
     assert set(pictures) == {"reconstructions", "latent", "manifold"}
     assert pictures["manifold"].shape == (20 * 28, 20 * 28, 1)
     assert pictures["reconstructions"].shape == (10 * 30 + 2, 10 * 30 + 2, 1)
@@ -147,7 +148,7 @@ def test_pictures_show_codes_manifold_and_reconstructions(tmp_path):
 def test_no_2d_pictures_for_a_wider_code(tmp_path):
     model = _model(tmp_path, latent_dim=8)
     batch = _batch(50)
-    assert set(model.pictures(batch["image"], batch["label"])) == {"reconstructions"}
+    assert set(drawing.for_model(model, batch["image"], batch["label"])) == {"reconstructions"}
 
 
 def test_supervised_decoder_uses_the_label(tmp_path):
@@ -164,7 +165,7 @@ def test_supervised_decoder_uses_the_label(tmp_path):
     model.train_step(_batch())
     assert all(_moved(model, before).values())
     batch = _batch(20)
-    style = model.pictures(batch["image"], batch["label"])["style"]
+    style = drawing.for_model(model, batch["image"], batch["label"])["style"]
     assert style.shape == (10 * 30 + 2, 10 * 30 + 2, 1)
 
 
@@ -341,7 +342,7 @@ def test_held_out_metrics_read_the_validation_split_where_there_is_one(tmp_path)
 def test_categories_picture_has_one_row_per_category(tmp_path):
     model = _categorical_model(tmp_path)
     batch = _batch(30)
-    pictures = model.pictures(batch["image"], batch["label"])
+    pictures = drawing.for_model(model, batch["image"], batch["label"])
     assert set(pictures) == {"reconstructions", "categories", "style"}
     assert pictures["categories"].shape == (5 * 30 + 2, 11 * 30 + 2, 1)
     # style: ten held-out codes z (rows), each decoded with the 5 categories (columns).

@@ -11,6 +11,7 @@ import tensorflow as tf
 from conftest import tiny_config
 
 from gan_zoo import exported, registry, training
+from gan_zoo import pictures as drawing
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
 from gan_zoo.models import dae
@@ -134,7 +135,7 @@ def test_denoising_target_stays_clean(tmp_path):
     changed = np.mean(inputs.numpy() != batch["image"].numpy())
     # Half the pixels are hit; those already 0 (most of a digit's background) look unchanged.
     assert 0.05 < changed < 0.5
-    pictures = model.pictures(batch["image"], batch["label"])
+    pictures = drawing.for_model(model, batch["image"], batch["label"])
     assert pictures["denoising"].shape == (3 * 30 + 2, 8 * 30 + 2, 1)
 
 

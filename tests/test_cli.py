@@ -270,10 +270,10 @@ def test_a_model_declares_its_optional_hooks_and_a_misspelt_one_fails_at_once():
             def held_out_metric(self, images, labels):  # the hook's name, misspelt
                 return {}
 
-    with pytest.raises(TypeError, match=r"methods not declared \['pictures'\]"):
+    with pytest.raises(TypeError, match=r"methods not declared \['held_out_metrics'\]"):
 
         class Undeclared(ZooModel):
-            def pictures(self, images, labels):
+            def held_out_metrics(self, images, labels):
                 return {}
 
     with pytest.raises(TypeError, match=r"unknown \['classify'\]"):

@@ -10,13 +10,14 @@ which holds the usual defaults) that training.run() drives through:
 - ``checkpoint_items()``: trackables (optimizers, ...) a checkpoint must hold;
 - ``preview(num, seed)``: images in [0, 1] for the per-epoch grid;
 - ``schedule_values()``: optimizer hyper-parameters now, for TensorBoard;
-- ``serves``: what its export serves, kinds of gan_zoo/signatures.py.
+- ``serves``: what its export serves, kinds of gan_zoo/signatures.py;
+- ``draws``: the pictures of held-out data it draws every epoch, kinds of
+  gan_zoo/pictures.py (none for the GANs).
 
 Optional hooks, used only where a model declares them in ``capabilities``
 (a frozenset of hook names; gan_zoo.models.base.ZooModel checks, when a class
 is defined, that every declared hook exists and every hook is declared):
 
-- ``pictures(images, labels)``: {name: uint8 picture} of held-out data, per epoch;
 - ``held_out_metrics(images, labels)``: {name: float} of held-out data, per
   epoch, logged with the training metrics as ``val_<name>`` (the validation
   split, where the dataset has one) or ``test_<name>``;

@@ -210,15 +210,13 @@ class AAE(AE):
             return super().stateless_code(num, seed)
         return self.categorical.stateless_code(num, seed)
 
-    def pictures(self, images, labels):
-        pictures = super().pictures(images, labels)
-        if self.categorical is not None:
-            pictures.update(self.categorical.pictures(images))
-        return pictures
-
     @property
     def serves(self):
         return AE.serves + (() if self.categorical is None else ("categories",))
+
+    @property
+    def draws(self):
+        return AE.draws + (() if self.categorical is None else ("categories",))
 
     def prior_samples(self, name, labels):
         """Prior draws for code ``name``, one per label (from its component if conditional)."""

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_zoo import losses, networks, optimizers, priors, visualization
+from gan_zoo import losses, networks, optimizers, priors
 from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.models.base import ZooModel, require_labels
 
@@ -45,8 +45,6 @@ class AE(ZooModel):
       input_noise: std of the Gaussian noise on the encoder's input in training.
     """
 
-    capabilities = frozenset({"pictures"})
-
     # No paper fixes these; Adam and the AAE paper's MNIST widths train in minutes.
     paper_defaults = dict(
         batch_size=100,
@@ -61,7 +59,10 @@ class AE(ZooModel):
     )
     output_range = (0.0, 1.0)
     network_names = ("encoder", "decoder")
+    # What its export serves (gan_zoo/signatures.py) and the pictures it draws
+    # every epoch (gan_zoo/pictures.py).
     serves = ("autoencoder",)
+    draws = ("autoencoder",)
     # The code parts that have a prior and that the decoder reads.
     code_names = ("z",)
     # Whether the encoder / decoder read the one-hot label besides their input.
@@ -299,78 +300,3 @@ class AE(ZooModel):
         code = self.stateless_code(num, tf.constant([seed, 0], tf.int64))
         labels = self.cycling_labels(num, self.num_classes)
         return to_unit_range(self.decode(code, labels), self.output_range)
-
-    @property
-    def draws_manifold(self):
-        """A manifold picture needs a 2-D code that the decoder reads alone."""
-        return self.latent_dim == 2 and self.code_names == ("z",) and not self.decoder_takes_label
-
-    def pictures(self, images, labels):
-        """Per-epoch diagnostics of held-out data: reconstructions; for a 2-D
-        code the encoded set q(z) (over the prior's density, if there is one)
-        and the decoder's manifold (decodes of a grid of codes); for a
-        label-reading decoder the style picture (each row one held-out
-        image's z decoded with every label)."""
-        code = self.encode(images, labels)
-        cols = min(10, len(images))
-        n = min(50, len(images)) // cols * cols
-        rebuilt = self.decode({k: v[:n] for k, v in code.items()}, labels[:n])
-        pictures = {
-            "reconstructions": visualization.image_grid(
-                reconstruction_rows(
-                    to_unit_range(images[:n], self.output_range),
-                    to_unit_range(rebuilt, self.output_range),
-                    cols,
-                ),
-                cols=cols,
-            )
-        }
-        z = code["z"].numpy()
-        # Every target prior puts nearly all its mass inside [-4, 4]^2; the
-        # AE's codes go wherever training put them.
-        extent = 4.0
-        if self.prior is None and len(z):
-            extent = float(max(1.0, 1.1 * np.percentile(np.abs(z), 99)))
-        if self.latent_dim == 2:
-            density = (
-                None
-                if self.prior is None
-                else (lambda grid: self.prior.log_prob(tf.constant(grid)).numpy())
-            )
-            pictures["latent"] = visualization.latent_scatter(
-                z[:5000],
-                labels.numpy()[:5000],
-                density,
-                extent,
-                title="q(z) of held-out data"
-                + (f" over p(z) = {self.prior.name}" if self.prior is not None else ""),
-            )
-        if self.draws_manifold:
-            grid = visualization.manifold_codes(extent * 0.75, 20)
-            decoded = to_unit_range(self.decode({"z": grid}), self.output_range)
-            pictures["manifold"] = visualization.image_grid(decoded.numpy(), cols=20, pad=0)
-        if self.decoder_takes_label:
-            rows = {k: tf.repeat(v[:10], self.num_classes, axis=0) for k, v in code.items()}
-            decoded = self.decode(
-                rows, self.cycling_labels(10 * self.num_classes, self.num_classes)
-            )
-            pictures["style"] = visualization.image_grid(
-                to_unit_range(decoded, self.output_range).numpy(), cols=self.num_classes
-            )
-        return pictures
-
-
-def reconstruction_rows(originals, rebuilt, cols):
-    """Interleaves rows: ``cols`` originals, then their reconstructions, and so on."""
-    shape = tuple(originals.shape[1:])
-    rows = len(originals) // cols
-    return tf.reshape(
-        tf.stack(
-            [
-                tf.reshape(originals, (rows, cols) + shape),
-                tf.reshape(rebuilt, (rows, cols) + shape),
-            ],
-            1,
-        ),
-        (-1,) + shape,
-    ).numpy()

@@ -24,7 +24,6 @@ def require_labels(source, what: str) -> None:
 # the class, so that a misspelt hook fails when its class is defined instead
 # of silently switching a feature off.
 OPTIONAL_HOOKS = (
-    "pictures",
     "held_out_metrics",
     "training_callbacks",
     "labelled_subset",
@@ -36,6 +35,8 @@ class ZooModel(keras.Model):
     """A keras.Model with the training driver's hooks at their usual values."""
 
     capabilities: frozenset[str] = frozenset()
+    # Kinds of gan_zoo/pictures.py drawn every epoch from held-out data.
+    draws: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -15,11 +15,9 @@ they hold this part rather than inherit it from each other.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
-from gan_zoo import priors, visualization
-from gan_zoo.datasets.pipeline import to_unit_range
+from gan_zoo import priors
 
 NAMES = ("y", "z")
 # The y discriminator joins the AAE's encoder, decoder and z discriminator.
@@ -77,30 +75,3 @@ class CategoricalCode:
     def categories(self, images):
         """argmax q(y|x): the cluster (or class) of each image."""
         return tf.argmax(self.logits_and_z(images)[0], axis=1, output_type=tf.int32)
-
-    def pictures(self, images):
-        """``style``: each row one held-out image's z decoded with every
-        category as y, which shows one digit per column only where y, not z,
-        carries the digit; ``categories``: one row per category, first its
-        "head" (decoded with z = 0, the paper's Fig. 9), then up to ten
-        held-out images the encoder puts in it."""
-        model, k, per_row = self.model, self.num_categories, 10
-
-        def unit(x):
-            return to_unit_range(x, model.output_range).numpy()
-
-        z = self.encode(images[:10])["z"]
-        styled = model.decode({"y": tf.tile(tf.eye(k), [len(z), 1]), "z": tf.repeat(z, k, axis=0)})
-        heads = model.decode({"y": tf.eye(k), "z": tf.zeros((k, model.latent_dim))})
-        rows = np.zeros((k, per_row + 1) + tuple(images.shape[1:]), np.float32)
-        rows[:, 0] = unit(heads)
-        members, pixels = self.categories(images).numpy(), unit(images)
-        for c in range(k):
-            picked = pixels[members == c][:per_row]
-            rows[c, 1 : 1 + len(picked)] = picked
-        return {
-            "style": visualization.image_grid(unit(styled), cols=k),
-            "categories": visualization.image_grid(
-                rows.reshape((-1,) + rows.shape[2:]), cols=per_row + 1
-            ),
-        }

@@ -17,11 +17,9 @@ the target is always the clean image.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from gan_zoo import priors, visualization
-from gan_zoo.datasets.pipeline import to_unit_range
+from gan_zoo import priors
 from gan_zoo.errors import UserError
 from gan_zoo.models.ae import AE
 
@@ -58,6 +56,7 @@ class DAE(AE):
       corruption_level: its strength.
     """
 
+    draws = AE.draws + ("denoising",)
     paper_defaults = dict(AE.paper_defaults, corruption="masking", corruption_level=0.25)
 
     def __init__(
@@ -85,24 +84,6 @@ class DAE(AE):
     def inputs_and_targets(self, batch):
         clean = batch["image"]
         return corrupt(clean, self.corruption, self.corruption_level, self.seed_generator), clean
-
-    def pictures(self, images, labels):
-        """The AE pictures plus ``denoising``: rows of corrupted held-out
-        images, their reconstructions, and the clean originals."""
-        pictures = super().pictures(images, labels)
-        clean = images[:10]
-        noisy = corrupt(
-            clean, self.corruption, self.corruption_level, keras.random.SeedGenerator(0)
-        )
-        rebuilt = self.decode(self.encode(noisy, labels[:10]), labels[:10])
-        rows = np.concatenate(
-            [
-                to_unit_range(t, self.output_range).numpy()
-                for t in (tf.clip_by_value(noisy, 0.0, 1.0), rebuilt, clean)
-            ]
-        )
-        pictures["denoising"] = visualization.image_grid(rows, cols=len(clean))
-        return pictures
 
     def get_config(self):
         return {
