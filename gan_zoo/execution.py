@@ -21,8 +21,7 @@ from gan_zoo.errors import UserError
 
 # --jit_compile=auto and --steps_per_execution=0 resolve per device kind to
 # what benchmarks/throughput.py measured fastest on this project's CPU
-# (README, "Speed"): XLA slowed DCGAN-64 by 40 % and the MLP GAN by 7 %, and
-# 10 steps per call sped the MLP GAN up by 6 % (DCGAN: no change). On a GPU:
+# (README, "Speed", has the numbers): no XLA, and 10 steps per call. On a GPU:
 # XLA as Keras enables it by default, and 10 steps per call to amortise the
 # per-call overhead that dominates small steps there; not measured here.
 AUTO = {
@@ -44,7 +43,7 @@ def configure(model: keras.Model, config) -> keras.Model:
     if config.mixed_precision == "mixed_float16" and kind == "CPU":
         logging.warning(
             "--mixed_precision=mixed_float16 on a CPU runs float16 without fast "
-            "kernels (a DCGAN step measured 12x slower than float32); "
+            'kernels (README, "Speed": many times slower than float32); '
             "mixed_bfloat16 is the fast choice here."
         )
     jit = {"true": True, "false": False}.get(config.jit_compile, auto["jit_compile"])

@@ -12,7 +12,7 @@ Where the data is looked for: ``--data_dir`` (the directory holding
 ``<category>_train_lmdb``, or that directory itself); without it,
 :data:`ENV_VAR` and then :data:`DEFAULT_DIR`.
 
-Decoding WebP is what limits the stream (about 500 images/s per core), so
+Decoding WebP is what limits the stream (README, "Input pipeline"), so
 :func:`prepare` (``python -m gan_zoo.prepare_lsun``) can decode the export once, at
 one image size, into ``<category>_train_<size>.u8`` beside the LMDB; when
 that file exists, :func:`load` streams it instead, with nothing to decode.
@@ -227,8 +227,8 @@ def _records(env) -> tf.data.Dataset:
     def generate():
         # One read transaction per pass: a consistent snapshot, and the
         # cursor hands out values without loading the rest of the file.
-        # Chunks, because a Python generator costs ~0.4 ms per element it
-        # yields (2,400 records/s measured), and a GPU wants more.
+        # Chunks, because a Python generator's cost per element it yields
+        # would cap the stream below what a GPU wants.
         with env.begin() as txn:
             cursor = iter(txn.cursor())
             while chunk := list(itertools.islice(cursor, _CHUNK)):

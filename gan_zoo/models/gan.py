@@ -61,7 +61,7 @@ class GAN(ZooModel):
     # epochs. The yaml leaves the noise at its class default (Gaussian); we use
     # the unit-variance uniform U(-sqrt3, sqrt3) the same code offers. Epochs
     # are not in the paper; 100 on the 9,000 embedded digits (900k images)
-    # takes about 3.5 minutes on 2 CPU cores and gives clearly readable digits.
+    # give clearly readable digits in minutes on a laptop CPU (README).
     paper_defaults = dict(
         batch_size=100,
         latent_dim=100,
