@@ -43,7 +43,7 @@ setup(
     # gan-zoo-<tool> is python -m gan_zoo.<tool>.
     entry_points={
         "console_scripts": [
-            f"gan-zoo-{tool.replace('_', '-')}=gan_zoo.{tool}:console" for tool in TOOLS
+            f"gan-zoo-{tool.replace('_', '-')}=gan_zoo.cli:console" for tool in TOOLS
         ]
     },
     extras_require={

@@ -126,10 +126,5 @@ def main(argv):
     )
 
 
-def console():
-    """The ``gan-zoo-arithmetic`` command (setup.py's console scripts)."""
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    console()
+    cli.run(main)

@@ -71,6 +71,15 @@ def run(main) -> None:
     app.run(guarded, flags_parser=parse_flags)
 
 
+def console() -> None:
+    """Every ``gan-zoo-<tool>`` command that setup.py installs: runs
+    ``python -m gan_zoo.<tool>``, the tool named by the command."""
+    import runpy
+
+    tool = os.path.basename(sys.argv[0]).removeprefix("gan-zoo-").replace("-", "_")
+    runpy.run_module(f"gan_zoo.{tool}", run_name="__main__", alter_sys=True)
+
+
 _TYPES = {"int": "an integer", "float": "a number", "bool": "true or false"}
 
 

@@ -96,10 +96,5 @@ def main(argv):
     print(f"Wrote {FLAGS.out}")
 
 
-def console():
-    """The ``gan-zoo-curves`` command (setup.py's console scripts)."""
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    console()
+    cli.run(main)

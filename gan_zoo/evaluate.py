@@ -170,10 +170,5 @@ def main(argv):
     print(json.dumps(result, sort_keys=True))
 
 
-def console():
-    """The ``gan-zoo-evaluate`` command (setup.py's console scripts)."""
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    console()
+    cli.run(main)

@@ -303,14 +303,6 @@ def main(argv):
     convert_export(FLAGS.export)
 
 
-def console():
-    """The ``gan-zoo-onnx-export`` command (setup.py's console scripts)."""
-    global FLAGS
-    from gan_zoo import cli
-
+if __name__ == "__main__":
     FLAGS = _define_flags()
     cli.run(main)
-
-
-if __name__ == "__main__":
-    console()

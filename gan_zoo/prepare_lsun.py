@@ -39,10 +39,5 @@ def main(argv):
     print(f"Wrote {path} in {time.perf_counter() - start:.0f} s.")
 
 
-def console():
-    """The ``gan-zoo-prepare-lsun`` command (setup.py's console scripts)."""
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    console()
+    cli.run(main)

@@ -117,10 +117,5 @@ def _parse_l2(values: list[str]) -> list[float]:
     return parsed
 
 
-def console():
-    """The ``gan-zoo-probe`` command (setup.py's console scripts)."""
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    console()
+    cli.run(main)

@@ -26,10 +26,5 @@ def main(argv):
     print(f"Wrote {visualization.save_png(grid, FLAGS.out, scale=FLAGS.scale)}")
 
 
-def console():
-    """The ``gan-zoo-sample`` command (setup.py's console scripts)."""
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    console()
+    cli.run(main)

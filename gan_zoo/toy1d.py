@@ -441,14 +441,6 @@ def main(argv):
     print(f"Training {trained - start:.0f} s, drawing {time.time() - trained:.0f} s")
 
 
-def console():
-    """The ``gan-zoo-toy1d`` command (setup.py's console scripts)."""
-    global FLAGS
-    from gan_zoo import cli
-
+if __name__ == "__main__":
     FLAGS = _define_flags()
     cli.run(main)
-
-
-if __name__ == "__main__":
-    console()

@@ -34,10 +34,5 @@ def main(argv):
     )
 
 
-def console():
-    """The ``gan-zoo-train-classifier`` command (setup.py's console scripts)."""
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    console()
+    cli.run(main)

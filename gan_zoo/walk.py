@@ -77,10 +77,5 @@ def main(argv):
     print(f"Wrote {gif} ({len(frames)} frames)")
 
 
-def console():
-    """The ``gan-zoo-walk`` command (setup.py's console scripts)."""
-    cli.run(main)
-
-
 if __name__ == "__main__":
-    console()
+    cli.run(main)

@@ -201,7 +201,7 @@ def test_every_tool_is_an_installed_command_too():
     }
     tools = [entry.split()[1] for entry in ENTRY_POINTS if entry.startswith("-m ")]
     assert scripts == {
-        "gan-zoo-" + tool.removeprefix("gan_zoo.").replace("_", "-"): f"{tool}:console"
+        "gan-zoo-" + tool.removeprefix("gan_zoo.").replace("_", "-"): "gan_zoo.cli:console"
         for tool in tools
     }
     # The installed command parses its flags as python -m does.
