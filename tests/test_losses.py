@@ -145,3 +145,21 @@ def test_gaussian_kl_against_hand_computed_values():
         tf.constant([[1.0, 1.0]]), tf.constant([[np.log(4.0)] * 2], tf.float32)
     )
     assert float(two[0]) == pytest.approx(2 * float(kl[0]), rel=1e-6)
+
+
+def test_gradient_penalty_trains_the_critics_weights_through_its_input_gradient():
+    # D(x) = sum(a * x): the penalty (||a|| - 1)^2 has d/da = 2 (||a|| - 1) a / ||a||,
+    # which only a second derivative through the input gradient can give.
+    a = tf.Variable(np.full((1, 2, 2, 1), 0.75, np.float32))
+    real = tf.random.stateless_normal((3, 2, 2, 1), [1, 2])
+    fake = tf.random.stateless_normal((3, 2, 2, 1), [3, 4])
+    with tf.GradientTape() as tape:
+        penalty = tf.reduce_mean(
+            losses.gradient_penalty(
+                lambda x: tf.reduce_sum(a * x, axis=[1, 2, 3]), real, fake, tf.constant([0.5] * 3)
+            )
+        )
+    norm = 1.5
+    np.testing.assert_allclose(
+        tape.gradient(penalty, a).numpy(), 2 * (norm - 1) * a.numpy() / norm, rtol=1e-5
+    )
