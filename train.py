@@ -4,11 +4,11 @@
     python train.py --flagfile=flags/gan_mnist.flags # the paper's MNIST run
     python train.py --flagfile=runs/gan_digits/flags.txt   # reproduce a run
 
-Every setting is a flag named after a field of gan_zoo.config.Config; flags you
-do not give take the model's paper defaults.
+Every setting is a flag named after a field of gan_zoo.config.RunConfig (the
+run's, listed by --help) or of a model family's hyperparameters (e.g.
+gan_zoo.models.gan.GANHparams, listed by --helpfull under its module); flags
+you do not give take the model's paper defaults.
 """
-
-import dataclasses
 
 from absl import flags
 
@@ -22,11 +22,19 @@ _DEFINE = {
     "bool": flags.DEFINE_bool,
 }
 
-for _field in dataclasses.fields(config_lib.Config):
+# The flags come from the models' declarations, and the models import
+# TensorFlow: keep its start-up notes off the user's screen.
+cli.import_tensorflow_quietly()
+
+# The run's settings are this module's flags (--help); each model family's
+# hyperparameters are flags of the module that declares them (--helpfull
+# lists them under that module's name).
+for _name, (_field, _owner) in config_lib.declarations().items():
     _DEFINE[_field.type](
-        _field.name,
+        _name,
         None,
         f"{_field.metadata['help']} [default: the model's paper value, else {_field.default!r}]",
+        module_name=None if _owner is config_lib.RunConfig else _owner.__module__,
     )
 flags.DEFINE_bool(
     "export_only", False, "Write <workdir>/export from the newest checkpoint and exit; no training."

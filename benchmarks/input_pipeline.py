@@ -95,9 +95,9 @@ def main(argv):
     prepare_rate = None
     if FLAGS.prepared:
         start = time.perf_counter()
-        lsun.prepare(cfg)
+        lsun.prepare(cfg.run)
         prepare_rate = FLAGS.records / (time.perf_counter() - start)
-    source = lsun.load(cfg, prepared=FLAGS.prepared)
+    source = lsun.load(cfg.run, prepared=FLAGS.prepared)
 
     # Streaming, as for the real LSUN (36 GB at 64x64: never cached); a
     # generated LMDB would otherwise be served from memory after one pass.

@@ -1,11 +1,17 @@
-"""The experiment configuration: one frozen dataclass that flags resolve into.
+"""The settings of a run, in two parts: the run's own (:class:`RunConfig`,
+here: data, workdir, epochs, batch, seed, strategy, precision, logging,
+evaluation) and its model's hyperparameters (a dataclass that each model
+family declares beside its model, e.g. ``gan_zoo.models.gan.GANHparams``,
+with the rules of its values in its ``validate``).
 
-Every field is one ``train.py`` flag of the same name (train.py defines the
-flags from these fields, so help text lives here, once). Values resolve in
-layers: the dataclass defaults, then the model's paper defaults
-(``registry.paper_defaults``), then whatever the user gave on the command line or
-in a flagfile. The result is written to ``<workdir>/flags.txt``; passing that
-file back with ``--flagfile`` rebuilds the same Config.
+Every field of either is one ``train.py`` flag of the same name (train.py
+defines the flags from these declarations, so help text lives there, once).
+Values resolve in layers: the dataclass defaults, then the model's paper
+defaults (``registry.paper_defaults``), then whatever the user gave on the
+command line or in a flagfile. A setting that the chosen model does not have
+is refused. The resolved :class:`Config` is written to
+``<workdir>/flags.txt``; passing that file back with ``--flagfile`` rebuilds
+the same Config.
 """
 
 from __future__ import annotations
@@ -18,285 +24,144 @@ from typing import Any
 from gan_zoo.errors import UserError
 
 
-def _field(default, help_text: str):
+def setting(default, help_text: str):
+    """A field of a settings dataclass: one flag, with its default and help."""
     return dataclasses.field(default=default, metadata={"help": help_text})
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """A resolved experiment: every knob a run depends on."""
+class RunConfig:
+    """What a run does with a model: data, length, execution, logging, evaluation."""
 
-    model: str = _field("gan", "Model to train; see gan_zoo.registry.MODELS.")
-    dataset: str = _field(
+    model: str = setting("gan", "Model to train; see gan_zoo.registry.MODELS.")
+    dataset: str = setting(
         "digits", "Dataset; 'digits' is embedded in the package and needs no download."
     )
-    data_dir: str = _field(
+    data_dir: str = setting(
         "", "Directory with the dataset's files (e.g. MNIST's four IDX files), or a tfds data_dir."
     )
-    workdir: str = _field(
+    workdir: str = setting(
         "",
         "Run directory for logs, samples, checkpoints and export (default runs/<model>_<dataset>).",
     )
-    epochs: int = _field(20, "Passes over the training set.")
-    steps_per_epoch: int = _field(
+    epochs: int = setting(20, "Passes over the training set.")
+    steps_per_epoch: int = setting(
         0, "Cap on training steps per epoch for short runs; 0 means one full pass."
     )
-    batch_size: int = _field(100, "Minibatch size m of each network update.")
-    d_steps: int = _field(
-        1,
-        "k of Algorithm 1: discriminator updates, each on a fresh minibatch, per generator update.",
-    )
-    gan_update: str = _field(
-        "algorithm1",
-        "GANs: algorithm1 (k D steps on fresh minibatches, then one G step, as the "
-        "paper writes it) | simultaneous (the authors' released code: both "
-        "networks' gradients from one shared noise minibatch, applied at once, D's "
-        "cost halved; needs --d_steps=1).",
-    )
-    adversarial_loss: str = _field(
-        "non_saturating",
-        "GANs: the (D loss, G loss) pair: minimax (eq. 1, G minimises log(1 - D(G(z)))) | "
-        "non_saturating (eq. 1, G minimises -log D(G(z))) | wasserstein (D is a critic: "
-        "it maximises E[D(x)] - E[D(G(z))], G maximises E[D(G(z))]; add --penalty=gradient).",
-    )
-    penalty: str = _field(
-        "none",
-        "GANs: a term added to D's loss: none | gradient (WGAN-GP: (||grad D||_2 - 1)^2 at "
-        "random points between real and generated images, weighted by --penalty_weight).",
-    )
-    penalty_weight: float = _field(10.0, "GANs: weight of --penalty (WGAN-GP's lambda).")
-    latent_dim: int = _field(100, "Dimension of the noise / code z.")
-    noise: str = _field("uniform", "Noise prior p(z) of the generator: uniform | gaussian.")
-    seed: int = _field(0, "Seed for initialisation, data order and noise.")
-    strategy: str = _field(
+    batch_size: int = setting(100, "Minibatch size m of each network update.")
+    seed: int = setting(0, "Seed for initialisation, data order and noise.")
+    strategy: str = setting(
         "default",
         "tf.distribute strategy: default (one device, or the caller's scope) | "
         "mirrored (every local GPU) | multi_worker (MultiWorkerMirroredStrategy over "
         "the machines in TF_CONFIG) | tpu (TPUStrategy, see --tpu). --batch_size is "
         "always the global batch.",
     )
-    tpu: str = _field(
+    tpu: str = setting(
         "", "--strategy=tpu: the TPU's name or grpc:// address ('' = the TPU VM this runs on)."
     )
-    mixed_precision: str = _field(
+    mixed_precision: str = setting(
         "float32",
         "Compute dtype: float32 | mixed_bfloat16 | mixed_float16 (float32 weights, "
         "outputs and losses; float16 adds dynamic loss scaling to every optimizer).",
     )
-    jit_compile: str = _field(
+    jit_compile: str = setting(
         "auto",
         "XLA-compile the training step: true | false | auto (off on a CPU, where it "
         "measured slower; on on a GPU, as Keras does, except under --strategy).",
     )
-    steps_per_execution: int = _field(
+    steps_per_execution: int = setting(
         0,
         "Training steps per call into TensorFlow (callbacks act every this many steps); "
         "0 = auto: 10, or 1 under a tf.distribute strategy.",
     )
-    deterministic: bool = _field(
+    deterministic: bool = setting(
         False,
         "Make every TensorFlow op deterministic, so reruns and resumed runs are "
         "bit-identical on a GPU too (CPU runs already are); may be slower.",
     )
-    optimizer: str = _field("sgd", "Optimizer for every network: sgd | adam.")
-    learning_rate: float = _field(0.1, "Initial learning rate.")
-    lr_decay: float = _field(
-        1.0, "Learning rate is divided by this factor after every update (1 = constant)."
-    )
-    min_learning_rate: float = _field(0.0, "Floor of the decayed learning rate.")
-    momentum: float = _field(0.0, "SGD momentum at the start of training.")
-    final_momentum: float = _field(0.0, "SGD momentum reached after --momentum_epochs epochs.")
-    momentum_epochs: int = _field(0, "Epochs over which momentum rises linearly (0 = constant).")
-    beta_1: float = _field(0.9, "Adam beta_1.")
-    beta_2: float = _field(0.999, "Adam beta_2.")
-    paper_split: bool = _field(
+    paper_split: bool = setting(
         False,
         "MNIST only: train on the first 50,000 training digits and hold out 50,000-60,000 "
         "as validation, as the GAN paper did.",
     )
-    image_size: int = _field(
+    image_size: int = setting(
         64,
         "Convolutional models: height and width of generated images (32, 64 or 128); "
         "image datasets are resized (short side) and center-cropped to it.",
     )
-    ngf: int = _field(64, "DCGAN: generator width; its last hidden layer has ngf channels.")
-    ndf: int = _field(64, "DCGAN: discriminator width; its first layer has ndf channels.")
-    d_norm: str = _field(
-        "batch",
-        "DCGAN: normalisation in the discriminator: batch (BatchNorm, the DCGAN guideline) | "
-        "none (a WGAN-GP critic: its gradient penalty is per example, which batch statistics "
-        "would break).",
-    )
-    sync_batchnorm: bool = _field(
-        False,
-        "DCGAN under --strategy=mirrored: BatchNorm statistics over the global batch, "
-        "all-reduced across replicas, instead of each replica's share.",
-    )
-    lsun_category: str = _field("bedroom", "LSUN scene category, e.g. bedroom, church_outdoor.")
-    max_examples: int = _field(0, "Use at most this many training examples (0 = all).")
-    prior: str = _field(
-        "gaussian",
-        "AAE: target distribution of the code: gaussian | mixture_gaussian "
-        "(10 2-D Gaussians on a circle) | swiss_roll | uniform.",
-    )
-    conditional_prior: bool = _field(
-        False,
-        "AAE: the code discriminator also sees the one-hot label, and prior samples come "
-        "from the label's mixture component / swiss-roll segment (the paper's Fig. 4).",
-    )
-    g_steps: int = _field(1, "AAE: encoder-as-generator updates per training step.")
-    pretrain_epochs: int = _field(
-        0, "AAE: epochs of reconstruction-only training before the regularization phase starts."
-    )
-    hidden_units: int = _field(1000, "AAE: width of every hidden layer of the MLPs.")
-    hidden_layers: int = _field(3, "AAE: hidden layers in encoder, decoder and discriminator.")
-    d_learning_rate: float = _field(
-        0.0, "Learning rate of the (code) discriminator; 0 = --learning_rate."
-    )
-    g_learning_rate: float = _field(
-        0.0, "AAE: learning rate of the encoder's generator phase; 0 = --learning_rate."
-    )
-    architecture: str = _field(
-        "mlp",
-        "Autoencoders: mlp (--hidden_layers x --hidden_units ReLU) | conv (two stride-2 "
-        "convolutions each way).",
-    )
-    recon_loss: str = _field(
-        "bce",
-        "Autoencoders: reconstruction loss, bce (binary cross-entropy; for the VAE a "
-        "Bernoulli decoder) | mse (squared error; for the VAE a Gaussian decoder).",
-    )
-    corruption: str = _field(
-        "masking",
-        "dae: input corruption, gaussian (additive, std --corruption_level) | masking "
-        "(a --corruption_level fraction of pixels set to 0) | salt_and_pepper (a "
-        "fraction set to 0 or 1).",
-    )
-    corruption_level: float = _field(0.25, "dae: std of gaussian noise, or fraction of pixels.")
-    input_noise: float = _field(
-        0.0,
-        "Autoencoders: std of Gaussian noise added to the encoder's input pixels (in "
-        "[0, 1]) in every training phase, never when encoding for use; the target stays "
-        "clean. The AAE paper's semi-supervised models used 0.3.",
-    )
-    kl_warmup_epochs: int = _field(
-        0, "vae/cvae: the KL term's weight rises linearly from 0 to 1 over this many epochs."
-    )
-    c_learning_rate: float = _field(
-        0.0, "aae_semi_supervised: learning rate of the classification phase; 0 = --learning_rate."
-    )
-    num_labels: int = _field(
-        100, "aae_semi_supervised: labelled training examples, class-balanced (0 = all labels)."
-    )
-    num_clusters: int = _field(16, "aae_clustering: categories of the code y (clusters).")
-    eval_every_epochs: int = _field(
+    lsun_category: str = setting("bedroom", "LSUN scene category, e.g. bedroom, church_outdoor.")
+    max_examples: int = setting(0, "Use at most this many training examples (0 = all).")
+    eval_every_epochs: int = setting(
         0,
         "Score --eval_samples generated images every this many epochs (0 = never); the "
         "scores join the training metrics as eval_<metric>.",
     )
-    eval_metrics: str = _field("fid,coverage", "Comma-separated: parzen, fid, kid, is, coverage.")
-    eval_samples: int = _field(5000, "Generated images per periodic evaluation.")
-    eval_batch_stats: bool = _field(
+    eval_metrics: str = setting("fid,coverage", "Comma-separated: parzen, fid, kid, is, coverage.")
+    eval_samples: int = setting(5000, "Generated images per periodic evaluation.")
+    eval_batch_stats: bool = setting(
         False,
         "Periodic evaluation of a BatchNorm generator: also score samples drawn with "
         "each batch's own statistics, as in training (eval_<metric>_batch_stats), "
         "beside the moving averages the export uses.",
     )
-    keep_best: str = _field(
+    keep_best: str = setting(
         "",
         "Keep the export of the epoch with the best periodic score of this metric "
         "(parzen: highest, fid: lowest) in <workdir>/best_export; '' = off. Periodic "
         "scores use validation data only, never the test split.",
     )
-    eval_features: str = _field(
+    eval_features: str = setting(
         "",
         "Feature extractor of the evaluation: mnist_classifier | inception (default: "
         "mnist_classifier for 28x28x1 data, else inception).",
     )
-    inception_weights: str = _field(
+    inception_weights: str = setting(
         "", "Keras InceptionV3 weights file (with top), for --eval_features=inception."
     )
-    log_every_steps: int = _field(100, "Write TensorBoard training scalars every this many steps.")
-    num_samples: int = _field(
+    log_every_steps: int = setting(100, "Write TensorBoard training scalars every this many steps.")
+    num_samples: int = setting(
         100, "Images in the per-epoch sample grid (a square number looks best)."
     )
-    keep_checkpoints: int = _field(3, "How many most recent checkpoints to keep.")
-    checkpoint_every_steps: int = _field(
+    keep_checkpoints: int = setting(3, "How many most recent checkpoints to keep.")
+    checkpoint_every_steps: int = setting(
         0, "Also checkpoint every this many steps, not only at the end of every epoch (0 = not)."
     )
-    export_onnx: bool = _field(
+    export_onnx: bool = setting(
         False,
         "Also write <workdir>/export/onnx/<signature>.onnx for every signature ONNX can "
         'express, each checked with onnxruntime; needs pip install -e ".[onnx]".',
     )
 
-    # --- derived helpers -------------------------------------------------
-    def to_flagfile(self) -> str:
-        """The config as absl flagfile text (one --name=value per line)."""
-        lines = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool):
-                lines.append(f"--{f.name}" if value else f"--no{f.name}")
-            else:
-                lines.append(f"--{f.name}={value}")
-        return "\n".join(lines) + "\n"
-
-    def validate(self) -> Config:
+    def validate(self) -> None:
         """Raises UserError with one actionable line for any bad value."""
         # These import TensorFlow; keep `import config` light.
-        from gan_zoo import losses, registry
-        from gan_zoo.models import dae, gan
+        from gan_zoo import registry
 
         registry.model_class(self.model)
         registry.dataset_loader(self.dataset)
-        check_choice("adversarial_loss", self.adversarial_loss, tuple(losses.ADVERSARIAL))
-        check_choice("penalty", self.penalty, tuple(losses.PENALTIES))
-        check_choice("d_norm", self.d_norm, ("batch", "none"))
-        check_choice("noise", self.noise, ("uniform", "gaussian"))
-        check_choice("gan_update", self.gan_update, gan.UPDATES)
-        if self.gan_update == "simultaneous" and self.d_steps != 1:
-            raise UserError(
-                f"--gan_update=simultaneous takes one D step per update; "
-                f"drop --d_steps={self.d_steps} or use --gan_update=algorithm1."
-            )
-        check_choice("optimizer", self.optimizer, ("sgd", "adam"))
         check_choice("strategy", self.strategy, ("default", "mirrored", "multi_worker", "tpu"))
         check_choice(
             "mixed_precision", self.mixed_precision, ("float32", "mixed_bfloat16", "mixed_float16")
         )
         check_choice("jit_compile", self.jit_compile, ("auto", "true", "false"))
         check_non_negative("steps_per_execution", self.steps_per_execution, " (0 = auto)")
-        check_choice("architecture", self.architecture, ("mlp", "conv"))
-        check_choice("recon_loss", self.recon_loss, losses.RECONSTRUCTION_LOSSES)
-        check_choice("corruption", self.corruption, dae.CORRUPTIONS)
         # NumPy's global seed (keras.utils.set_random_seed) takes 0 ... 2**32 - 1.
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(
                 f"--seed={self.seed} is out of range; pick a seed from 0 to {MAX_SEED} (2**32 - 1)."
             )
-        check_positive("epochs", self.epochs)
-        check_positive("batch_size", self.batch_size)
-        check_positive("d_steps", self.d_steps)
-        check_positive("latent_dim", self.latent_dim)
-        check_positive("learning_rate", self.learning_rate)
-        check_positive("log_every_steps", self.log_every_steps)
-        check_positive("num_samples", self.num_samples)
-        check_positive("keep_checkpoints", self.keep_checkpoints)
+        for name in ("epochs", "batch_size", "log_every_steps", "num_samples", "keep_checkpoints"):
+            check_positive(name, getattr(self, name))
         check_non_negative("checkpoint_every_steps", self.checkpoint_every_steps, " (0 = not)")
         check_non_negative("eval_every_epochs", self.eval_every_epochs, " (0 = never)")
+        check_non_negative("steps_per_epoch", self.steps_per_epoch, " (0 = full pass)")
+        check_non_negative("max_examples", self.max_examples, " (0 = all)")
         if self.eval_every_epochs:
             from gan_zoo.evaluation import protocol
 
             protocol.check_metrics(self.eval_metrics)
             check_positive("eval_samples", self.eval_samples)
-        if self.eval_batch_stats and not registry.model_class(self.model).can(
-            "preview_with_batch_stats"
-        ):
-            raise UserError(
-                f"--eval_batch_stats needs a generator with BatchNorm (dcgan); "
-                f"--model={self.model} has none."
-            )
         if self.keep_best:
             from gan_zoo.evaluation import protocol
 
@@ -309,34 +174,61 @@ class Config:
                     f"to score it: add --eval_every_epochs=1 and "
                     f"{self.keep_best} to --eval_metrics."
                 )
-        check_non_negative("steps_per_epoch", self.steps_per_epoch, " (0 = full pass)")
-        if self.lr_decay < 1.0:
-            raise UserError(f"--lr_decay={self.lr_decay} must be >= 1 (the rate is divided by it).")
-        for name in ("momentum", "final_momentum", "beta_1", "beta_2"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise UserError(f"--{name}={value} must be in [0, 1).")
-        check_non_negative("max_examples", self.max_examples, " (0 = all)")
-        check_non_negative("num_labels", self.num_labels, " (0 = all labels)")
-        if self.num_clusters < 2:
-            raise UserError(f"--num_clusters={self.num_clusters} must be >= 2.")
-        for name in ("g_steps", "hidden_units", "hidden_layers"):
-            check_positive(name, getattr(self, name))
-        for name in (
-            "pretrain_epochs",
-            "kl_warmup_epochs",
-            "corruption_level",
-            "input_noise",
-            "d_learning_rate",
-            "g_learning_rate",
-            "c_learning_rate",
-            "momentum_epochs",
-            "penalty_weight",
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A resolved experiment: the run's settings and its model's
+    hyperparameters. Every setting of either reads as an attribute
+    (``cfg.epochs``, ``cfg.latent_dim``); one the model does not have is an
+    AttributeError that names the model."""
+
+    run: RunConfig
+    hparams: Any
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("run", "hparams"):
+            raise AttributeError(name)
+        for part in (self.run, self.hparams):
+            if name in part.__dataclass_fields__:
+                return getattr(part, name)
+        raise AttributeError(f"{name!r} is not a setting of --model={self.run.model}")
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting by name: the run's, then the model's."""
+        return {**dataclasses.asdict(self.run), **dataclasses.asdict(self.hparams)}
+
+    def replace(self, **changes) -> Config:
+        """This Config with ``changes`` (settings by name) applied, unvalidated."""
+        run = {k: v for k, v in changes.items() if k in RunConfig.__dataclass_fields__}
+        hparams = {k: v for k, v in changes.items() if k not in run}
+        return Config(
+            dataclasses.replace(self.run, **run), dataclasses.replace(self.hparams, **hparams)
+        )
+
+    def to_flagfile(self) -> str:
+        """The config as absl flagfile text (one --name=value per line)."""
+        lines = []
+        for name, value in self.settings().items():
+            if isinstance(value, bool):
+                lines.append(f"--{name}" if value else f"--no{name}")
+            else:
+                lines.append(f"--{name}={value}")
+        return "\n".join(lines) + "\n"
+
+    def validate(self) -> Config:
+        """Raises UserError with one actionable line for any bad value."""
+        from gan_zoo import registry
+
+        self.run.validate()
+        self.hparams.validate(self.run)
+        if self.eval_batch_stats and not registry.model_class(self.model).can(
+            "preview_with_batch_stats"
         ):
-            check_non_negative(name, getattr(self, name))
-        check_positive("ngf", self.ngf)
-        check_positive("ndf", self.ndf)
-        registry.model_class(self.model).check_config(self)
+            raise UserError(
+                f"--eval_batch_stats needs a generator with BatchNorm (dcgan); "
+                f"--model={self.model} has none."
+            )
         return self
 
 
@@ -359,8 +251,42 @@ def check_positive(name: str, value) -> None:
         raise UserError(f"--{name}={value} must be > 0.")
 
 
+def declarations() -> dict[str, tuple[dataclasses.Field, type]]:
+    """Every setting of every model: name -> (its field, the dataclass that
+    declares it), the run's first, then each model family's hyperparameters
+    (a name shared by families is declared once, by the first)."""
+    from gan_zoo import registry
+    from gan_zoo.models.base import Hparams
+
+    classes = [RunConfig, Hparams]
+    for name in registry.model_names():
+        cls = registry.model_class(name).Hparams
+        if cls not in classes:
+            classes.append(cls)
+    found: dict[str, tuple[dataclasses.Field, type]] = {}
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            owner = next(
+                c for c in reversed(cls.__mro__) if f.name in getattr(c, "__dataclass_fields__", {})
+            )
+            found.setdefault(f.name, (f, owner))
+    return found
+
+
 def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(Config)]
+    """The name of every setting of every model."""
+    return list(declarations())
+
+
+def models_with(name: str) -> list[str]:
+    """The --model values that have setting ``name``."""
+    from gan_zoo import registry
+
+    return [
+        m
+        for m in registry.model_names()
+        if name in registry.model_class(m).Hparams.__dataclass_fields__
+    ]
 
 
 def resolve(overrides: Mapping[str, Any]) -> Config:
@@ -373,19 +299,35 @@ def resolve(overrides: Mapping[str, Any]) -> Config:
 
     Returns:
       A validated Config with ``workdir`` filled in.
+
+    Raises:
+      UserError: for an unknown setting, one the model does not have, or a
+        bad value.
     """
     from gan_zoo import registry
 
     unknown = set(overrides) - set(field_names())
     if unknown:
         raise UserError(f"unknown setting(s): {', '.join(sorted(unknown))}.")
-    model = overrides.get("model", Config.model)
-    values = registry.paper_defaults(model)
-    values.update(overrides)
-    cfg = Config(**values)
-    if not cfg.workdir:
-        cfg = dataclasses.replace(cfg, workdir=os.path.join("runs", f"{cfg.model}_{cfg.dataset}"))
-    return cfg.validate()
+    model = overrides.get("model", RunConfig.model)
+    hparams_cls = registry.model_class(model).Hparams
+    run_names, model_names = (
+        set(RunConfig.__dataclass_fields__),
+        set(hparams_cls.__dataclass_fields__),
+    )
+    foreign = sorted(set(overrides) - run_names - model_names)
+    if foreign:
+        owners = sorted({m for name in foreign for m in models_with(name)})
+        raise UserError(
+            f"--model={model} has no setting {', '.join('--' + n for n in foreign)} (a setting "
+            f"of {', '.join(owners)}); drop it, or choose one of those models."
+        )
+    values = {**registry.paper_defaults(model), **overrides}
+    run = RunConfig(**{k: v for k, v in values.items() if k in run_names})
+    if not run.workdir:
+        run = dataclasses.replace(run, workdir=os.path.join("runs", f"{run.model}_{run.dataset}"))
+    hparams = hparams_cls(**{k: v for k, v in values.items() if k in model_names})
+    return Config(run, hparams).validate()
 
 
 def parse_flagfile(text: str, source: str = "the flagfile") -> dict[str, Any]:
@@ -397,7 +339,7 @@ def parse_flagfile(text: str, source: str = "the flagfile") -> dict[str, Any]:
       UserError: naming ``source``, for lines that are no Config setting or
         whose value does not fit the setting's type.
     """
-    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    types = {name: f.type for name, (f, _) in declarations().items()}
     settings: dict[str, Any] = {}
     unknown, bad = [], []
     for line in text.splitlines():
@@ -467,8 +409,9 @@ RESUMABLE = frozenset(
 def differences(saved: Mapping[str, Any], cfg: Config) -> list[str]:
     """``--name=saved (now new)`` for each setting, other than RESUMABLE ones,
     where a workdir's saved flags differ from ``cfg``."""
+    now = cfg.settings()
     return [
-        f"--{name}={saved[name]} (now {getattr(cfg, name)})"
-        for name in field_names()
-        if name not in RESUMABLE and name in saved and saved[name] != getattr(cfg, name)
+        f"--{name}={saved[name]} (now {value})"
+        for name, value in now.items()
+        if name not in RESUMABLE and name in saved and saved[name] != value
     ]

@@ -146,7 +146,7 @@ def main(argv):
     if export is not None:
         cfg = export.data_config(dataset, FLAGS.data_dir, **fixed)
     else:
-        cfg = config.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed})
+        cfg = config.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed}).run
     source = registry.dataset_loader(cfg.dataset)(cfg)
     result = {
         "dataset": cfg.dataset,

@@ -31,18 +31,21 @@ class Export:
     metadata: dict
 
     def data_config(self, dataset: str | None = None, data_dir: str | None = None, **fixed):
-        """The Config that loads the data the export was trained on, with
+        """The RunConfig that loads the data the export was trained on, with
         ``dataset`` / ``data_dir`` replacing the export's where given and
         ``fixed`` settings on top. Settings this version no longer has are dropped."""
         from gan_zoo import config
 
-        settings = {k: v for k, v in self.metadata["config"].items() if k in config.field_names()}
+        names = config.RunConfig.__dataclass_fields__
+        settings = {k: v for k, v in self.metadata["config"].items() if k in names}
         settings.update(fixed)
         if dataset is not None:
             settings["dataset"] = dataset
         if data_dir is not None:
             settings["data_dir"] = data_dir
-        return config.resolve(settings)
+        run = config.RunConfig(**settings)
+        run.validate()
+        return run
 
     def signature(self, name: str, needed_for: str | None = None):
         """The serving signature ``name`` (a function of keyword tensors).

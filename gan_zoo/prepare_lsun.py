@@ -35,7 +35,7 @@ def main(argv):
         }
     )
     start = time.perf_counter()
-    path = lsun.prepare(cfg)
+    path = lsun.prepare(cfg.run)
     print(f"Wrote {path} in {time.perf_counter() - start:.0f} s.")
 
 

@@ -23,7 +23,7 @@ def main(argv):
 
     config.check_positive("epochs", FLAGS.epochs)
     config.check_choice("dataset", FLAGS.dataset, ("mnist", "digits"))
-    cfg = config.resolve({"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir})
+    cfg = config.resolve({"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir}).run
     source = registry.dataset_loader(FLAGS.dataset)(cfg)
     model, accuracy = classifier.train(source, epochs=FLAGS.epochs, seed=FLAGS.seed)
     out = FLAGS.out or classifier.WEIGHTS

@@ -52,7 +52,7 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    source = registry.dataset_loader(cfg.dataset)(cfg)
+    source = registry.dataset_loader(cfg.dataset)(cfg.run)
     model_cls = registry.model_class(cfg.model)
     per_step = model_cls.examples_per_step(cfg)
     image_shape = model_cls.image_shape(cfg, source)
@@ -198,7 +198,7 @@ def export_model(cfg: Config, model, directory: str | None = None) -> str:
     """Writes ``directory`` (default ``<workdir>/export``) from ``model``."""
     metadata = {
         "model": cfg.model,
-        "config": dataclasses.asdict(cfg),
+        "config": cfg.settings(),
         "output_range": list(model.output_range),
     }
     return export.export(model, directory or os.path.join(cfg.workdir, "export"), metadata)
@@ -298,7 +298,7 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
     try:
         with strategy.scope():
             return _train(
-                dataclasses.replace(cfg, workdir=scratch),
+                cfg.replace(workdir=scratch),
                 verbose,
                 resume_from=None if overwrite else cfg.workdir,
             )
@@ -323,7 +323,7 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     callbacks.log_run_settings(
         run_writer,
         os.path.basename(os.path.abspath(cfg.workdir)),
-        dataclasses.asdict(cfg),
+        cfg.settings(),
         cfg.to_flagfile(),
     )
     writer = tf.summary.create_file_writer(os.path.join(cfg.workdir, "logs", "images"))

@@ -1,7 +1,6 @@
 """Shared test helpers: tiny configs, generated IDX files, subprocess runs."""
 
 import atexit
-import dataclasses
 import gzip
 import json
 import os
@@ -196,4 +195,4 @@ def tiny(tmp_path):
 
 
 def replace(cfg, **changes):
-    return dataclasses.replace(cfg, **changes)
+    return cfg.replace(**changes)

@@ -61,9 +61,16 @@ def record(flags: dict, workdir: str) -> dict:
 
     from gan_zoo import config, training
 
+    # The small widths where the model has them (the GANs' networks are the
+    # papers'; models_with has every model that has a setting).
+    small = {
+        k: v
+        for k, v in SMALL.items()
+        if k in config.RunConfig.__dataclass_fields__ or flags["model"] in config.models_with(k)
+    }
     cfg = config.resolve(
         {
-            **SMALL,
+            **small,
             **flags,
             "workdir": workdir,
             "dataset": "digits",

@@ -203,7 +203,12 @@ def _categorical_model(tmp_path, model="aae_clustering", **overrides):
     from gan_zoo import registry
 
     values = dict(
-        model=model, hidden_units=32, hidden_layers=1, batch_size=8, latent_dim=3, num_clusters=5
+        model=model,
+        hidden_units=32,
+        hidden_layers=1,
+        batch_size=8,
+        latent_dim=3,
+        **({"num_clusters": 5} if model == "aae_clustering" else {}),
     )
     values.update(overrides)
     cfg = tiny_config(tmp_path / "w", **values)

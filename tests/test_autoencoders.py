@@ -19,7 +19,9 @@ from gan_zoo.models.vae import VAE
 
 
 def _model(tmp_path, model, **overrides):
-    values = dict(model=model, hidden_units=32, hidden_layers=1, batch_size=8, latent_dim=3)
+    values = dict(model=model, batch_size=8, latent_dim=3)
+    if model != "cgan":  # the cGAN's networks are the paper's
+        values.update(hidden_units=32, hidden_layers=1)
     values.update(overrides)
     cfg = tiny_config(tmp_path / model, **values)
     return registry.model_class(model).from_flags(cfg, digits.load(), steps_per_epoch=2)

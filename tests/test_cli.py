@@ -31,6 +31,7 @@ def test_registry_lists_choices_for_unknown_names():
         ({"learning_rate": -0.1}, "--learning_rate=-0.1 must be > 0"),
         ({"d_learning_rate": -1.0}, "--d_learning_rate=-1.0 must be >= 0"),
         ({"model": "dcgan", "image_size": 48}, "--image_size=48 is not supported by dcgan"),
+        ({"model": "wgan_gp", "d_norm": "batch"}, "add --d_norm=none"),
         ({"model": "aae", "prior": "cauchy"}, "unknown prior 'cauchy'"),
         # 2-D pictures and priors with a 10-D code make no sense.
         ({"model": "aae", "prior": "mixture_gaussian", "latent_dim": 10}, "--latent_dim=2"),
@@ -39,7 +40,12 @@ def test_registry_lists_choices_for_unknown_names():
         ({"model": "dae", "corruption": "blur"}, "--corruption='blur' is not one of"),
         ({"eval_every_epochs": 1, "eval_metrics": "fid,lpips"}, "choose from parzen, fid"),
         ({"checkpoint_every_steps": -1}, "--checkpoint_every_steps=-1 must be >= 0"),
-        ({"architecture": "transformer"}, "--architecture='transformer' is not one of"),
+        ({"model": "ae", "architecture": "transformer"}, "--architecture='transformer' is not"),
+        # A setting of another model, even a valid one, is named with its models.
+        (
+            {"model": "aae", "ngf": 32},
+            "--model=aae has no setting --ngf .a setting of dcgan, wgan_gp",
+        ),
         ({"strategy": "parameter_server"}, "--strategy='parameter_server' is not one of"),
         ({"gan_update": "async"}, "--gan_update='async' is not one of"),
         ({"keep_best": "kid", "eval_every_epochs": 1}, "--keep_best='kid' is not one of"),
@@ -283,3 +289,27 @@ def test_a_model_declares_its_optional_hooks_and_a_misspelt_one_fails_at_once():
 
     with pytest.raises(ValueError, match="no optional hook"):
         AE.can("picture")
+
+
+def test_help_lists_the_run_settings_and_helpfull_each_familys_under_its_module():
+    import re
+
+    results = run_scripts({"help": ["train.py", "--help"], "full": ["train.py", "--helpfull"]})
+    short, full = results["help"].stdout, results["full"].stdout
+    assert "--batch_size" in short and "--eval_metrics" in short
+    for hparam in ("--ngf", "--hidden_units", "--latent_dim", "--adversarial_loss"):
+        assert hparam not in short
+    sections = dict(re.findall(r"^(gan_zoo\.models\.\w+):\n((?:  .*\n|    .*\n)+)", full, re.M))
+    assert "--ngf" in sections["gan_zoo.models.dcgan"]
+    assert "--adversarial_loss" in sections["gan_zoo.models.gan"]
+    assert "--latent_dim" in sections["gan_zoo.models.base"]
+    assert "--num_clusters" in sections["gan_zoo.models.aae_clustering"]
+
+
+def test_a_runs_flags_hold_its_settings_and_its_models_only(tmp_path):
+    gan, aae = (config.resolve({"model": m, "workdir": str(tmp_path)}) for m in ("gan", "aae"))
+    assert "--adversarial_loss=non_saturating" in gan.to_flagfile()
+    assert "--ngf" not in gan.to_flagfile() and "--prior" not in gan.to_flagfile()
+    assert "--prior=gaussian" in aae.to_flagfile() and "--adversarial_loss" not in aae.to_flagfile()
+    for cfg in (gan, aae):
+        assert config.resolve(config.parse_flagfile(cfg.to_flagfile())) == cfg

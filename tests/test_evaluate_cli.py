@@ -19,7 +19,7 @@ def export_dir(tmp_path_factory):
 
 
 def _library(samples):
-    source = registry.dataset_loader("digits")(config.resolve({"dataset": "digits"}))
+    source = registry.dataset_loader("digits")(config.resolve({"dataset": "digits"}).run)
     return protocol.evaluate(
         samples,
         protocol.real_sets(source),
@@ -218,15 +218,10 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     from gan_zoo.evaluation import classification
 
     exports = {}
-    for name in ("aae_semi_supervised", "aae_clustering"):
+    own = {"aae_semi_supervised": {"num_labels": 20}, "aae_clustering": {"num_clusters": 4}}
+    for name, settings in own.items():
         cfg = tiny_config(
-            tmp_path / name,
-            model=name,
-            hidden_units=16,
-            hidden_layers=1,
-            latent_dim=2,
-            num_labels=20,
-            num_clusters=4,
+            tmp_path / name, model=name, hidden_units=16, hidden_layers=1, latent_dim=2, **settings
         )
         exports[name] = training.run(cfg, verbose=0).export_dir
     results = run_scripts(

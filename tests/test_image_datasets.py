@@ -1,6 +1,5 @@
 """LSUN LMDB, image folders and the tfds image sets, on fixtures made here (offline)."""
 
-import dataclasses
 import io
 import json
 import logging
@@ -19,7 +18,7 @@ RED, BLUE = (255, 0, 0), (0, 0, 255)
 
 
 def make_config(**changes):
-    return dataclasses.replace(config.Config(), **{"image_size": SIZE, **changes})
+    return config.RunConfig(**{"image_size": SIZE, **changes})
 
 
 def encode(array, fmt, **options):

@@ -3,7 +3,6 @@ walk.py / arithmetic.py / probe.py tools on a tiny fake export."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
@@ -250,9 +249,7 @@ def _save_fake_export(directory, with_features=True):
         }
     )
     with open(os.path.join(directory, "gan_zoo.json"), "w") as f:
-        json.dump(
-            {"model": "dcgan", "config": dataclasses.asdict(cfg), "output_range": [-1.0, 1.0]}, f
-        )
+        json.dump({"model": "dcgan", "config": cfg.settings(), "output_range": [-1.0, 1.0]}, f)
     return str(directory)
 
 

@@ -54,7 +54,9 @@ def _spec(name, cfg):
     # The autoencoder family: encode, decode, reconstruct, generate = sample.
     code = {"z": z, **({"z_log_var": z} if name in ("vae", "cvae") else {})}
     reads = {"label": label} if name in ("cvae", "aae_supervised") else {}
-    categories = {"aae_clustering": cfg.num_clusters, "aae_semi_supervised": CLASSES}.get(name)
+    categories = {"aae_semi_supervised": CLASSES}.get(name)
+    if name == "aae_clustering":
+        categories = cfg.num_clusters
     if categories:  # a softmax y beside the style z; decode takes y as categories
         y = ([None, categories], F32)
         code, generated = {"y": y, "z": z}, {"y": y, "z": z}
@@ -145,7 +147,7 @@ def test_signature_inputs_outputs_and_ranges(exports, name, signature):
     declared = fn.structured_input_signature[1]
     assert {k: (v.shape.as_list(), v.dtype) for k, v in declared.items()} == inputs
 
-    categories = {"aae_clustering": cfg.num_clusters}.get(name, CLASSES)
+    categories = cfg.num_clusters if name == "aae_clustering" else CLASSES
     got = {k: v.numpy() for k, v in fn(**_inputs(inputs, categories)).items()}
     assert {k: (list(v.shape), tf.as_dtype(v.dtype)) for k, v in got.items()} == {
         k: ([N] + shape[1:], dtype) for k, (shape, dtype) in outputs.items()

@@ -1,7 +1,6 @@
 """End to end: a tiny run leaves logs, samples, checkpoints and a working export;
 a second run resumes; flags.txt reproduces the config."""
 
-import dataclasses
 import glob
 import json
 import os
@@ -134,7 +133,7 @@ def test_rerun_resumes_from_checkpoint(finished_run):
         np.testing.assert_array_equal(a, b.numpy())
     assert int(again.model.g_optimizer.iterations) == 2 * steps
     # A longer run continues from there instead of starting over.
-    longer = training.run(dataclasses.replace(cfg, epochs=3), verbose=0)
+    longer = training.run(cfg.replace(epochs=3), verbose=0)
     assert (
         longer.epochs_done == 3
         and list(longer.history["d_loss"])
@@ -154,7 +153,7 @@ def test_export_on_demand_from_the_last_checkpoint(finished_run, tmp_path):
     from gan_zoo.errors import UserError
 
     with pytest.raises(UserError, match="no checkpoint"):
-        training.export_only(dataclasses.replace(cfg, workdir=str(tmp_path / "empty")))
+        training.export_only(cfg.replace(workdir=str(tmp_path / "empty")))
 
 
 def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path):

@@ -5,7 +5,8 @@ which holds the usual defaults) that training.run() drives through:
 - ``output_range``: the (low, high) pixel range its decoder/generator emits;
 - ``from_flags(config, source, steps_per_epoch)``: build and compile it;
 - ``examples_per_step(config)``: data examples one ``train_step`` consumes;
-- ``check_config(config)``: raise UserError for settings it cannot use;
+- ``Hparams``: the dataclass of its family's hyperparameters, whose
+  ``validate(run)`` raises UserError for values it cannot use;
 - ``image_shape(config, source)``: the (H, W, C) it works at;
 - ``checkpoint_items()``: trackables (optimizers, ...) a checkpoint must hold;
 - ``preview(num, seed)``: images in [0, 1] for the per-epoch grid;

@@ -27,14 +27,63 @@ defaults. The generator phase uses the non-saturating loss -log D(q(z|x)).
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers, priors
+from gan_zoo.config import check_non_negative, check_positive, setting
 from gan_zoo.errors import UserError
 from gan_zoo.models import categorical_code
-from gan_zoo.models.ae import AE
-from gan_zoo.models.base import require_labels
+from gan_zoo.models.ae import AE, AEHparams
+from gan_zoo.models.base import d_learning_rate_setting, require_labels
+
+
+@dataclasses.dataclass(frozen=True)
+class AAEHparams(AEHparams):
+    """An autoencoder's hyperparameters and its regularization phase's."""
+
+    prior: str = setting(
+        "gaussian",
+        "AAE: target distribution of the code: gaussian | mixture_gaussian "
+        "(10 2-D Gaussians on a circle) | swiss_roll | uniform.",
+    )
+    conditional_prior: bool = setting(
+        False,
+        "AAE: the code discriminator also sees the one-hot label, and prior samples come "
+        "from the label's mixture component / swiss-roll segment (the paper's Fig. 4).",
+    )
+    g_steps: int = setting(1, "AAE: encoder-as-generator updates per training step.")
+    pretrain_epochs: int = setting(
+        0, "AAE: epochs of reconstruction-only training before the regularization phase starts."
+    )
+    d_learning_rate: float = d_learning_rate_setting()
+    g_learning_rate: float = setting(
+        0.0, "AAE: learning rate of the encoder's generator phase; 0 = --learning_rate."
+    )
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        # Unknown names and 2-D priors with another --latent_dim fail here,
+        # before any data is loaded.
+        priors.target(self.prior, self.latent_dim)
+        check_positive("g_steps", self.g_steps)
+        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate"):
+            check_non_negative(name, getattr(self, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class CategoricalAAEHparams(AAEHparams):
+    """An AAE with a categorical code y learns its own categories."""
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        if self.conditional_prior:
+            raise UserError(
+                f"--model={run.model} learns its own categories; drop "
+                "--conditional_prior (it is for the plain aae)."
+            )
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -51,6 +100,8 @@ class AAE(AE):
         categories beside z, with its own discriminator (see
         gan_zoo/models/categorical_code.py); 0 = z alone.
     """
+
+    Hparams = AAEHparams
 
     capabilities = AE.capabilities | {"training_callbacks"}
 
@@ -118,17 +169,6 @@ class AAE(AE):
         """K of the categorical code y (0: the code is z alone)."""
         del config, source
         return 0
-
-    @classmethod
-    def check_config(cls, config) -> None:
-        # Unknown names and 2-D priors with another --latent_dim fail here,
-        # before any data is loaded.
-        priors.target(config.prior, config.latent_dim)
-        if "y" in cls.code_names and config.conditional_prior:
-            raise UserError(
-                f"--model={config.model} learns its own categories; drop "
-                "--conditional_prior (it is for the plain aae)."
-            )
 
     @classmethod
     def check_labels(cls, config, source):

@@ -18,17 +18,32 @@ see gan_zoo/evaluation/classification.py.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 
+from gan_zoo.config import setting
+from gan_zoo.errors import UserError
 from gan_zoo.evaluation import classification
 from gan_zoo.models import categorical_code
-from gan_zoo.models.aae import AAE
+from gan_zoo.models.aae import AAE, CategoricalAAEHparams
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusteringHparams(CategoricalAAEHparams):
+    num_clusters: int = setting(16, "aae_clustering: categories of the code y (clusters).")
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        if self.num_clusters < 2:
+            raise UserError(f"--num_clusters={self.num_clusters} must be >= 2.")
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
 class ClusteringAAE(AAE):
     """An AAE with a categorical code y over ``--num_clusters`` categories and a style z."""
 
+    Hparams = ClusteringHparams
     capabilities = AAE.capabilities | {"held_out_metrics"}
     paper_defaults = dict(AAE.paper_defaults, latent_dim=5, hidden_layers=2, num_clusters=16)
     code_names = categorical_code.NAMES

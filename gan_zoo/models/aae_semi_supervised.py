@@ -17,20 +17,39 @@ with its own optimizer (``--c_learning_rate``).
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers
+from gan_zoo.config import check_non_negative, setting
 from gan_zoo.evaluation import classification
 from gan_zoo.models import categorical_code
-from gan_zoo.models.aae import AAE
+from gan_zoo.models.aae import AAE, CategoricalAAEHparams
 from gan_zoo.models.base import require_labels
+
+
+@dataclasses.dataclass(frozen=True)
+class SemiSupervisedHparams(CategoricalAAEHparams):
+    c_learning_rate: float = setting(
+        0.0, "aae_semi_supervised: learning rate of the classification phase; 0 = --learning_rate."
+    )
+    num_labels: int = setting(
+        100, "aae_semi_supervised: labelled training examples, class-balanced (0 = all labels)."
+    )
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        check_non_negative("c_learning_rate", self.c_learning_rate)
+        check_non_negative("num_labels", self.num_labels, " (0 = all labels)")
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
 class SemiSupervisedAAE(AAE):
     """q(y, z|x) with a classification phase on labelled minibatches."""
 
+    Hparams = SemiSupervisedHparams
     capabilities = AAE.capabilities | {"held_out_metrics", "labelled_subset"}
 
     paper_defaults = dict(AAE.paper_defaults, latent_dim=10, hidden_layers=2, num_labels=100)

@@ -22,13 +22,48 @@ those look next to a VAE's or an AAE's is the point of those models.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors
+from gan_zoo.config import check_choice, check_non_negative, check_positive, setting
 from gan_zoo.datasets.pipeline import to_unit_range
-from gan_zoo.models.base import ZooModel, require_labels
+from gan_zoo.models.base import Hparams, ZooModel, require_labels
+
+
+@dataclasses.dataclass(frozen=True)
+class AEHparams(Hparams):
+    """Every autoencoder's hyperparameters: its networks and reconstruction loss."""
+
+    hidden_units: int = setting(1000, "AAE: width of every hidden layer of the MLPs.")
+    hidden_layers: int = setting(3, "AAE: hidden layers in encoder, decoder and discriminator.")
+    architecture: str = setting(
+        "mlp",
+        "Autoencoders: mlp (--hidden_layers x --hidden_units ReLU) | conv (two stride-2 "
+        "convolutions each way).",
+    )
+    recon_loss: str = setting(
+        "bce",
+        "Autoencoders: reconstruction loss, bce (binary cross-entropy; for the VAE a "
+        "Bernoulli decoder) | mse (squared error; for the VAE a Gaussian decoder).",
+    )
+    input_noise: float = setting(
+        0.0,
+        "Autoencoders: std of Gaussian noise added to the encoder's input pixels (in "
+        "[0, 1]) in every training phase, never when encoding for use; the target stays "
+        "clean. The AAE paper's semi-supervised models used 0.3.",
+    )
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        check_choice("architecture", self.architecture, ("mlp", "conv"))
+        check_choice("recon_loss", self.recon_loss, losses.RECONSTRUCTION_LOSSES)
+        check_positive("hidden_units", self.hidden_units)
+        check_positive("hidden_layers", self.hidden_layers)
+        check_non_negative("input_noise", self.input_noise)
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -58,6 +93,7 @@ class AE(ZooModel):
         epochs=20,
     )
     output_range = (0.0, 1.0)
+    Hparams = AEHparams
     network_names = ("encoder", "decoder")
     # What its export serves (gan_zoo/signatures.py) and the pictures it draws
     # every epoch (gan_zoo/pictures.py).

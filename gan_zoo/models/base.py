@@ -2,11 +2,52 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from gan_zoo import optimizers
+from gan_zoo.config import check_choice, check_non_negative, check_positive, setting
 from gan_zoo.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Hparams:
+    """What every model has: the size of its code and its optimizer's settings."""
+
+    latent_dim: int = setting(100, "Dimension of the noise / code z.")
+    optimizer: str = setting("sgd", "Optimizer for every network: sgd | adam.")
+    learning_rate: float = setting(0.1, "Initial learning rate.")
+    lr_decay: float = setting(
+        1.0, "Learning rate is divided by this factor after every update (1 = constant)."
+    )
+    min_learning_rate: float = setting(0.0, "Floor of the decayed learning rate.")
+    momentum: float = setting(0.0, "SGD momentum at the start of training.")
+    final_momentum: float = setting(0.0, "SGD momentum reached after --momentum_epochs epochs.")
+    momentum_epochs: int = setting(0, "Epochs over which momentum rises linearly (0 = constant).")
+    beta_1: float = setting(0.9, "Adam beta_1.")
+    beta_2: float = setting(0.999, "Adam beta_2.")
+
+    def validate(self, run) -> None:
+        """Raises UserError with one actionable line for a bad value; ``run``
+        is the RunConfig, for rules that involve it."""
+        del run
+        check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        check_positive("latent_dim", self.latent_dim)
+        check_positive("learning_rate", self.learning_rate)
+        check_non_negative("momentum_epochs", self.momentum_epochs)
+        if self.lr_decay < 1.0:
+            raise UserError(f"--lr_decay={self.lr_decay} must be >= 1 (the rate is divided by it).")
+        for name in ("momentum", "final_momentum", "beta_1", "beta_2"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise UserError(f"--{name}={value} must be in [0, 1).")
+
+
+def d_learning_rate_setting():
+    """--d_learning_rate, which the GANs and the AAEs both have."""
+    return setting(0.0, "Learning rate of the (code) discriminator; 0 = --learning_rate.")
 
 
 def require_labels(source, what: str) -> None:
@@ -33,6 +74,9 @@ OPTIONAL_HOOKS = (
 
 class ZooModel(keras.Model):
     """A keras.Model with the training driver's hooks at their usual values."""
+
+    # The dataclass of the model family's hyperparameters.
+    Hparams = Hparams
 
     capabilities: frozenset[str] = frozenset()
     # Kinds of gan_zoo/pictures.py drawn every epoch from held-out data.
@@ -84,10 +128,6 @@ class ZooModel(keras.Model):
     def examples_per_step(cls, config) -> int:
         """Data examples one ``train_step`` consumes."""
         return config.batch_size
-
-    @classmethod
-    def check_config(cls, config) -> None:
-        """Raises UserError for settings this model cannot use (none by default)."""
 
     @classmethod
     def image_shape(cls, config, source):

@@ -16,12 +16,15 @@ the target is always the clean image.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from gan_zoo import priors
+from gan_zoo.config import check_choice, check_non_negative, setting
 from gan_zoo.errors import UserError
-from gan_zoo.models.ae import AE
+from gan_zoo.models.ae import AE, AEHparams
 
 CORRUPTIONS = ("gaussian", "masking", "salt_and_pepper")
 
@@ -47,6 +50,29 @@ def corrupt(images, kind: str, level: float, generator):
     return tf.where(hit, tf.cast(coin < 0.5, images.dtype), images)
 
 
+@dataclasses.dataclass(frozen=True)
+class DAEHparams(AEHparams):
+    """An autoencoder's hyperparameters and the corruption of its input."""
+
+    corruption: str = setting(
+        "masking",
+        "dae: input corruption, gaussian (additive, std --corruption_level) | masking "
+        "(a --corruption_level fraction of pixels set to 0) | salt_and_pepper (a "
+        "fraction set to 0 or 1).",
+    )
+    corruption_level: float = setting(0.25, "dae: std of gaussian noise, or fraction of pixels.")
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        check_choice("corruption", self.corruption, CORRUPTIONS)
+        check_non_negative("corruption_level", self.corruption_level)
+        if self.corruption != "gaussian" and not 0.0 < self.corruption_level < 1.0:
+            raise UserError(
+                f"--corruption_level={self.corruption_level} is the fraction of "
+                f"pixels {self.corruption} noise hits; it must be in (0, 1)."
+            )
+
+
 @keras.saving.register_keras_serializable("gan_zoo")
 class DAE(AE):
     """An AE trained to rebuild clean images from corrupted ones.
@@ -56,6 +82,7 @@ class DAE(AE):
       corruption_level: its strength.
     """
 
+    Hparams = DAEHparams
     draws = AE.draws + ("denoising",)
     paper_defaults = dict(AE.paper_defaults, corruption="masking", corruption_level=0.25)
 
@@ -64,14 +91,6 @@ class DAE(AE):
     ):
         super().__init__(encoder, decoder, latent_dim, **kwargs)
         self.corruption, self.corruption_level = corruption, float(corruption_level)
-
-    @classmethod
-    def check_config(cls, config) -> None:
-        if config.corruption != "gaussian" and not 0.0 < config.corruption_level < 1.0:
-            raise UserError(
-                f"--corruption_level={config.corruption_level} is the fraction of "
-                f"pixels {config.corruption} noise hits; it must be in (0, 1)."
-            )
 
     @classmethod
     def model_kwargs(cls, config, source, steps_per_epoch):

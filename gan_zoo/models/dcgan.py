@@ -23,6 +23,7 @@ forward passes, so BatchNorm statistics never mix them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
@@ -30,9 +31,10 @@ import tensorflow as tf
 from keras import layers
 
 from gan_zoo import priors
+from gan_zoo.config import check_choice, check_positive, setting
 from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.errors import UserError
-from gan_zoo.models.gan import GAN
+from gan_zoo.models.gan import GAN, GANHparams
 from gan_zoo.networks import OUTPUT_DTYPE, FusedBatchNorm
 
 IMAGE_SIZES = (32, 64, 128)
@@ -140,6 +142,41 @@ def discriminator(
     return keras.Model(x, logit, name="discriminator")
 
 
+@dataclasses.dataclass(frozen=True)
+class DCGANHparams(GANHparams):
+    """The GAN family's hyperparameters and the convolutional networks' widths."""
+
+    ngf: int = setting(64, "DCGAN: generator width; its last hidden layer has ngf channels.")
+    ndf: int = setting(64, "DCGAN: discriminator width; its first layer has ndf channels.")
+    d_norm: str = setting(
+        "batch",
+        "DCGAN: normalisation in the discriminator: batch (BatchNorm, the DCGAN guideline) | "
+        "none (a WGAN-GP critic: its gradient penalty is per example, which batch statistics "
+        "would break).",
+    )
+    sync_batchnorm: bool = setting(
+        False,
+        "DCGAN under --strategy=mirrored: BatchNorm statistics over the global batch, "
+        "all-reduced across replicas, instead of each replica's share.",
+    )
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        check_positive("ngf", self.ngf)
+        check_positive("ndf", self.ndf)
+        check_choice("d_norm", self.d_norm, ("batch", "none"))
+        if self.penalty == "gradient" and self.d_norm == "batch":
+            raise UserError(
+                "--penalty=gradient is a per-example penalty, which BatchNorm's batch "
+                "statistics would mix across examples; add --d_norm=none."
+            )
+        if run.image_size not in IMAGE_SIZES:
+            raise UserError(
+                f"--image_size={run.image_size} is not supported by {run.model}; "
+                f"choose one of: {', '.join(map(str, IMAGE_SIZES))}."
+            )
+
+
 @keras.saving.register_keras_serializable("gan_zoo")
 class DCGAN(GAN):
     """A GAN whose networks follow the DCGAN guidelines; see the module docstring."""
@@ -161,25 +198,13 @@ class DCGAN(GAN):
         ngf=64,
         ndf=64,
     )
+    Hparams = DCGANHparams
     output_range = (-1.0, 1.0)
     serves = ("adversarial", "features")
 
     def make_prior(self, name):
         """p(z); "uniform" is U(-1, 1) here, as in the DCGAN paper."""
         return priors.Uniform(1.0) if name == "uniform" else priors.noise(name)
-
-    @classmethod
-    def check_config(cls, config) -> None:
-        if config.penalty == "gradient" and config.d_norm == "batch":
-            raise UserError(
-                "--penalty=gradient is a per-example penalty, which BatchNorm's batch "
-                "statistics would mix across examples; add --d_norm=none."
-            )
-        if config.image_size not in IMAGE_SIZES:
-            raise UserError(
-                f"--image_size={config.image_size} is not supported by dcgan; "
-                f"choose one of: {', '.join(map(str, IMAGE_SIZES))}."
-            )
 
     @classmethod
     def image_shape(cls, config, source):

@@ -26,13 +26,63 @@ compared on the same networks and schedules.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors
+from gan_zoo.config import check_choice, check_non_negative, check_positive, setting
 from gan_zoo.datasets.pipeline import to_unit_range
-from gan_zoo.models.base import ZooModel
+from gan_zoo.errors import UserError
+from gan_zoo.models.base import Hparams, ZooModel, d_learning_rate_setting
+
+
+@dataclasses.dataclass(frozen=True)
+class GANHparams(Hparams):
+    """The GAN family's hyperparameters: the game, its update rule and p(z)."""
+
+    d_steps: int = setting(
+        1,
+        "k of Algorithm 1: discriminator updates, each on a fresh minibatch, per generator update.",
+    )
+    gan_update: str = setting(
+        "algorithm1",
+        "GANs: algorithm1 (k D steps on fresh minibatches, then one G step, as the "
+        "paper writes it) | simultaneous (the authors' released code: both "
+        "networks' gradients from one shared noise minibatch, applied at once, D's "
+        "cost halved; needs --d_steps=1).",
+    )
+    adversarial_loss: str = setting(
+        "non_saturating",
+        "GANs: the (D loss, G loss) pair: minimax (eq. 1, G minimises log(1 - D(G(z)))) | "
+        "non_saturating (eq. 1, G minimises -log D(G(z))) | wasserstein (D is a critic: "
+        "it maximises E[D(x)] - E[D(G(z))], G maximises E[D(G(z))]; add --penalty=gradient).",
+    )
+    penalty: str = setting(
+        "none",
+        "GANs: a term added to D's loss: none | gradient (WGAN-GP: (||grad D||_2 - 1)^2 at "
+        "random points between real and generated images, weighted by --penalty_weight).",
+    )
+    penalty_weight: float = setting(10.0, "GANs: weight of --penalty (WGAN-GP's lambda).")
+    noise: str = setting("uniform", "Noise prior p(z) of the generator: uniform | gaussian.")
+    d_learning_rate: float = d_learning_rate_setting()
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        check_choice("adversarial_loss", self.adversarial_loss, tuple(losses.ADVERSARIAL))
+        check_choice("penalty", self.penalty, tuple(losses.PENALTIES))
+        check_choice("noise", self.noise, ("uniform", "gaussian"))
+        check_choice("gan_update", self.gan_update, UPDATES)
+        check_positive("d_steps", self.d_steps)
+        if self.gan_update == "simultaneous" and self.d_steps != 1:
+            raise UserError(
+                f"--gan_update=simultaneous takes one D step per update; "
+                f"drop --d_steps={self.d_steps} or use --gan_update=algorithm1."
+            )
+        check_non_negative("penalty_weight", self.penalty_weight)
+        check_non_negative("d_learning_rate", self.d_learning_rate)
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -77,6 +127,7 @@ class GAN(ZooModel):
         momentum_epochs=250,
         epochs=100,
     )
+    Hparams = GANHparams
     output_range = (0.0, 1.0)
     # What the export serves (gan_zoo/signatures.py); whether G and D read a label.
     serves = ("adversarial",)

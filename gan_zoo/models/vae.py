@@ -24,12 +24,28 @@ comparable with bounds on binarised MNIST.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers, priors
-from gan_zoo.models.ae import AE
+from gan_zoo.config import check_non_negative, setting
+from gan_zoo.models.ae import AE, AEHparams
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEHparams(AEHparams):
+    """An autoencoder's hyperparameters and the KL term's warm-up."""
+
+    kl_warmup_epochs: int = setting(
+        0, "vae/cvae: the KL term's weight rises linearly from 0 to 1 over this many epochs."
+    )
+
+    def validate(self, run) -> None:
+        super().validate(run)
+        check_non_negative("kl_warmup_epochs", self.kl_warmup_epochs)
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -39,6 +55,8 @@ class VAE(AE):
     Args (besides :class:`AE`'s):
       kl_warmup_steps: steps over which the KL weight rises from 0 to 1 (0 = always 1).
     """
+
+    Hparams = VAEHparams
 
     capabilities = AE.capabilities | {"held_out_metrics"}
 
