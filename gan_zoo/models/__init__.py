@@ -1,7 +1,7 @@
 """Models. Each is a keras.Model subclass (via :class:`gan_zoo.models.base.ZooModel`,
 which holds the usual defaults) that training.run() drives through:
 
-- ``paper_defaults``: dict of Config fields the model's paper fixes;
+- ``paper_defaults``: dict of settings (the run's or its own) the model's paper fixes;
 - ``output_range``: the (low, high) pixel range its decoder/generator emits;
 - ``from_flags(config, source, steps_per_epoch)``: build and compile it;
 - ``examples_per_step(config)``: data examples one ``train_step`` consumes;
