@@ -48,6 +48,13 @@ setup(
     },
     extras_require={
         "onnx": ONNX,
-        "test": ["pytest>=8", "pytest-xdist>=3.6,<4", "ruff==0.17.6", *ONNX],
+        # scikit-learn: the SVM probe's test compares our solver with LinearSVC.
+        "test": [
+            "pytest>=8",
+            "pytest-xdist>=3.6,<4",
+            "ruff==0.17.6",
+            "scikit-learn>=1.5,<2",
+            *ONNX,
+        ],
     },
 )
