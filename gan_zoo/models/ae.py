@@ -38,8 +38,10 @@ from gan_zoo.models.base import Hparams, ZooModel, require_labels
 class AEHparams(Hparams):
     """Every autoencoder's hyperparameters: its networks and reconstruction loss."""
 
-    hidden_units: int = setting(1000, "AAE: width of every hidden layer of the MLPs.")
-    hidden_layers: int = setting(3, "AAE: hidden layers in encoder, decoder and discriminator.")
+    hidden_units: int = setting(1000, "Autoencoders: width of every hidden layer of the MLPs.")
+    hidden_layers: int = setting(
+        3, "Autoencoders: hidden layers of the encoder, decoder (and discriminator)."
+    )
     architecture: str = setting(
         "mlp",
         "Autoencoders: mlp (--hidden_layers x --hidden_units ReLU) | conv (two stride-2 "
