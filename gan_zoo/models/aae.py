@@ -251,12 +251,17 @@ class AAE(AE):
         return self.categorical.stateless_code(num, seed)
 
     @property
+    def _categorical_kinds(self):
+        """A categorical code's kind of signatures and of pictures, where there is one."""
+        return () if self.categorical is None else ("categories",)
+
+    @property
     def serves(self):
-        return AE.serves + (() if self.categorical is None else ("categories",))
+        return AE.serves + self._categorical_kinds
 
     @property
     def draws(self):
-        return AE.draws + (() if self.categorical is None else ("categories",))
+        return AE.draws + self._categorical_kinds
 
     def prior_samples(self, name, labels):
         """Prior draws for code ``name``, one per label (from its component if conditional)."""

@@ -39,7 +39,8 @@ class CategoricalCode:
     """q(y, z|x) of an AAE ``model`` whose encoder emits K logits, then z.
 
     Args:
-      model: the AAE; its encoder, decoder, style prior and pixel range are used.
+      model: the AAE; its encoder (with its input noise), style prior and
+        cycling labels are used.
       num_categories: K.
     """
 
