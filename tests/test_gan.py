@@ -154,6 +154,37 @@ def test_scheduled_momentum_sgd_matches_hand_update():
         expected += velocity
         opt.apply_gradients([(tf.constant([2.0]), w)])
     assert float(w.numpy()[0]) == pytest.approx(expected, rel=1e-6)
+    assert float(opt.momentums[0].numpy()[0]) == pytest.approx(velocity, rel=1e-6)
+
+
+def test_fused_momentum_update_is_bit_identical_to_the_separate_ops():
+    # One device: the fused kernel. Under a strategy: Keras' separate ops.
+    schedule = optimizers.EpochRamp(0.5, 0.7, epochs=3, updates_per_epoch=2)
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(64, 33)).astype(np.float32)
+    grads = rng.normal(size=(7, 64, 33)).astype(np.float32)
+
+    def train(strategy):
+        with strategy.scope():
+            w = keras.Variable(start)
+            opt = optimizers.ScheduledMomentumSGD(
+                optimizers.DecayWithFloor(0.1, 1.01, 1e-3), schedule
+            )
+            opt.build([w])
+        step = tf.function(lambda g: strategy.run(lambda: opt.apply_gradients([(g, w)])))
+        for g in grads:
+            step(tf.constant(g))
+        graph = step.get_concrete_function(tf.constant(grads[0])).graph
+        kernel = any(op.type == "ResourceApplyKerasMomentum" for op in graph.get_operations())
+        return w.numpy(), opt.momentums[0].numpy(), int(opt.iterations.numpy()), kernel
+
+    fused = train(tf.distribute.get_strategy())
+    separate = train(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    assert fused[3] and not separate[3]
+    np.testing.assert_array_equal(fused[0], separate[0])
+    np.testing.assert_array_equal(fused[1], separate[1])
+    assert fused[2] == separate[2] == 7
+    assert not np.allclose(fused[0], start)
 
 
 def _small_gan(update, d_steps=1):
