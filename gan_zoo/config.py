@@ -127,6 +127,12 @@ class RunConfig:
     checkpoint_every_steps: int = setting(
         0, "Also checkpoint every this many steps, not only at the end of every epoch (0 = not)."
     )
+    export: bool = setting(
+        True,
+        "Write the SavedModel <workdir>/export when training ends. --noexport skips it "
+        "(e.g. in a sweep compared by its logged metrics); --export_only writes it later "
+        "from the newest checkpoint.",
+    )
     export_onnx: bool = setting(
         False,
         "Also write <workdir>/export/onnx/<signature>.onnx for every signature ONNX can "
@@ -162,6 +168,10 @@ class RunConfig:
 
             protocol.check_metrics(self.eval_metrics)
             check_positive("eval_samples", self.eval_samples)
+        if self.export_onnx and not self.export:
+            raise UserError(
+                "--export_onnx converts the export that --noexport skips; drop one of them."
+            )
         if self.keep_best:
             from gan_zoo.evaluation import protocol
 
@@ -401,6 +411,7 @@ RESUMABLE = frozenset(
         "inception_weights",
         "eval_batch_stats",
         "keep_best",
+        "export",
         "export_onnx",
     }
 )

@@ -403,7 +403,7 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
             f"checkpoint {manager.latest_checkpoint} written. Run the same command to resume.",
             checkpointer.stop_signal,
         )
-    export_dir = export_model(cfg, model)
+    export_dir = export_model(cfg, model) if cfg.export else None
     summary = {
         "epochs_done": int(epochs_done.numpy()),
         "steps_per_epoch": steps,
@@ -414,7 +414,8 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
     with open(os.path.join(cfg.workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     callbacks.log_final_metrics(run_writer, summary["final_metrics"], callbacks.steps_done(model))
-    print(f"Done: {summary['epochs_done']} epochs in {cfg.workdir}; export at {export_dir}.")
+    exported = f"export at {export_dir}" if export_dir else "no export (--noexport)"
+    print(f"Done: {summary['epochs_done']} epochs in {cfg.workdir}; {exported}.")
     return Run(cfg, model, int(epochs_done.numpy()), history, throughput.median(), export_dir)
 
 

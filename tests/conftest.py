@@ -21,7 +21,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(workdir, **overrides):
-    """The real default config, shrunk to a couple of small steps."""
+    """The real default config, shrunk to a couple of small steps. Without the
+    final SavedModel (export=True where a test reads it): writing one costs
+    more CPU than the tiny training it would follow."""
     from gan_zoo import config
 
     values = dict(
@@ -31,6 +33,7 @@ def tiny_config(workdir, **overrides):
         batch_size=8,
         num_samples=4,
         log_every_steps=1,
+        export=False,
     )
     values.update(overrides)
     return config.resolve(values)

@@ -98,7 +98,12 @@ def test_aae_trains_and_exports_its_signatures(tmp_path):
 
     run = training.run(
         tiny_config(
-            tmp_path / "w", model="aae", hidden_units=16, hidden_layers=1, prior="swiss_roll"
+            tmp_path / "w",
+            model="aae",
+            hidden_units=16,
+            hidden_layers=1,
+            prior="swiss_roll",
+            export=True,
         ),
         verbose=0,
     )
@@ -173,7 +178,9 @@ def test_supervised_aae_trains_and_exports_label_signatures(tmp_path):
     from gan_zoo import training
 
     run = training.run(
-        tiny_config(tmp_path / "w", model="aae_supervised", hidden_units=16, hidden_layers=1),
+        tiny_config(
+            tmp_path / "w", model="aae_supervised", hidden_units=16, hidden_layers=1, export=True
+        ),
         verbose=0,
     )
     loaded = tf.saved_model.load(run.export_dir)
@@ -387,6 +394,7 @@ def test_semi_supervised_trains_logs_its_error_and_exports_classify(tmp_path):
         latent_dim=2,
         num_labels=20,
         epochs=2,
+        export=True,
     )
     run = training.run(cfg, verbose=0)
     assert len(run.history["test_error"]) == 2

@@ -237,7 +237,8 @@ def test_one_training_step_changes_every_network(tmp_path, model, overrides):
 
 def test_ae_conv_trains_and_exports(tmp_path):
     run = training.run(
-        tiny_config(tmp_path / "w", model="ae", architecture="conv", latent_dim=2), verbose=0
+        tiny_config(tmp_path / "w", model="ae", architecture="conv", latent_dim=2, export=True),
+        verbose=0,
     )
     loaded = tf.saved_model.load(run.export_dir)
     images = tf.constant(digits.load().arrays("test")[0][:3].astype(np.float32) / 255.0)
@@ -253,7 +254,10 @@ def test_ae_conv_trains_and_exports(tmp_path):
 
 def test_vae_logs_test_elbo_and_exports(tmp_path):
     run = training.run(
-        tiny_config(tmp_path / "w", model="vae", latent_dim=2, epochs=2, hidden_units=32), verbose=0
+        tiny_config(
+            tmp_path / "w", model="vae", latent_dim=2, epochs=2, hidden_units=32, export=True
+        ),
+        verbose=0,
     )
     assert len(run.history["test_neg_elbo"]) == 2
     summary = json.load(open(tmp_path / "w" / "summary.json"))
@@ -274,7 +278,9 @@ def test_vae_logs_test_elbo_and_exports(tmp_path):
 
 
 def test_cvae_export_takes_labels(tmp_path):
-    run = training.run(tiny_config(tmp_path / "w", model="cvae", hidden_units=16), verbose=0)
+    run = training.run(
+        tiny_config(tmp_path / "w", model="cvae", hidden_units=16, export=True), verbose=0
+    )
     loaded = tf.saved_model.load(run.export_dir)
     images = tf.constant(digits.load().arrays("test")[0][:3].astype(np.float32) / 255.0)
     label = tf.constant([3, 3, 3])
@@ -293,7 +299,9 @@ def test_cvae_export_takes_labels(tmp_path):
 
 
 def test_cgan_trains_and_exports_class_rows(tmp_path):
-    run = training.run(tiny_config(tmp_path / "w", model="cgan", num_samples=20), verbose=0)
+    run = training.run(
+        tiny_config(tmp_path / "w", model="cgan", num_samples=20, export=True), verbose=0
+    )
     loaded = tf.saved_model.load(run.export_dir)
     out = loaded.signatures["sample"](num=tf.constant(20), seed=tf.constant(0, tf.int64))
     np.testing.assert_array_equal(out["label"].numpy(), np.repeat(np.arange(10), 2))
@@ -307,7 +315,8 @@ def test_cgan_trains_and_exports_class_rows(tmp_path):
 
 def test_export_signatures_refuse_wrong_shapes_and_dtypes(tmp_path):
     run = training.run(
-        tiny_config(tmp_path / "w", model="vae", latent_dim=2, hidden_units=8), verbose=0
+        tiny_config(tmp_path / "w", model="vae", latent_dim=2, hidden_units=8, export=True),
+        verbose=0,
     )
     loaded = tf.saved_model.load(run.export_dir)
     errors = (ValueError, TypeError, tf.errors.InvalidArgumentError)

@@ -14,7 +14,7 @@ from gan_zoo.evaluation import features, protocol
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
-    run = training.run(tiny_config(tmp_path_factory.mktemp("ev") / "w"), verbose=0)
+    run = training.run(tiny_config(tmp_path_factory.mktemp("ev") / "w", export=True), verbose=0)
     return run.export_dir
 
 
@@ -221,7 +221,13 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     own = {"aae_semi_supervised": {"num_labels": 20}, "aae_clustering": {"num_clusters": 4}}
     for name, settings in own.items():
         cfg = tiny_config(
-            tmp_path / name, model=name, hidden_units=16, hidden_layers=1, latent_dim=2, **settings
+            tmp_path / name,
+            model=name,
+            hidden_units=16,
+            hidden_layers=1,
+            latent_dim=2,
+            **settings,
+            export=True,
         )
         exports[name] = training.run(cfg, verbose=0).export_dir
     results = run_scripts(

@@ -22,7 +22,13 @@ def _layer_dtypes(network):
 
 def test_mixed_bfloat16_computes_hidden_layers_in_bfloat16_and_exports_float32(tmp_path):
     cfg = tiny_config(
-        tmp_path, model="dcgan", image_size=32, ngf=8, ndf=8, mixed_precision="mixed_bfloat16"
+        tmp_path,
+        model="dcgan",
+        image_size=32,
+        ngf=8,
+        ndf=8,
+        mixed_precision="mixed_bfloat16",
+        export=True,
     )
     before = [v.numpy() for v in training._prepare(cfg)[1].generator.trainable_variables]
     run = training.run(cfg, verbose=0)

@@ -138,7 +138,7 @@ def test_the_command_writes_the_files_and_says_what_it_skipped(converted, tmp_pa
 
 def test_without_the_extra_a_run_stops_before_it_starts(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
-    cfg = tiny_config(tmp_path / "run", export_onnx=True)
+    cfg = tiny_config(tmp_path / "run", export_onnx=True, export=True)
     for attempt in (
         lambda: training.run(cfg),
         lambda: training.export_only(cfg),
@@ -163,6 +163,6 @@ def test_a_run_with_export_onnx_converts_its_export(tmp_path, monkeypatch):
         "_train",
         lambda cfg, verbose: training.Run(cfg, None, 1, {}, None, f"{cfg.workdir}/export"),
     )
-    training.run(tiny_config(tmp_path / "plain"))
-    training.run(tiny_config(tmp_path / "onnx", export_onnx=True))
+    training.run(tiny_config(tmp_path / "plain", export=True))
+    training.run(tiny_config(tmp_path / "onnx", export_onnx=True, export=True))
     assert converted == [f"{tmp_path}/onnx/export"]

@@ -18,7 +18,7 @@ from gan_zoo import training
 def finished_run(tmp_path_factory):
     from conftest import tiny_config
 
-    cfg = tiny_config(tmp_path_factory.mktemp("run") / "w", epochs=2)
+    cfg = tiny_config(tmp_path_factory.mktemp("run") / "w", epochs=2, export=True)
     return training.run(cfg, verbose=0)
 
 
@@ -143,17 +143,28 @@ def test_rerun_resumes_from_checkpoint(finished_run):
     assert int(longer.model.d_optimizer.iterations) == 3 * steps
 
 
-def test_export_on_demand_from_the_last_checkpoint(finished_run, tmp_path):
-    import shutil
+def test_noexport_skips_the_export_and_export_only_writes_it_from_the_checkpoint(tmp_path):
+    from conftest import tiny_config
 
-    cfg = finished_run.config
-    shutil.rmtree(f"{cfg.workdir}/export")
-    assert training.export_only(cfg) == os.path.abspath(f"{cfg.workdir}/export")
-    assert os.path.isfile(f"{cfg.workdir}/export/saved_model.pb")
+    from gan_zoo import exported
     from gan_zoo.errors import UserError
 
+    cfg = tiny_config(tmp_path / "w", export=False)
+    run = training.run(cfg, verbose=0)
+    assert run.export_dir is None and not os.path.exists(f"{cfg.workdir}/export")
+    assert json.load(open(f"{cfg.workdir}/summary.json"))["export"] is None
+    assert training.export_only(cfg) == os.path.abspath(f"{cfg.workdir}/export")
+    # The export holds the trained weights, restored from the checkpoint.
+    z = np.random.default_rng(0).normal(size=(2, cfg.latent_dim)).astype(np.float32)
+    np.testing.assert_allclose(
+        exported.load_export(f"{cfg.workdir}/export").generate(z),
+        run.model.generator(z, training=False).numpy(),
+        atol=1e-6,
+    )
     with pytest.raises(UserError, match="no checkpoint"):
         training.export_only(cfg.replace(workdir=str(tmp_path / "empty")))
+    with pytest.raises(UserError, match="--noexport skips; drop one of them"):
+        tiny_config(tmp_path / "x", export=False, export_onnx=True)
 
 
 def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path):
@@ -322,7 +333,7 @@ def test_divergence_stops_before_anything_is_saved(tmp_path, monkeypatch):
     from gan_zoo import callbacks
     from gan_zoo.errors import UserError
 
-    cfg = tiny_config(tmp_path / "w", epochs=1, steps_per_execution=1)
+    cfg = tiny_config(tmp_path / "w", epochs=1, steps_per_execution=1, export=True)
     training.run(cfg, verbose=0)
     saved = sorted(os.listdir(tmp_path / "w" / "checkpoints"))
     exported_at = os.path.getmtime(tmp_path / "w" / "export" / "saved_model.pb")
@@ -334,7 +345,9 @@ def test_divergence_stops_before_anything_is_saved(tmp_path, monkeypatch):
     original = callbacks.DivergenceGuard.on_train_batch_end
     monkeypatch.setattr(callbacks.DivergenceGuard, "on_train_batch_end", poisoned)
     with pytest.raises(UserError, match=r"diverged at step 3: d_loss = nan.*untouched"):
-        training.run(tiny_config(tmp_path / "w", epochs=2, steps_per_execution=1), verbose=0)
+        training.run(
+            tiny_config(tmp_path / "w", epochs=2, steps_per_execution=1, export=True), verbose=0
+        )
     assert sorted(os.listdir(tmp_path / "w" / "checkpoints")) == saved
     assert os.path.getmtime(tmp_path / "w" / "export" / "saved_model.pb") == exported_at
 

@@ -35,20 +35,20 @@ def _start_holder(workdir):
 
 def test_a_second_run_or_export_is_refused_naming_the_live_one_and_deletes_nothing(tmp_path):
     w = tmp_path / "w"
-    training.run(tiny_config(w), verbose=0)
+    training.run(tiny_config(w, export=True), verbose=0)
     before = sorted(os.listdir(w / "checkpoints"))
     holder = _start_holder(w)
     try:
         for overwrite in (False, True):  # --overwrite must not delete a live run's outputs
             with pytest.raises(UserError) as caught:
-                training.run(tiny_config(w, epochs=2), verbose=0, overwrite=overwrite)
+                training.run(tiny_config(w, epochs=2, export=True), verbose=0, overwrite=overwrite)
             message = str(caught.value)
             assert f"pid {holder.pid} on host {socket.gethostname()}" in message
             assert "\n" not in message and "kill -TERM" in message
             assert sorted(os.listdir(w / "checkpoints")) == before
             assert (w / "export").is_dir() and (w / "flags.txt").is_file()
         with pytest.raises(UserError, match=f"pid {holder.pid}"):
-            training.export_only(tiny_config(w))
+            training.export_only(tiny_config(w, export=True))
     finally:
         holder.kill()
         holder.wait()
