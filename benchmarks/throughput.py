@@ -144,7 +144,12 @@ class Timed:
         self.flops = step_flops(model, batch)
         model.jit_compile = jit
         model.steps_per_execution = per_call
+        from gan_zoo.datasets import pipeline
+
+        # Without tf.data's autotuning, as train.py's pipeline: its thread
+        # made a fit call's end wait for its next wake-up (gan_zoo/datasets/pipeline.py).
         self.data = tf.data.Dataset.from_tensors(batch).repeat()
+        self.data = self.data.with_options(pipeline.WITHOUT_AUTOTUNING)
         self.fit(2 * per_call)  # traces (and compiles)
         self.seconds = []
 

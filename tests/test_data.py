@@ -167,3 +167,20 @@ def test_labelled_stream_draws_only_the_chosen_examples_and_hides_other_labels()
             seen.append(match[0])
     # 60 draws cycle through all 20 labelled examples, 3 times each.
     np.testing.assert_array_equal(np.bincount(seen, minlength=20), [3] * 20)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"model": "gan"}, {"model": "aae_semi_supervised", "hidden_units": 16}]
+)
+def test_the_stream_train_py_fits_runs_without_tf_data_autotuning(tmp_path, settings):
+    # Its thread held up the end of every fit call (gan_zoo/datasets/pipeline.py).
+    from conftest import tiny_config
+
+    from gan_zoo import training
+
+    cfg = tiny_config(tmp_path / "w", **settings)
+    make_dataset = training._prepare(cfg, resume_from=None)[2]
+    options = make_dataset(0).options()
+    assert options.autotune.enabled is False
+    # and the multi-worker sharding set beside it survives
+    assert options.experimental_distribute.auto_shard_policy.name == "DATA"

@@ -164,7 +164,16 @@ def training_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    return ds.prefetch(tf.data.AUTOTUNE), steps
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(WITHOUT_AUTOTUNING), steps
+
+
+# tf.data's autotuning thread sleeps between optimisation rounds whose period
+# doubles from 10 ms up to a minute, and an iterator's destructor waits for it
+# to wake, so a `fit` call (whose end destroys its iterator) could take up to
+# twice its length; see the README's benchmarks. Without autotuning, AUTOTUNE
+# still picks a parallelism, and the input pipeline was as fast.
+WITHOUT_AUTOTUNING = tf.data.Options()
+WITHOUT_AUTOTUNING.autotune.enabled = False
 
 
 def balanced_subset(labels, num: int, num_classes: int, seed: int) -> np.ndarray:
