@@ -86,8 +86,8 @@ class ScheduledMomentumSGD(keras.optimizers.SGD):
         velocity = self.momentums[self._get_variable_index(variable)]
         if keras.backend.backend() == "tensorflow" and not tf.distribute.has_strategy():
             # The same update in one pass over the weights. As separate ops
-            # (below) each re-read every weight, a quarter of the MLP GAN's
-            # step on 2 CPU cores (benchmarks/op_profile.py). TensorFlow's
+            # (below) each re-reads every weight, a large share of the MLP
+            # GAN's step on a CPU (README, benchmarks/op_profile.py). TensorFlow's
             # kernel computes v * mu - g * lr, then w + v, in this order, so
             # the weights are bit-identical. Under a tf.distribute strategy
             # Keras hands update_step per-device variables through its own
