@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from gan_zoo.datasets import pipeline
 from gan_zoo.datasets.base import load_labelled
 from gan_zoo.errors import UserError
 
@@ -84,15 +85,20 @@ def train(source, epochs: int = 6, batch_size: int = 128, seed: int = 0, verbose
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    model.fit(
-        train_images,
-        train_labels,
-        batch_size=batch_size,
-        epochs=epochs,
-        verbose=verbose,
-        shuffle=True,
+    # A tf.data stream without autotuning, not arrays: Keras would build one
+    # with it for every epoch, and each epoch's end would wait for its thread
+    # (gan_zoo/datasets/pipeline.py).
+    batches = (
+        tf.data.Dataset.from_tensor_slices((train_images, train_labels))
+        .shuffle(len(train_images), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .with_options(pipeline.WITHOUT_AUTOTUNING)
     )
-    predicted = np.argmax(model.predict(test_images, batch_size=1000, verbose=0), axis=1)
+    model.fit(batches, epochs=epochs, verbose=verbose)
+    logits = np.concatenate(
+        [model(test_images[i : i + 1000], training=False) for i in range(0, len(test_images), 1000)]
+    )
+    predicted = np.argmax(logits, axis=1)
     return model, float(np.mean(predicted == test_labels))
 
 
