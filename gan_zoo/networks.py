@@ -13,6 +13,24 @@ from keras import layers, ops
 OUTPUT_DTYPE = "float32"
 
 
+@tf.custom_gradient
+def _max_over_pieces(z):
+    """max over the last axis, whose gradient goes to the first largest piece.
+
+    TensorFlow's generic reduce_max gradient shares dy among tied pieces
+    through an Equal/Cast/Sum/RealDiv chain over the whole tensor; on CPU that
+    chain cost more than the max itself (benchmarks/op_profile.py). Both are
+    subgradients of the max, and they agree bit for bit where no pieces tie,
+    which with real-valued affine maps is everywhere but a zero-measure set.
+    """
+    first = tf.argmax(z, axis=-1, output_type=tf.int32)
+
+    def grad(dy):
+        return tf.one_hot(first, tf.shape(z)[-1], dtype=dy.dtype) * dy[..., None]
+
+    return tf.reduce_max(z, axis=-1), grad
+
+
 @keras.saving.register_keras_serializable("gan_zoo")
 class Maxout(layers.Layer):
     """Maxout units (Goodfellow et al. 2013): max over ``pieces`` affine maps.
@@ -32,10 +50,11 @@ class Maxout(layers.Layer):
     def build(self, input_shape):
         self.dense.build(input_shape)
 
-    def call(self, inputs):
-        z = self.dense(inputs)
-        z = ops.reshape(z, (-1, self.units, self.pieces))
-        return ops.max(z, axis=-1)
+    def call(self, inputs, training=None):
+        z = ops.reshape(self.dense(inputs), (-1, self.units, self.pieces))
+        # Exports (training=False) keep the plain max, so their graphs hold no
+        # gradient override for other runtimes to meet.
+        return _max_over_pieces(z) if training else ops.max(z, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.units)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_zoo import optimizers
+from gan_zoo import networks, optimizers
 from gan_zoo.datasets import digits, pipeline
 from gan_zoo.models.gan import GAN
 
@@ -41,6 +41,32 @@ def test_paper_networks(tiny):
     z = model.sample_noise(2000)
     assert abs(float(tf.reduce_max(tf.abs(z))) - np.sqrt(3)) < 0.01
     assert abs(float(tf.math.reduce_std(z)) - 1.0) < 0.01
+
+
+def test_maxout_gradient_goes_to_the_largest_piece():
+    layer = networks.Maxout(units=3, pieces=4)
+    x = tf.random.stateless_normal([6, 5], seed=[1, 2])
+    layer.build(x.shape)
+    dy = tf.random.stateless_normal([6, 3], seed=[3, 4])
+
+    def input_grads(training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+        return y, tape.gradient(y, x, output_gradients=dy)
+
+    y_train, g_train = input_grads(True)
+    y_infer, g_infer = input_grads(False)  # TensorFlow's own reduce_max gradient
+    np.testing.assert_array_equal(y_train.numpy(), y_infer.numpy())
+    np.testing.assert_array_equal(g_train.numpy(), g_infer.numpy())
+
+    # Tied pieces (all four equal): the whole dy goes to the first, once.
+    z = tf.zeros([2, 3, 4])
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        y = networks._max_over_pieces(z)
+    g = tape.gradient(y, z, output_gradients=tf.ones([2, 3])).numpy()
+    assert (g[..., 0] == 1).all() and (g[..., 1:] == 0).all()
 
 
 def test_generator_starts_near_the_mean_digit(tiny):
