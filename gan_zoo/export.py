@@ -41,7 +41,7 @@ def checked_shapes(fn):
             ]
         )
 
-    return tf.function(checked, input_signature=specs)
+    return tf.function(checked, input_signature=specs, autograph=False)
 
 
 def export(model, directory: str, metadata: dict) -> str:

@@ -159,7 +159,8 @@ def convert(signature):
     # after the returned dict's keys; a signature only takes keywords, so it
     # is called through a function of named positional arguments.
     @tf.function(
-        input_signature=[tf.TensorSpec(specs[k].shape, specs[k].dtype, name=k) for k in names]
+        input_signature=[tf.TensorSpec(specs[k].shape, specs[k].dtype, name=k) for k in names],
+        autograph=False,
     )
     def positional(*args):
         outputs = signature(**dict(zip(names, args, strict=True)))

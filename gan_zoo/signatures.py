@@ -29,8 +29,11 @@ SEED = tf.TensorSpec([], tf.int64, name="seed")
 LABEL = tf.TensorSpec([None], tf.int32, name="label")
 
 
+# Every signature is traced without AutoGraph: their Python branches read
+# only Python values (is the model conditional?), so converting them would
+# only add to the cost of each export.
 def _traced(fn, *specs):
-    return tf.function(fn, input_signature=list(specs))
+    return tf.function(fn, input_signature=list(specs), autograph=False)
 
 
 def _images_spec(network) -> tf.TensorSpec:
@@ -50,7 +53,7 @@ def adversarial(model) -> dict:
         images = model.generate_from(z, {"label": label}, training=False)
         return {"images": to_unit_range(images, value_range)}
 
-    @tf.function(input_signature=[NUM, SEED])
+    @tf.function(input_signature=[NUM, SEED], autograph=False)
     def sample(num, seed):
         z = prior.stateless_sample(tf.stack([num, latent]), _seed_pair(seed))
         if not model.conditional:
@@ -99,7 +102,7 @@ def autoencoder(model) -> dict:
         code = model.stateless_code(num, _seed_pair(seed))
         return {"images": to_unit_range(model.decode(code, labels), value_range), **code}
 
-    @tf.function(input_signature=[NUM, SEED])
+    @tf.function(input_signature=[NUM, SEED], autograph=False)
     def generate(num, seed):
         return decoded_draws(num, seed, model.cycling_labels(num, model.num_classes))
 
@@ -113,7 +116,7 @@ def autoencoder(model) -> dict:
     }
     if model.decoder_takes_label:
 
-        @tf.function(input_signature=[LABEL, SEED])
+        @tf.function(input_signature=[LABEL, SEED], autograph=False)
         def generate_for_labels(label, seed):
             return decoded_draws(tf.shape(label)[0], seed, label)
 
@@ -128,7 +131,8 @@ def categories(model) -> dict:
         input_signature=[
             tf.TensorSpec([None, model.latent_dim], tf.float32, name="z"),
             tf.TensorSpec([None], tf.int32, name="y"),
-        ]
+        ],
+        autograph=False,
     )
     def decode(z, y):
         return {"images": to_unit_range(model.decode({"y": tf.one_hot(y, k), "z": z}), value_range)}

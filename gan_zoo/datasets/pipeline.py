@@ -91,6 +91,13 @@ def model_images(images: tf.Tensor, value_range, image_shape=None) -> tf.Tensor:
     return scale_images(images, value_range)
 
 
+def plain(fn):
+    """``fn`` for Dataset.map, traced as written instead of converted by
+    AutoGraph: the maps here branch only on Python values (static shapes), so
+    converting them would only add to every fresh process's start-up."""
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
 def _capped(source: Source, split: str, max_examples: int):
     """(the split's unbatched dataset, its size), both cut to ``max_examples`` if > 0."""
     ds, n = source.dataset(split), source.num_examples(split)
@@ -157,10 +164,12 @@ def training_dataset(
         ds = ds.shuffle(min(n, source.shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True).repeat().skip(skip_batches)
     ds = ds.map(
-        lambda b: {
-            "image": model_images(b["image"], value_range, image_shape),
-            "label": b["label"],
-        },
+        plain(
+            lambda b: {
+                "image": model_images(b["image"], value_range, image_shape),
+                "label": b["label"],
+            }
+        ),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -250,16 +259,18 @@ def with_labelled_stream(
         labelled.batch(batch_size, drop_remainder=True)
         .skip(skip_batches)
         .map(
-            lambda b: {
-                "labelled_image": model_images(b["image"], value_range, image_shape),
-                "labelled_label": b["label"],
-            },
+            plain(
+                lambda b: {
+                    "labelled_image": model_images(b["image"], value_range, image_shape),
+                    "labelled_label": b["label"],
+                }
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,
         )
     )
     return tf.data.Dataset.zip(dataset, labelled).map(
-        lambda a, b: {"image": a["image"], "label": tf.fill(tf.shape(a["label"]), -1), **b}
+        plain(lambda a, b: {"image": a["image"], "label": tf.fill(tf.shape(a["label"]), -1), **b})
     )
 
 
