@@ -241,7 +241,7 @@ def with_labelled_stream(
     labelled, n = _capped(source, "train", max_examples)
     if num_labels:
         labels = np.concatenate(
-            list(labelled.map(lambda e: e["label"]).batch(10000).as_numpy_iterator())
+            list(labelled.map(plain(lambda e: e["label"])).batch(10000).as_numpy_iterator())
         )
         keep = tf.constant(balanced_subset(labels, num_labels, source.num_classes, seed), tf.int64)
 
@@ -249,7 +249,7 @@ def with_labelled_stream(
             del element
             return tf.reduce_any(tf.equal(index, keep))
 
-        labelled = labelled.enumerate().filter(chosen).map(lambda _, e: e).cache()
+        labelled = labelled.enumerate().filter(plain(chosen)).map(plain(lambda _, e: e)).cache()
         n = num_labels
     # A different seed from the unlabelled stream's, so the two orders differ.
     labelled = labelled.shuffle(
