@@ -30,6 +30,8 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from aae_appendix import appendix_optimizers  # noqa: E402
+
 FLAGFILE = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     "flags",
@@ -51,20 +53,6 @@ flags.DEFINE_integer(
 flags.DEFINE_string("data_dir", "../shared/data/mnist", "MNIST's four IDX files.")
 flags.DEFINE_string("workdir", "/tmp/aae_semi_levers", "Scratch run directory.")
 FLAGS = flags.FLAGS
-
-
-def appendix_optimizers():
-    """The appendix's plain SGD: reconstruction lr 0.01 with momentum 0.9, both
-    adversarial networks lr 0.1 with momentum 0.1, the labelled cost lr 0.1."""
-    import keras
-
-    sgd = keras.optimizers.SGD
-    return dict(
-        ae_optimizer=sgd(0.01, momentum=0.9),
-        d_optimizer=sgd(0.1, momentum=0.1),
-        g_optimizer=sgd(0.1, momentum=0.1),
-        c_optimizer=sgd(0.1, momentum=0.9),
-    )
 
 
 def class_from_z(z, labels) -> float:
@@ -95,7 +83,7 @@ def class_control(model, z, reader) -> float:
 
 def main(argv):
     del argv
-    from gan_zoo import config, execution, registry, training
+    from gan_zoo import config, execution, training
     from gan_zoo.datasets import pipeline
     from gan_zoo.evaluation.classifier import MnistClassifier
 
@@ -112,9 +100,7 @@ def main(argv):
     cfg = config.resolve(settings)
     source, model, make_dataset, steps, *_ = training._prepare(cfg, resume_from=None)
     if FLAGS.variant == "appendix_sgd":
-        cls = registry.model_class(cfg.model)
-        model = cls(*cls.build_networks(cfg, source), **cls.model_kwargs(cfg, source, steps))
-        model.compile(**appendix_optimizers())
+        model.compile(**appendix_optimizers())  # before the first fit, in place of the flagfile's
         model = execution.configure(model, cfg)
     images, labels = pipeline.held_out(source, 10000, model.output_range)
     labels = labels.numpy()
