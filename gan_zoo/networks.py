@@ -19,7 +19,7 @@ def _max_over_pieces(z):
 
     TensorFlow's generic reduce_max gradient shares dy among tied pieces
     through an Equal/Cast/Sum/RealDiv chain over the whole tensor; on CPU that
-    chain cost more than the max itself (benchmarks/op_profile.py). Both are
+    chain cost more than the max itself (README, "Training throughput"). Both are
     subgradients of the max, and they agree bit for bit where no pieces tie,
     which with real-valued affine maps is everywhere but a zero-measure set.
     """

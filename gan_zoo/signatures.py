@@ -30,8 +30,10 @@ LABEL = tf.TensorSpec([None], tf.int32, name="label")
 
 
 # Every signature is traced without AutoGraph: their Python branches read
-# only Python values (is the model conditional?), so converting them would
-# only add to the cost of each export.
+# only Python values (is the model conditional?). AutoGraph converts a
+# function from its source file as it is on disk at tracing time, so a run
+# whose checkout was edited (a `git pull`) while it trained failed at its
+# next (best-epoch) export; and conversion added to every export's cost.
 def _traced(fn, *specs):
     return tf.function(fn, input_signature=list(specs), autograph=False)
 

@@ -92,9 +92,10 @@ def model_images(images: tf.Tensor, value_range, image_shape=None) -> tf.Tensor:
 
 
 def plain(fn):
-    """``fn`` for Dataset.map, traced as written instead of converted by
-    AutoGraph: the maps here branch only on Python values (static shapes), so
-    converting them would only add to every fresh process's start-up."""
+    """``fn`` for Dataset.map and filter, traced as written instead of
+    converted by AutoGraph: the functions here branch only on Python values
+    (static shapes), and conversion re-reads source files and costs start-up
+    time (see gan_zoo/signatures.py)."""
     return tf.autograph.experimental.do_not_convert(fn)
 
 
