@@ -18,7 +18,7 @@ never read):
 
 Variants: adam (the flagfile's optimisers), appendix_sgd (reconstruction lr
 0.01 with momentum 0.9, both adversarial networks lr 0.1 with momentum 0.1;
-experiments/aae_appendix.py, as the semi-supervised experiments read it).
+experiments/aae_experiment.py, as the semi-supervised experiments read it).
 """
 
 from __future__ import annotations
@@ -31,46 +31,26 @@ import time
 import numpy as np
 from absl import app, flags
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from aae_appendix import appendix_optimizers  # noqa: E402
+import aae_experiment  # noqa: E402
 
-FLAGFILE = os.path.join(ROOT, "flags", "aae_mnist_clustering.flags")
 flags.DEFINE_enum("variant", "adam", ["adam", "appendix_sgd"], "The optimisers.")
-flags.DEFINE_integer("epochs", 5, "Epochs to train and measure.")
-flags.DEFINE_integer(
-    "steps_per_epoch", 0, "Cap on steps per epoch (0 = a full pass), for a smoke run."
-)
-flags.DEFINE_string("data_dir", "../shared/data/mnist", "MNIST's four IDX files.")
-flags.DEFINE_string("workdir", "/tmp/aae_clustering_collapse", "Scratch run directory.")
+aae_experiment.define_flags(epochs=5, workdir="/tmp/aae_clustering_collapse")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
-    from gan_zoo import config, execution, training
     from gan_zoo.datasets import pipeline
 
-    with open(FLAGFILE) as f:
-        settings = config.parse_flagfile(f.read())
-    settings.update(
-        data_dir=FLAGS.data_dir,
-        paper_split=True,
-        pretrain_epochs=0,
-        epochs=FLAGS.epochs,
-        steps_per_epoch=FLAGS.steps_per_epoch,
-        workdir=os.path.join(FLAGS.workdir, FLAGS.variant),
+    cfg, source, model, data, steps = aae_experiment.prepare(
+        "aae_mnist_clustering.flags",
+        FLAGS.variant,
+        {"pretrain_epochs": 0},
+        appendix_sgd=FLAGS.variant == "appendix_sgd",
     )
-    cfg = config.resolve(settings)
-    source, model, make_dataset, steps, *_ = training._prepare(cfg, resume_from=None)
-    if FLAGS.variant == "appendix_sgd":
-        optimizers = appendix_optimizers()
-        del optimizers["c_optimizer"]  # no labelled phase here
-        model.compile(**optimizers)  # before the first fit, in place of the flagfile's
-        model = execution.configure(model, cfg)
     images, labels = pipeline.held_out(source, 10000, model.output_range)
-    data = make_dataset(0)
     for epoch in range(1, FLAGS.epochs + 1):
         start = time.time()
         history = model.fit(

@@ -30,13 +30,8 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from aae_appendix import appendix_optimizers  # noqa: E402
+import aae_experiment  # noqa: E402
 
-FLAGFILE = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "flags",
-    "aae_mnist_semi_supervised.flags",
-)
 VARIANTS = {
     "base": {"latent_dim": 10},
     "noise": {"latent_dim": 10, "input_noise": 0.3},
@@ -46,12 +41,7 @@ VARIANTS = {
     "z2": {"latent_dim": 2},
 }
 flags.DEFINE_enum("variant", "base", list(VARIANTS), "The lever to change.")
-flags.DEFINE_integer("epochs", 6, "Epochs to train and measure.")
-flags.DEFINE_integer(
-    "steps_per_epoch", 0, "Cap on steps per epoch (0 = a full pass), for a smoke run."
-)
-flags.DEFINE_string("data_dir", "../shared/data/mnist", "MNIST's four IDX files.")
-flags.DEFINE_string("workdir", "/tmp/aae_semi_levers", "Scratch run directory.")
+aae_experiment.define_flags(epochs=6, workdir="/tmp/aae_semi_levers")
 FLAGS = flags.FLAGS
 
 
@@ -83,29 +73,18 @@ def class_control(model, z, reader) -> float:
 
 def main(argv):
     del argv
-    from gan_zoo import config, execution, training
     from gan_zoo.datasets import pipeline
     from gan_zoo.evaluation.classifier import MnistClassifier
 
-    with open(FLAGFILE) as f:
-        settings = config.parse_flagfile(f.read())
-    settings.update(
+    cfg, source, model, data, steps = aae_experiment.prepare(
+        "aae_mnist_semi_supervised.flags",
+        FLAGS.variant,
         VARIANTS[FLAGS.variant],
-        data_dir=FLAGS.data_dir,
-        paper_split=True,
-        epochs=FLAGS.epochs,
-        steps_per_epoch=FLAGS.steps_per_epoch,
-        workdir=os.path.join(FLAGS.workdir, FLAGS.variant),
+        appendix_sgd=FLAGS.variant == "appendix_sgd",
     )
-    cfg = config.resolve(settings)
-    source, model, make_dataset, steps, *_ = training._prepare(cfg, resume_from=None)
-    if FLAGS.variant == "appendix_sgd":
-        model.compile(**appendix_optimizers())  # before the first fit, in place of the flagfile's
-        model = execution.configure(model, cfg)
     images, labels = pipeline.held_out(source, 10000, model.output_range)
     labels = labels.numpy()
     reader = MnistClassifier()
-    data = make_dataset(0)
     for epoch in range(1, FLAGS.epochs + 1):
         start = time.time()
         history = model.fit(
