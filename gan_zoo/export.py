@@ -41,7 +41,7 @@ def checked_shapes(fn):
             ]
         )
 
-    return tf.function(checked, input_signature=specs, autograph=False)
+    return signatures.traced(checked, *specs)
 
 
 def export(model, directory: str, metadata: dict) -> str:

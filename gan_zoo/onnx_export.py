@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gan_zoo import export as export_lib  # noqa: E402
-from gan_zoo import exported  # noqa: E402
+from gan_zoo import exported, signatures  # noqa: E402
 from gan_zoo.errors import UserError  # noqa: E402
 
 PACKAGES = ("tf2onnx", "onnx", "onnxruntime")
@@ -158,13 +158,13 @@ def convert(signature):
     # tf2onnx names the graph's inputs after the TensorSpecs and its outputs
     # after the returned dict's keys; a signature only takes keywords, so it
     # is called through a function of named positional arguments.
-    @tf.function(
-        input_signature=[tf.TensorSpec(specs[k].shape, specs[k].dtype, name=k) for k in names],
-        autograph=False,
-    )
     def positional(*args):
         outputs = signature(**dict(zip(names, args, strict=True)))
         return {renamed[k]: v for k, v in outputs.items()}
+
+    positional = signatures.traced(
+        positional, *[tf.TensorSpec(specs[k].shape, specs[k].dtype, name=k) for k in names]
+    )
 
     # tf2onnx logs every graph rewriter that does not apply as an ERROR; a
     # conversion that really fails is caught by onnxruntime below.

@@ -29,13 +29,20 @@ SEED = tf.TensorSpec([], tf.int64, name="seed")
 LABEL = tf.TensorSpec([None], tf.int32, name="label")
 
 
-# Every signature is traced without AutoGraph: their Python branches read
-# only Python values (is the model conditional?). AutoGraph converts a
-# function from its source file as it is on disk at tracing time, so a run
-# whose checkout was edited (a `git pull`) while it trained failed at its
-# next (best-epoch) export; and conversion added to every export's cost.
-def _traced(fn, *specs):
+def traced(fn, *specs):
+    """``fn`` as a tf.function of the input signature ``specs``, traced as
+    written: every serving function here, and the wrappers that export.py and
+    onnx_export.py put around them, branches only on Python values (is the
+    model conditional?). AutoGraph would convert them from their source files
+    as those are on disk at tracing time, so a run whose checkout was edited
+    (a `git pull`) while it trained failed at its next export; and conversion
+    added to every export's cost."""
     return tf.function(fn, input_signature=list(specs), autograph=False)
+
+
+def _signature(*specs):
+    """Decorator form of :func:`traced`."""
+    return lambda fn: traced(fn, *specs)
 
 
 def _images_spec(network) -> tf.TensorSpec:
@@ -55,7 +62,7 @@ def adversarial(model) -> dict:
         images = model.generate_from(z, {"label": label}, training=False)
         return {"images": to_unit_range(images, value_range)}
 
-    @tf.function(input_signature=[NUM, SEED], autograph=False)
+    @_signature(NUM, SEED)
     def sample(num, seed):
         z = prior.stateless_sample(tf.stack([num, latent]), _seed_pair(seed))
         if not model.conditional:
@@ -70,9 +77,9 @@ def adversarial(model) -> dict:
         return model.objective.served(outputs)
 
     return {
-        "generate": _traced(generate, tf.TensorSpec([None, latent], tf.float32, name="z"), *labels),
+        "generate": traced(generate, tf.TensorSpec([None, latent], tf.float32, name="z"), *labels),
         "sample": sample,
-        "discriminate": _traced(discriminate, _images_spec(model.discriminator), *labels),
+        "discriminate": traced(discriminate, _images_spec(model.discriminator), *labels),
     }
 
 
@@ -80,7 +87,7 @@ def features(model) -> dict:
     def features(images):
         return {"features": model.features(from_unit_range(images, model.output_range))}
 
-    return {"features": _traced(features, _images_spec(model.discriminator))}
+    return {"features": traced(features, _images_spec(model.discriminator))}
 
 
 def autoencoder(model) -> dict:
@@ -104,21 +111,21 @@ def autoencoder(model) -> dict:
         code = model.stateless_code(num, _seed_pair(seed))
         return {"images": to_unit_range(model.decode(code, labels), value_range), **code}
 
-    @tf.function(input_signature=[NUM, SEED], autograph=False)
+    @_signature(NUM, SEED)
     def generate(num, seed):
         return decoded_draws(num, seed, model.cycling_labels(num, model.num_classes))
 
     # `sample` is the name every generative export shares (gan_zoo.sample uses it).
     signatures = {
-        "encode": _traced(encode, images, *encoder_labels),
-        "decode": _traced(decode, z, *decoder_labels),
-        "reconstruct": _traced(reconstruct, images, *(encoder_labels or decoder_labels)),
+        "encode": traced(encode, images, *encoder_labels),
+        "decode": traced(decode, z, *decoder_labels),
+        "reconstruct": traced(reconstruct, images, *(encoder_labels or decoder_labels)),
         "generate": generate,
         "sample": generate,
     }
     if model.decoder_takes_label:
 
-        @tf.function(input_signature=[LABEL, SEED], autograph=False)
+        @_signature(LABEL, SEED)
         def generate_for_labels(label, seed):
             return decoded_draws(tf.shape(label)[0], seed, label)
 
@@ -129,12 +136,9 @@ def autoencoder(model) -> dict:
 def categories(model) -> dict:
     value_range, k = model.output_range, model.categorical.num_categories
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, model.latent_dim], tf.float32, name="z"),
-            tf.TensorSpec([None], tf.int32, name="y"),
-        ],
-        autograph=False,
+    @_signature(
+        tf.TensorSpec([None, model.latent_dim], tf.float32, name="z"),
+        tf.TensorSpec([None], tf.int32, name="y"),
     )
     def decode(z, y):
         return {"images": to_unit_range(model.decode({"y": tf.one_hot(y, k), "z": z}), value_range)}
@@ -148,7 +152,7 @@ def categories(model) -> dict:
 
     return {
         "decode": decode,
-        model.categories_signature: _traced(categorize, _images_spec(model.encoder)),
+        model.categories_signature: traced(categorize, _images_spec(model.encoder)),
     }
 
 

@@ -95,7 +95,7 @@ def plain(fn):
     """``fn`` for Dataset.map and filter, traced as written instead of
     converted by AutoGraph: the functions here branch only on Python values
     (static shapes), and conversion re-reads source files and costs start-up
-    time (see gan_zoo/signatures.py)."""
+    time (see gan_zoo.signatures.traced)."""
     return tf.autograph.experimental.do_not_convert(fn)
 
 
