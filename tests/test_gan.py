@@ -183,34 +183,67 @@ def test_scheduled_momentum_sgd_matches_hand_update():
     assert float(opt.momentums[0].numpy()[0]) == pytest.approx(velocity, rel=1e-6)
 
 
-def test_fused_momentum_update_is_bit_identical_to_the_separate_ops():
-    # One device: the fused kernel. Under a strategy: Keras' separate ops.
-    schedule = optimizers.EpochRamp(0.5, 0.7, epochs=3, updates_per_epoch=2)
+def _train_one_weight(make_optimizer, strategy, kernel):
+    """Seven updates of one [64, 33] weight by ``make_optimizer()`` under
+    ``strategy``: (weight, the optimizer's update count, whether the traced
+    update holds the fused ``kernel`` op)."""
     rng = np.random.default_rng(0)
     start = rng.normal(size=(64, 33)).astype(np.float32)
     grads = rng.normal(size=(7, 64, 33)).astype(np.float32)
+    with strategy.scope():
+        w = keras.Variable(start)
+        opt = make_optimizer()
+        opt.build([w])
+    step = tf.function(lambda g: strategy.run(lambda: opt.apply_gradients([(g, w)])))
+    for g in grads:
+        step(tf.constant(g))
+    graph = step.get_concrete_function(tf.constant(grads[0])).graph
+    assert not np.allclose(w.numpy(), start)
+    assert int(opt.iterations.numpy()) == 7
+    return w.numpy(), opt, any(op.type == kernel for op in graph.get_operations())
+
+
+def test_fused_momentum_update_is_bit_identical_to_the_separate_ops():
+    # One device: the fused kernel. Under a strategy: Keras' separate ops.
+    schedule = optimizers.EpochRamp(0.5, 0.7, epochs=3, updates_per_epoch=2)
 
     def train(strategy):
-        with strategy.scope():
-            w = keras.Variable(start)
-            opt = optimizers.ScheduledMomentumSGD(
+        return _train_one_weight(
+            lambda: optimizers.ScheduledMomentumSGD(
                 optimizers.DecayWithFloor(0.1, 1.01, 1e-3), schedule
-            )
-            opt.build([w])
-        step = tf.function(lambda g: strategy.run(lambda: opt.apply_gradients([(g, w)])))
-        for g in grads:
-            step(tf.constant(g))
-        graph = step.get_concrete_function(tf.constant(grads[0])).graph
-        kernel = any(op.type == "ResourceApplyKerasMomentum" for op in graph.get_operations())
-        return w.numpy(), opt.momentums[0].numpy(), int(opt.iterations.numpy()), kernel
+            ),
+            strategy,
+            "ResourceApplyKerasMomentum",
+        )
 
     fused = train(tf.distribute.get_strategy())
     separate = train(tf.distribute.OneDeviceStrategy("/cpu:0"))
-    assert fused[3] and not separate[3]
+    assert fused[2] and not separate[2]
     np.testing.assert_array_equal(fused[0], separate[0])
-    np.testing.assert_array_equal(fused[1], separate[1])
-    assert fused[2] == separate[2] == 7
-    assert not np.allclose(fused[0], start)
+    np.testing.assert_array_equal(fused[1].momentums[0], separate[1].momentums[0])
+
+
+@pytest.mark.parametrize("beta_1, beta_2", [(0.5, 0.999), (0.0, 0.9)])
+def test_fused_adam_matches_keras_adam_to_rounding(beta_1, beta_2):
+    # The fused kernel forms 1 - beta_2 in float32 (Keras: in float64), so
+    # weights agree to a few float32 ulps, not bit for bit.
+    def train(cls, strategy):
+        decay = optimizers.DecayWithFloor(1e-2, 1.01, 1e-4)
+        return _train_one_weight(
+            lambda: cls(decay, beta_1=beta_1, beta_2=beta_2), strategy, "ResourceApplyAdam"
+        )
+
+    fused = train(optimizers.Adam, tf.distribute.get_strategy())
+    keras_own = train(keras.optimizers.Adam, tf.distribute.get_strategy())
+    under_strategy = train(optimizers.Adam, tf.distribute.OneDeviceStrategy("/cpu:0"))
+    assert fused[2] and not keras_own[2] and not under_strategy[2]
+    np.testing.assert_array_equal(under_strategy[0], keras_own[0])
+    # The weights start as N(0, 1) and move by ~0.05 here; a float32 ulp at
+    # their largest is 2.4e-7.
+    np.testing.assert_allclose(fused[0], keras_own[0], rtol=0, atol=1e-6)
+    for slots in ("_momentums", "_velocities"):
+        mine, theirs = getattr(fused[1], slots)[0], getattr(keras_own[1], slots)[0]
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-9)
 
 
 def _small_gan(update, d_steps=1):
