@@ -7,6 +7,7 @@ default ``python train.py`` runs offline on real data. They are MNIST's first
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -23,9 +24,19 @@ def load(config=None) -> ArraySource:
             "--paper_split applies to --dataset=mnist only; the embedded digits "
             "have just train and test splits."
         )
+    return ArraySource("digits", dict(_splits()), num_classes=10)
+
+
+@functools.cache
+def _splits() -> dict:
+    """The decompressed arrays, read once per process (read-only, as they are
+    shared by every source this module returns)."""
     with np.load(PATH) as f:
         splits = {
             "train": (f["train_images"], f["train_labels"]),
             "test": (f["test_images"], f["test_labels"]),
         }
-    return ArraySource("digits", splits, num_classes=10)
+    for arrays in splits.values():
+        for array in arrays:
+            array.flags.writeable = False
+    return splits
