@@ -120,9 +120,9 @@ class Adam(keras.optimizers.Adam):
     """Keras' Adam, with each variable's update as TensorFlow's one fused op.
 
     Keras writes the update as about fifteen ops per variable. Tracing them
-    is most of the CPU a short run spends building its step (the test suite
-    builds hundreds), and on a CPU each of those ops re-reads the whole weight
-    tensor. ``ResourceApplyAdam`` makes the same update in one pass:
+    was about half of what a short AAE run spent building its step (the test
+    suite builds hundreds), and on a CPU each of those ops re-reads the whole
+    weight tensor. ``ResourceApplyAdam`` makes the same update in one pass:
     m += (g - m)(1 - b1), v += (g^2 - v)(1 - b2), w -= m alpha / (sqrt(v) +
     eps), alpha = lr sqrt(1 - b2^t) / (1 - b1^t). It differs from Keras' ops
     in rounding only: the kernel forms 1 - b2 in float32 where Keras rounds it
