@@ -48,7 +48,6 @@ def main(argv):
         "aae_mnist_clustering.flags",
         FLAGS.variant,
         {"pretrain_epochs": 0},
-        appendix_sgd=FLAGS.variant == "appendix_sgd",
     )
     images, labels = pipeline.held_out(source, 10000, model.output_range)
     for epoch in range(1, FLAGS.epochs + 1):

@@ -37,9 +37,10 @@ def appendix_optimizers(labelled: bool) -> dict:
     return optimizers
 
 
-def prepare(flagfile: str, variant: str, overrides: dict, appendix_sgd: bool):
+def prepare(flagfile: str, variant: str, overrides: dict):
     """(config, source, model, training stream, steps per epoch) of
-    ``flags/<flagfile>`` with ``overrides``, under the flags above."""
+    ``flags/<flagfile>`` with ``overrides``, under the flags above; the
+    variant ``appendix_sgd`` trains with :func:`appendix_optimizers`."""
     from gan_zoo import config, execution, training
 
     FLAGS = flags.FLAGS
@@ -55,7 +56,7 @@ def prepare(flagfile: str, variant: str, overrides: dict, appendix_sgd: bool):
     )
     cfg = config.resolve(settings)
     source, model, make_dataset, steps, *_ = training._prepare(cfg, resume_from=None)
-    if appendix_sgd:  # before the first fit, in place of the flagfile's optimisers
+    if variant == "appendix_sgd":  # before the first fit, in place of the flagfile's optimisers
         model.compile(**appendix_optimizers(labelled=cfg.model == "aae_semi_supervised"))
         model = execution.configure(model, cfg)
     return cfg, source, model, make_dataset(0), steps

@@ -80,7 +80,6 @@ def main(argv):
         "aae_mnist_semi_supervised.flags",
         FLAGS.variant,
         VARIANTS[FLAGS.variant],
-        appendix_sgd=FLAGS.variant == "appendix_sgd",
     )
     images, labels = pipeline.held_out(source, 10000, model.output_range)
     labels = labels.numpy()

@@ -185,8 +185,8 @@ def test_scheduled_momentum_sgd_matches_hand_update():
 
 def _train_one_weight(make_optimizer, strategy, kernel):
     """Seven updates of one [64, 33] weight by ``make_optimizer()`` under
-    ``strategy``: (weight, the optimizer's update count, whether the traced
-    update holds the fused ``kernel`` op)."""
+    ``strategy`` (asserting it counted seven): (weight, the optimizer, whether
+    the traced update holds the fused ``kernel`` op)."""
     rng = np.random.default_rng(0)
     start = rng.normal(size=(64, 33)).astype(np.float32)
     grads = rng.normal(size=(7, 64, 33)).astype(np.float32)
