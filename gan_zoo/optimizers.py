@@ -90,9 +90,7 @@ class ScheduledMomentumSGD(keras.optimizers.SGD):
             # (below) each re-reads every weight, a large share of the MLP
             # GAN's step on a CPU (README, benchmarks/op_profile.py). TensorFlow's
             # kernel computes v * mu - g * lr, then w + v, in this order, so
-            # the weights are bit-identical. Under a tf.distribute strategy
-            # Keras hands update_step per-device variables through its own
-            # cross-replica update; the plain ops keep that path as Keras has it.
+            # the weights are bit-identical.
             tf.raw_ops.ResourceApplyKerasMomentum(
                 var=variable.handle,
                 accum=velocity.handle,
@@ -126,8 +124,8 @@ class Adam(keras.optimizers.Adam):
     m += (g - m)(1 - b1), v += (g^2 - v)(1 - b2), w -= m alpha / (sqrt(v) +
     eps), alpha = lr sqrt(1 - b2^t) / (1 - b1^t). It differs from Keras' ops
     in rounding only: the kernel forms 1 - b2 in float32 where Keras rounds it
-    from float64. Under a tf.distribute strategy, and with AMSGrad, Keras'
-    own ops run, as in :class:`ScheduledMomentumSGD`.
+    from float64. With AMSGrad, and where :func:`_fusable` says no, Keras'
+    own ops run.
     """
 
     def update_step(self, gradient, variable, learning_rate):
@@ -156,10 +154,24 @@ class Adam(keras.optimizers.Adam):
 
 
 def _fusable() -> bool:
-    """Whether an update may call TensorFlow's fused kernels on the variable's
-    handle: the TensorFlow backend, outside a tf.distribute strategy (whose
-    per-device variables Keras updates through its own cross-replica path)."""
-    return keras.backend.backend() == "tensorflow" and not tf.distribute.has_strategy()
+    """Whether an update may call TensorFlow's fused kernels on the handles of
+    the variable and its slots: the TensorFlow backend, with no strategy or
+    one of the mirrored kind. Those hand ``update_step`` one device's copy of
+    the variable at a time, inside an update context in which a slot's
+    ``handle`` is that device's copy too. TPU and parameter-server strategies
+    place and update variables their own ways; there Keras' ops run."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    if not tf.distribute.has_strategy():
+        return True
+    return isinstance(
+        tf.distribute.get_strategy(),
+        (
+            tf.distribute.MirroredStrategy,
+            tf.distribute.MultiWorkerMirroredStrategy,
+            tf.distribute.OneDeviceStrategy,
+        ),
+    )
 
 
 @keras.saving.register_keras_serializable("gan_zoo")

@@ -194,7 +194,9 @@ def _train_one_weight(make_optimizer, strategy, kernel):
         w = keras.Variable(start)
         opt = make_optimizer()
         opt.build([w])
-    step = tf.function(lambda g: strategy.run(lambda: opt.apply_gradients([(g, w)])))
+    # The gradient made inside the replica, as a tape makes it: a tensor
+    # from outside has no device for a mirrored strategy's all-reduce.
+    step = tf.function(lambda g: strategy.run(lambda: opt.apply_gradients([(tf.identity(g), w)])))
     for g in grads:
         step(tf.constant(g))
     graph = step.get_concrete_function(tf.constant(grads[0])).graph
@@ -203,8 +205,13 @@ def _train_one_weight(make_optimizer, strategy, kernel):
     return w.numpy(), opt, any(op.type == kernel for op in graph.get_operations())
 
 
-def test_fused_momentum_update_is_bit_identical_to_the_separate_ops():
-    # One device: the fused kernel. Under a strategy: Keras' separate ops.
+# One device's copy of each variable at a time: a replica that updated
+# another's copy would leave its own behind (tests/test_distribute.py checks
+# two replicas).
+MIRRORED = lambda: tf.distribute.MirroredStrategy(["/cpu:0"])  # noqa: E731
+
+
+def test_fused_momentum_update_is_bit_identical_to_the_separate_ops(monkeypatch):
     schedule = optimizers.EpochRamp(0.5, 0.7, epochs=3, updates_per_epoch=2)
 
     def train(strategy):
@@ -216,11 +223,13 @@ def test_fused_momentum_update_is_bit_identical_to_the_separate_ops():
             "ResourceApplyKerasMomentum",
         )
 
-    fused = train(tf.distribute.get_strategy())
-    separate = train(tf.distribute.OneDeviceStrategy("/cpu:0"))
-    assert fused[2] and not separate[2]
-    np.testing.assert_array_equal(fused[0], separate[0])
-    np.testing.assert_array_equal(fused[1].momentums[0], separate[1].momentums[0])
+    fused, mirrored = train(tf.distribute.get_strategy()), train(MIRRORED())
+    monkeypatch.setattr(optimizers, "_fusable", lambda: False)
+    separate = train(tf.distribute.get_strategy())
+    assert fused[2] and mirrored[2] and not separate[2]
+    for other in (separate, mirrored):
+        np.testing.assert_array_equal(fused[0], other[0])
+        np.testing.assert_array_equal(fused[1].momentums[0], other[1].momentums[0])
 
 
 @pytest.mark.parametrize("beta_1, beta_2", [(0.5, 0.999), (0.0, 0.9)])
@@ -234,10 +243,10 @@ def test_fused_adam_matches_keras_adam_to_rounding(beta_1, beta_2):
         )
 
     fused = train(optimizers.Adam, tf.distribute.get_strategy())
+    mirrored = train(optimizers.Adam, MIRRORED())
     keras_own = train(keras.optimizers.Adam, tf.distribute.get_strategy())
-    under_strategy = train(optimizers.Adam, tf.distribute.OneDeviceStrategy("/cpu:0"))
-    assert fused[2] and not keras_own[2] and not under_strategy[2]
-    np.testing.assert_array_equal(under_strategy[0], keras_own[0])
+    assert fused[2] and mirrored[2] and not keras_own[2]
+    np.testing.assert_array_equal(mirrored[0], fused[0])
     # The weights start as N(0, 1) and move by ~0.05 here; a float32 ulp at
     # their largest is 2.4e-7.
     np.testing.assert_allclose(fused[0], keras_own[0], rtol=0, atol=1e-6)
