@@ -4,13 +4,11 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ROOT, tiny_config
+from conftest import start_script, tiny_config
 
 from gan_zoo import execution, training
 from gan_zoo.errors import UserError
@@ -39,26 +37,20 @@ def _free_ports(n):
     return ports
 
 
+def _start_worker(command, workers, index):
+    """``python <command>`` as worker ``index`` of the cluster ``workers``."""
+    tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+    return start_script(*command, env={"TF_CONFIG": json.dumps(tf_config)})
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Runs a 2-worker job to the end; returns (workdir, [worker stdout])."""
     workdir = tmp_path_factory.mktemp("multi_worker") / "run"
     workers = [f"localhost:{port}" for port in _free_ports(2)]
-    args = [sys.executable, "train.py", f"--workdir={workdir}", "--strategy=multi_worker"]
-    args += [f"--{name}={value}" for name, value in FLAGS.items()]
-    procs = []
-    for index in range(2):
-        env = dict(
-            os.environ,
-            TF_CONFIG=json.dumps(
-                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            ),
-        )
-        procs.append(
-            subprocess.Popen(
-                args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-        )
+    command = ["train.py", f"--workdir={workdir}", "--strategy=multi_worker"]
+    command += [f"--{name}={value}" for name, value in FLAGS.items()]
+    procs = [_start_worker(command, workers, index) for index in range(2)]
     outputs = []
     try:
         for proc in procs:
@@ -212,8 +204,6 @@ def test_a_lost_worker_stops_the_job_with_one_line_and_the_restarted_job_ends_as
     import signal
     import time
 
-    from conftest import start_script
-
     workdir = tmp_path / "run"
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     command = [
@@ -225,14 +215,7 @@ def test_a_lost_worker_stops_the_job_with_one_line_and_the_restarted_job_ends_as
     command += [f"--{name}={value}" for name, value in FLAGS.items()]
 
     def start(index):
-        return start_script(
-            *command,
-            env={
-                "TF_CONFIG": json.dumps(
-                    {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-                )
-            },
-        )
+        return _start_worker(command, workers, index)
 
     def latest():
         path = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
