@@ -368,6 +368,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.every, self.num, self.real = every, num, real
         self.metrics, self.extractor, self.seed = metrics, extractor, seed
         self.data_shape, self.batch_stats = tuple(data_shape), batch_stats
+        self.reference = None  # the held-out set's features, computed once
 
     def _score(self, draw) -> dict:
         from gan_zoo.datasets.pipeline import to_data_size
@@ -378,8 +379,15 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             lambda n, i: to_data_size(draw(n, self.seed + 7919 * (i + 1)), self.data_shape).numpy(),
             self.num,
         )
+        if self.reference is None:
+            self.reference = protocol.reference_features(self.real, self.metrics, self.extractor)
         result = protocol.evaluate(
-            samples, self.real, self.metrics, self.extractor, with_real=False
+            samples,
+            self.real,
+            self.metrics,
+            self.extractor,
+            with_real=False,
+            reference=self.reference,
         )
         return protocol.scalars(result["samples"])
 

@@ -139,8 +139,26 @@ def _feature_scores(metrics, extract, samples, reference):
     return out
 
 
+def reference_features(real: dict, metrics, extractor):
+    """Features of ``real["test"]``, the FID / KID reference, or None where
+    ``metrics`` need no features. A caller that scores samples against the
+    same set again and again (every epoch) computes them once and passes them
+    to :func:`evaluate`: with Inception they cost as much as the samples'."""
+    if not set(check_metrics(metrics)) - {"parzen"}:
+        return None
+    if extractor is None:
+        raise ValueError("fid, kid, is and coverage need a feature extractor.")
+    return extractor(real["test"])[0]
+
+
 def evaluate(
-    samples, real: dict, metrics, extractor=None, progress=None, with_real: bool = True
+    samples,
+    real: dict,
+    metrics,
+    extractor=None,
+    progress=None,
+    with_real: bool = True,
+    reference=None,
 ) -> dict:
     """Scores ``samples`` (float [N, H, W, C] in [0, 1]) with ``metrics`` against
     the ``real`` sets of :func:`real_sets`, and the ``train`` set the same way
@@ -151,6 +169,7 @@ def evaluate(
       progress: optional callable(stage name), called as each part finishes.
       with_real: also score the real training images (the ceiling); off for
         repeated evaluations during training, where it never changes.
+      reference: :func:`reference_features` of ``real``, if the caller has them.
 
     Returns:
       {"samples": {metric: value}, "real_train": {metric: value}, "num_samples": N}.
@@ -158,10 +177,8 @@ def evaluate(
     progress = progress or (lambda stage: None)
     metrics = check_metrics(metrics)
     on_features = bool(set(metrics) - {"parzen"})
-    if on_features:
-        if extractor is None:
-            raise ValueError("fid, kid, is and coverage need a feature extractor.")
-        reference = extractor(real["test"])[0]
+    if on_features and reference is None:
+        reference = reference_features(real, metrics, extractor)
         progress("features of the test set")
     result = {"num_samples": len(samples), "samples": {}, "real_train": {}}
     sets = [("samples", samples)] + ([("real_train", real["train"])] if with_real else [])
