@@ -382,12 +382,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         if self.reference is None:
             self.reference = protocol.reference_features(self.real, self.metrics, self.extractor)
         result = protocol.evaluate(
-            samples,
-            self.real,
-            self.metrics,
-            self.extractor,
-            with_real=False,
-            reference=self.reference,
+            samples, self.real, self.metrics, self.extractor, reference=self.reference
         )
         return protocol.scalars(result["samples"])
 

@@ -42,6 +42,12 @@ flags.DEFINE_string(
 flags.DEFINE_string("data_dir", None, "The dataset's files (default: the export's --data_dir).")
 flags.DEFINE_integer("num_samples", 10000, "Images to draw from the export.")
 flags.DEFINE_integer("seed", 0, "Seed of the drawn samples.")
+flags.DEFINE_integer(
+    "real_train",
+    10000,
+    "Training images scored like the samples, the real-data ceiling (Parzen) and "
+    "floor (FID, KID) beside them; it depends on the dataset only: 0 skips it.",
+)
 flags.DEFINE_string(
     "features", None, "Feature extractor: mnist_classifier (default for 28x28x1) or inception."
 )
@@ -90,11 +96,10 @@ def score_samples(export, loaded, source, metrics) -> dict:
         FLAGS.inception_weights,
     )
 
-    stages = ["real sets", "samples"] + [
-        f"parzen of {n}" for n in ("samples", "real_train") if "parzen" in metrics
-    ]
+    parts = ["samples"] + ["real_train"] * bool(FLAGS.real_train)
+    stages = ["real sets", "samples"] + [f"parzen of {n}" for n in parts if "parzen" in metrics]
     if set(metrics) - {"parzen"}:
-        stages += ["features of the test set", "features of samples", "features of real_train"]
+        stages += ["features of the test set"] + [f"features of {n}" for n in parts]
     bar = keras.utils.Progbar(len(stages), stateful_metrics=["stage"])
     done = []
 
@@ -102,7 +107,7 @@ def score_samples(export, loaded, source, metrics) -> dict:
         done.append(stage)
         bar.update(len(done), [("stage", len(done))])
 
-    real = protocol.real_sets(source)
+    real = protocol.real_sets(source, FLAGS.real_train)
     progress("real sets")
     if export is not None:
         samples = protocol.draw_in_chunks(
@@ -134,6 +139,8 @@ def main(argv):
     want_error = "error" in metrics
     metrics = [m for m in metrics if m != "error"]
     config.check_positive("num_samples", FLAGS.num_samples)
+    if FLAGS.real_train < 0:
+        raise UserError(f"--real_train={FLAGS.real_train} must be >= 0 (0 skips it).")
     if bool(FLAGS.export) == bool(FLAGS.samples):
         raise UserError("pass exactly one of --export=<workdir>/export and --samples=<file.npy>.")
     if want_error and not FLAGS.export:

@@ -11,7 +11,8 @@ Real sets, from the dataset's splits (pixels in [0, 1]):
   validation split where there is one, else the last 1,000 training images);
 - ``train``: up to 10,000 training images scored exactly like samples: the
   real-data ceiling (Parzen) and floor (FID, KID) next to which a model's
-  numbers mean something.
+  numbers mean something. It depends on the dataset only, so a caller that
+  has it already may leave it out (``num_train=0``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _unit(source, split, start=0, stop=None):
 
 
 def real_sets(source, num_train: int = 10000) -> dict:
-    """{"test", "validation", "train"} real images in [0, 1] (see the module docstring)."""
+    """{"test", "validation", "train"} real images in [0, 1] (see the module
+    docstring); without "train" if ``num_train`` is 0."""
     splits = source.split_names()
     if "test" not in splits:
         raise UserError(f"dataset {source.name!r} has no test split to evaluate against.")
@@ -67,11 +69,10 @@ def real_sets(source, num_train: int = 10000) -> dict:
         validation, train_stop = _unit(source, "validation", 0, 1000), train_n
     else:
         validation, train_stop = _unit(source, "train", train_n - 1000), train_n - 1000
-    return {
-        "test": _unit(source, "test"),
-        "validation": validation,
-        "train": _unit(source, "train", 0, min(num_train, train_stop)),
-    }
+    sets = {"test": _unit(source, "test"), "validation": validation}
+    if num_train:
+        sets["train"] = _unit(source, "train", 0, min(num_train, train_stop))
+    return sets
 
 
 def validation_sets(source, num: int = 10000) -> dict:
@@ -157,22 +158,20 @@ def evaluate(
     metrics,
     extractor=None,
     progress=None,
-    with_real: bool = True,
     reference=None,
 ) -> dict:
     """Scores ``samples`` (float [N, H, W, C] in [0, 1]) with ``metrics`` against
-    the ``real`` sets of :func:`real_sets`, and the ``train`` set the same way
-    as the ceiling.
+    the ``real`` sets of :func:`real_sets`, and their ``train`` set, where there
+    is one, the same way as the ceiling.
 
     Args:
       extractor: a features.extractor(...) for fid / kid / is / coverage.
       progress: optional callable(stage name), called as each part finishes.
-      with_real: also score the real training images (the ceiling); off for
-        repeated evaluations during training, where it never changes.
       reference: :func:`reference_features` of ``real``, if the caller has them.
 
     Returns:
-      {"samples": {metric: value}, "real_train": {metric: value}, "num_samples": N}.
+      {"samples": {metric: value}, "real_train": {metric: value}, "num_samples": N},
+      without "real_train" where ``real`` has no train set.
     """
     progress = progress or (lambda stage: None)
     metrics = check_metrics(metrics)
@@ -180,9 +179,11 @@ def evaluate(
     if on_features and reference is None:
         reference = reference_features(real, metrics, extractor)
         progress("features of the test set")
-    result = {"num_samples": len(samples), "samples": {}, "real_train": {}}
-    sets = [("samples", samples)] + ([("real_train", real["train"])] if with_real else [])
-    for name, images in sets:
+    sets = {"samples": samples}
+    if "train" in real:
+        sets["real_train"] = real["train"]
+    result = {"num_samples": len(samples), **{name: {} for name in sets}}
+    for name, images in sets.items():
         if "parzen" in metrics:
             result[name]["parzen"] = parzen.parzen_score(images, real["validation"], real["test"])
             progress(f"parzen of {name}")
