@@ -144,7 +144,7 @@ def reference_features(real: dict, metrics, extractor):
     """Features of ``real["test"]``, the FID / KID reference, or None where
     ``metrics`` need no features. A caller that scores samples against the
     same set again and again (every epoch) computes them once and passes them
-    to :func:`evaluate`: with Inception they cost as much as the samples'."""
+    to :func:`evaluate`, instead of once per scoring."""
     if not set(check_metrics(metrics)) - {"parzen"}:
         return None
     if extractor is None:
