@@ -98,7 +98,7 @@ def score_samples(export, loaded, source, metrics) -> dict:
 
     parts = ["samples"] + ["real_train"] * bool(FLAGS.real_train)
     stages = ["real sets", "samples"] + [f"parzen of {n}" for n in parts if "parzen" in metrics]
-    if set(metrics) - {"parzen"}:
+    if protocol.needs_features(metrics):
         stages += ["features of the test set"] + [f"features of {n}" for n in parts]
     bar = keras.utils.Progbar(len(stages), stateful_metrics=["stage"])
     done = []
@@ -139,8 +139,7 @@ def main(argv):
     want_error = "error" in metrics
     metrics = [m for m in metrics if m != "error"]
     config.check_positive("num_samples", FLAGS.num_samples)
-    if FLAGS.real_train < 0:
-        raise UserError(f"--real_train={FLAGS.real_train} must be >= 0 (0 skips it).")
+    config.check_non_negative("real_train", FLAGS.real_train, " (0 skips it)")
     if bool(FLAGS.export) == bool(FLAGS.samples):
         raise UserError("pass exactly one of --export=<workdir>/export and --samples=<file.npy>.")
     if want_error and not FLAGS.export:

@@ -208,7 +208,8 @@ def _train_one_weight(make_optimizer, strategy, kernel):
 # One device's copy of each variable at a time: a replica that updated
 # another's copy would leave its own behind (tests/test_distribute.py checks
 # two replicas).
-MIRRORED = lambda: tf.distribute.MirroredStrategy(["/cpu:0"])  # noqa: E731
+def _mirrored():
+    return tf.distribute.MirroredStrategy(["/cpu:0"])
 
 
 def test_fused_momentum_update_is_bit_identical_to_the_separate_ops(monkeypatch):
@@ -223,7 +224,7 @@ def test_fused_momentum_update_is_bit_identical_to_the_separate_ops(monkeypatch)
             "ResourceApplyKerasMomentum",
         )
 
-    fused, mirrored = train(tf.distribute.get_strategy()), train(MIRRORED())
+    fused, mirrored = train(tf.distribute.get_strategy()), train(_mirrored())
     monkeypatch.setattr(optimizers, "_fusable", lambda: False)
     separate = train(tf.distribute.get_strategy())
     assert fused[2] and mirrored[2] and not separate[2]
@@ -243,7 +244,7 @@ def test_fused_adam_matches_keras_adam_to_rounding(beta_1, beta_2):
         )
 
     fused = train(optimizers.Adam, tf.distribute.get_strategy())
-    mirrored = train(optimizers.Adam, MIRRORED())
+    mirrored = train(optimizers.Adam, _mirrored())
     keras_own = train(keras.optimizers.Adam, tf.distribute.get_strategy())
     assert fused[2] and mirrored[2] and not keras_own[2]
     np.testing.assert_array_equal(mirrored[0], fused[0])

@@ -140,12 +140,17 @@ def _feature_scores(metrics, extract, samples, reference):
     return out
 
 
+def needs_features(metrics) -> bool:
+    """Whether any of ``metrics`` is computed on features (all but Parzen)."""
+    return bool(set(check_metrics(metrics)) - {"parzen"})
+
+
 def reference_features(real: dict, metrics, extractor):
     """Features of ``real["test"]``, the FID / KID reference, or None where
     ``metrics`` need no features. A caller that scores samples against the
     same set again and again (every epoch) computes them once and passes them
     to :func:`evaluate`, instead of once per scoring."""
-    if not set(check_metrics(metrics)) - {"parzen"}:
+    if not needs_features(metrics):
         return None
     if extractor is None:
         raise ValueError("fid, kid, is and coverage need a feature extractor.")
@@ -175,7 +180,7 @@ def evaluate(
     """
     progress = progress or (lambda stage: None)
     metrics = check_metrics(metrics)
-    on_features = bool(set(metrics) - {"parzen"})
+    on_features = needs_features(metrics)
     if on_features and reference is None:
         reference = reference_features(real, metrics, extractor)
         progress("features of the test set")
@@ -214,6 +219,6 @@ def default_extractor(image_shape) -> str:
 
 def extractor_for(metrics, name, inception_weights=None):
     """The extractor the metrics need, or None if only Parzen is asked for."""
-    if set(check_metrics(metrics)) <= {"parzen"}:
+    if not needs_features(metrics):
         return None
     return features_lib.extractor(name, inception_weights)
