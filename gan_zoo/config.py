@@ -75,6 +75,12 @@ class RunConfig:
         "Training steps per call into TensorFlow (callbacks act every this many steps); "
         "0 = auto: 10, or 1 under a tf.distribute strategy.",
     )
+    run_eagerly: bool = setting(
+        False,
+        "Run the training step as plain Python, without tf.function: to step through "
+        "train_step in a debugger or print its tensors. It skips tracing the step (a few "
+        "seconds) and runs every step slower: for debugging and tiny runs, not training.",
+    )
     deterministic: bool = setting(
         False,
         "Make every TensorFlow op deterministic, so reruns and resumed runs are "
@@ -152,6 +158,11 @@ class RunConfig:
         )
         check_choice("jit_compile", self.jit_compile, ("auto", "true", "false"))
         check_non_negative("steps_per_execution", self.steps_per_execution, " (0 = auto)")
+        if self.run_eagerly and self.jit_compile == "true":
+            raise UserError(
+                "--run_eagerly runs the step without tf.function, which --jit_compile=true "
+                "(XLA) compiles; drop one of them."
+            )
         # NumPy's global seed (keras.utils.set_random_seed) takes 0 ... 2**32 - 1.
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(
@@ -404,6 +415,7 @@ RESUMABLE = frozenset(
         "tpu",
         "jit_compile",
         "steps_per_execution",
+        "run_eagerly",
         "eval_every_epochs",
         "eval_metrics",
         "eval_samples",

@@ -3,7 +3,7 @@ role in it, the compute dtype, XLA, and steps per call into TensorFlow.
 
 Nothing here changes what a step computes (up to floating-point rounding);
 every choice is a flag (--strategy, --mixed_precision, --jit_compile,
---steps_per_execution) resolved once, here.
+--steps_per_execution, --run_eagerly) resolved once, here.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def configure(model: keras.Model, config) -> keras.Model:
     jit = {"true": True, "false": False}.get(config.jit_compile, auto["jit_compile"])
     if jit and tf.distribute.has_strategy() and config.jit_compile == "auto":
         jit = False  # Keras' choice too: XLA under tf.distribute is opt-in
-    model.jit_compile = jit
+    model.run_eagerly = config.run_eagerly
+    model.jit_compile = jit and not config.run_eagerly  # config refuses an explicit pair
     per_call = config.steps_per_execution or auto["steps_per_execution"]
     if tf.distribute.has_strategy() and per_call > 1:
         # Keras 3.15 cannot run several steps per call under a strategy: the

@@ -21,6 +21,8 @@ and logs to TensorBoard.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -43,6 +45,13 @@ def reconstruction_rows(originals, rebuilt, cols):
     return pairs.reshape((-1,) + shape)
 
 
+@functools.lru_cache(maxsize=4)
+def _prior_density(prior, extent: float) -> np.ndarray:
+    # The same background every epoch of a run: computed once (the swiss
+    # roll's quadrature takes seconds).
+    return visualization.density_grid(lambda g: prior.log_prob(tf.constant(g)).numpy(), extent)
+
+
 def autoencoder(model, images, labels) -> dict:
     code = model.encode(images, labels)
     cols = min(10, len(images))
@@ -57,7 +66,7 @@ def autoencoder(model, images, labels) -> dict:
     if prior is None and len(z):
         extent = float(max(1.0, 1.1 * np.percentile(np.abs(z), 99)))
     if model.latent_dim == 2:
-        density = None if prior is None else (lambda g: prior.log_prob(tf.constant(g)).numpy())
+        density = None if prior is None else _prior_density(prior, extent)
         title = "q(z) of held-out data" + ("" if prior is None else f" over p(z) = {prior.name}")
         pictures["latent"] = visualization.latent_scatter(
             z[:5000], labels.numpy()[:5000], density, extent, title=title

@@ -1,6 +1,7 @@
 """Shared test helpers: tiny configs, generated IDX files, subprocess runs."""
 
 import atexit
+import gc
 import gzip
 import json
 import os
@@ -23,7 +24,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def tiny_config(workdir, **overrides):
     """The real default config, shrunk to a couple of small steps. Without the
     final SavedModel (export=True where a test reads it): writing one costs
-    more CPU than the tiny training it would follow."""
+    more CPU than the tiny training it would follow. Eager steps
+    (--run_eagerly): tracing the step costs 1.5-2.5 CPU-s, more than running
+    two tiny steps eagerly. Tests of the traced step itself (several steps
+    per call, XLA, strategies, retracing, the fit of golden_steps.py) pass
+    run_eagerly=False."""
     from gan_zoo import config
 
     values = dict(
@@ -34,6 +39,7 @@ def tiny_config(workdir, **overrides):
         num_samples=4,
         log_every_steps=1,
         export=False,
+        run_eagerly=True,
     )
     values.update(overrides)
     return config.resolve(values)
@@ -187,6 +193,14 @@ def run_scripts(commands: dict, timeout=300, fresh=False) -> dict:
 def run_script(*args, timeout=300, fresh=False):
     """Runs ``python <args>`` and returns the CompletedProcess."""
     return run_scripts({"": args}, timeout, fresh)[""]
+
+
+def pytest_collection_finish(session):
+    """Everything alive after collection (TensorFlow, Keras, gan_zoo and the
+    test modules) stays alive to the end: frozen, it is no longer walked by
+    every full garbage collection, each of which cost ~0.5 CPU-s in a worker."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture

@@ -410,6 +410,7 @@ def test_semi_supervised_trains_logs_its_error_and_exports_classify(tmp_path, mo
         num_labels=20,
         epochs=2,
         export=True,
+        run_eagerly=False,
     )
     run = training.run(cfg, verbose=0)
     assert converted == []

@@ -133,7 +133,7 @@ def test_periodic_evaluation_of_a_32_pixel_dcgan_keeps_the_best_export(tmp_path)
             image_size=32,
             ngf=4,
             ndf=4,
-            epochs=3,
+            epochs=2,
             eval_every_epochs=1,
             eval_metrics="fid,coverage",
             eval_samples=200,
@@ -143,7 +143,7 @@ def test_periodic_evaluation_of_a_32_pixel_dcgan_keeps_the_best_export(tmp_path)
         verbose=0,
     )
     fids = run.history["eval_fid"]
-    assert len(fids) == len(run.history["eval_fid_batch_stats"]) == 3
+    assert len(fids) == len(run.history["eval_fid_batch_stats"]) == 2
     shares = run.history["eval_min_class_share"]
     assert all(
         low <= 0.1 <= high
@@ -159,7 +159,7 @@ def test_periodic_evaluation_of_a_32_pixel_dcgan_keeps_the_best_export(tmp_path)
     from gan_zoo import curves
 
     logged = curves.epoch_scalars(str(tmp_path / "w"))
-    np.testing.assert_allclose([logged["eval_fid"][e] for e in (1, 2, 3)], fids, rtol=1e-5)
+    np.testing.assert_allclose([logged["eval_fid"][e] for e in (1, 2)], fids, rtol=1e-5)
     curves.plot({"run": logged}, ["eval_fid", "eval_fid_batch_stats"], str(tmp_path / "c.png"))
     assert (tmp_path / "c.png").stat().st_size > 0
 

@@ -172,8 +172,10 @@ def test_classifier_command_trains_to_high_accuracy_on_the_embedded_digits(tmp_p
 
     out = tmp_path / "c.weights.h5"
     result = run_script(
-        "-m", "gan_zoo.train_classifier", "--dataset=digits", "--epochs=2", f"--out={out}"
+        "-m", "gan_zoo.train_classifier", "--dataset=digits", "--epochs=1", f"--out={out}"
     )
     assert result.returncode == 0, result.stderr[-2000:]
     accuracy = float(result.stdout.split("Test accuracy ")[1].split()[0])
-    assert accuracy > 0.95 and out.stat().st_size < 1_000_000
+    # One pass over the embedded training digits (the command's default is
+    # 6) reads 92-93 % of the test digits right (seeds 0, 1); chance is 10 %.
+    assert accuracy > 0.9 and out.stat().st_size < 1_000_000

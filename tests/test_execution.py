@@ -145,7 +145,7 @@ def test_mixed_float16_run_checkpoints_and_resumes(tmp_path, monkeypatch):
 
 
 def test_jit_compile_trains_the_step_with_xla(tmp_path):
-    cfg = tiny_config(tmp_path, model="gan", jit_compile="true")
+    cfg = tiny_config(tmp_path, model="gan", jit_compile="true", run_eagerly=False)
     run = training.run(cfg, verbose=0)
     assert run.model.jit_compile is True
     # The step fit ran: Keras' train function calls it through a tf.function
@@ -185,8 +185,23 @@ def test_auto_execution_options_follow_the_device(
         tf.distribute.MirroredStrategy(["/cpu:0"]).scope() if strategy else contextlib.nullcontext()
     )
     with scope:
-        execution.configure(model, tiny_config(tmp_path))
+        execution.configure(model, tiny_config(tmp_path, run_eagerly=False))
     assert (model.jit_compile, model.steps_per_execution) == (jit, per_call)
+    assert not model.run_eagerly
+
+
+def test_run_eagerly_takes_the_traced_steps(tmp_path):
+    # The GAN: dropout, k D steps on fresh minibatches and two optimizers.
+    traced = training.run(tiny_config(tmp_path / "traced", run_eagerly=False), verbose=0)
+    eager = training.run(tiny_config(tmp_path / "eager", run_eagerly=True), verbose=0)
+    assert eager.model.run_eagerly and not traced.model.run_eagerly
+    assert eager.history.keys() == traced.history.keys()
+    for name, values in traced.history.items():
+        np.testing.assert_allclose(eager.history[name], values, rtol=1e-5, err_msg=name)
+    for a, b in zip(traced.model.variables, eager.model.variables, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-7, err_msg=a.path)
+    with pytest.raises(config.UserError, match="--run_eagerly runs the step without tf.function"):
+        tiny_config(tmp_path, run_eagerly=True, jit_compile="true")
 
 
 def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
@@ -198,6 +213,7 @@ def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
         epochs=2,
         checkpoint_every_steps=5,
         keep_checkpoints=10,
+        run_eagerly=False,
     )
     run = training.run(cfg, verbose=0)
     assert run.model.steps_per_execution == 2
@@ -210,7 +226,9 @@ def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
 
 def test_steps_per_execution_never_straddles_an_epoch(tmp_path):
     # 4 does not divide 6 steps: 3 steps per call, and epochs stay 6 steps.
-    cfg = tiny_config(tmp_path, model="gan", steps_per_execution=4, steps_per_epoch=6, epochs=2)
+    cfg = tiny_config(
+        tmp_path, model="gan", steps_per_execution=4, steps_per_epoch=6, epochs=2, run_eagerly=False
+    )
     run = training.run(cfg, verbose=0)
     assert run.model.steps_per_execution == 3
     assert _checkpoint_steps(tmp_path) == [6, 12]
@@ -245,7 +263,9 @@ def test_tensorboard_batch_scalars_sit_on_the_step_axis_across_calls_and_resumes
                 steps += [event.step for v in event.summary.value if v.tag == "batch_d_loss"]
         return sorted(steps)
 
-    flags = dict(model="gan", steps_per_execution=2, steps_per_epoch=4, log_every_steps=2)
+    flags = dict(
+        model="gan", steps_per_execution=2, steps_per_epoch=4, log_every_steps=2, run_eagerly=False
+    )
     training.run(tiny_config(tmp_path, epochs=1, **flags), verbose=0)
     assert steps_logged() == [2, 4]
     training.run(tiny_config(tmp_path, epochs=2, **flags), verbose=0)  # resumes
@@ -254,7 +274,9 @@ def test_tensorboard_batch_scalars_sit_on_the_step_axis_across_calls_and_resumes
 
 def test_under_a_strategy_auto_takes_one_step_per_call_and_more_is_one_clear_error(tmp_path):
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
-        run = training.run(tiny_config(tmp_path / "auto", model="gan"), verbose=0)
+        run = training.run(
+            tiny_config(tmp_path / "auto", model="gan", run_eagerly=False), verbose=0
+        )
         assert run.model.steps_per_execution == 1
         with pytest.raises(config.UserError, match="cannot be used under a tf.distribute"):
             training.run(tiny_config(tmp_path / "two", steps_per_execution=2), verbose=0)
@@ -270,7 +292,10 @@ def test_divergence_inside_a_call_names_the_call_s_steps(tmp_path, monkeypatch):
         lambda self, batch, logs=None: original(self, batch, dict(logs, d_loss=float("nan"))),
     )
     with pytest.raises(config.UserError, match="diverged in steps 1-2 .one call.: d_loss = nan"):
-        training.run(tiny_config(tmp_path, steps_per_execution=2, steps_per_epoch=4), verbose=0)
+        training.run(
+            tiny_config(tmp_path, steps_per_execution=2, steps_per_epoch=4, run_eagerly=False),
+            verbose=0,
+        )
 
 
 def test_a_loss_that_really_diverges_stops_the_run_before_anything_of_it_is_saved(tmp_path):
@@ -349,6 +374,7 @@ def test_the_aae_pretraining_switch_lands_on_its_epoch_with_several_steps_per_ca
             epochs=3,
             steps_per_epoch=4,
             steps_per_execution=4,
+            run_eagerly=False,
         ),
         verbose=0,
     )

@@ -312,6 +312,7 @@ def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch)
         steps_per_epoch=4,
         batch_size=8,
         steps_per_execution=2,
+        run_eagerly=False,
     )
     straight = training.run(tiny_config(tmp_path / "a", **values), verbose=0)
 
@@ -368,6 +369,7 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
         "--num_samples=4",
         "--checkpoint_every_steps=2",
         "--deterministic",
+        "--noexport",  # not what this test reads
     ]
 
     index = w / "checkpoints" / "checkpoint"
@@ -404,7 +406,9 @@ def test_train_py_survives_kill_and_sigterm_and_the_same_command_resumes(tmp_pat
 def test_strategy_flag_trains_under_a_mirrored_strategy(tmp_path):
     from conftest import tiny_config
 
-    run = training.run(tiny_config(tmp_path / "w", strategy="mirrored"), verbose=0)
+    run = training.run(
+        tiny_config(tmp_path / "w", strategy="mirrored", run_eagerly=False), verbose=0
+    )
     assert run.epochs_done == 1  # a non-finite loss would have raised
     assert isinstance(run.model.distribute_strategy, tf.distribute.MirroredStrategy)
 

@@ -29,3 +29,23 @@ def test_gif_keeps_last_frame_and_caps_frame_count(tmp_path):
     assert gif.n_frames == 5
     gif.seek(4)
     assert np.asarray(gif.convert("L"))[0, 0] == 220
+
+
+def test_density_grid_puts_the_density_on_the_axes_in_parts():
+    calls = []
+
+    def log_density(points):  # N(0, I) in 2-D
+        calls.append(len(points))
+        return -0.5 * np.sum(points**2, axis=1) - np.log(2 * np.pi)
+
+    density = visualization.density_grid(log_density, extent=3.0, size=50)
+    assert density.shape == (50, 50) and calls == [1000, 1000, 500]
+    ticks = np.linspace(-3.0, 3.0, 50)
+    # Rows run along y (imshow's origin="lower"), columns along x.
+    np.testing.assert_allclose(
+        density[10, 40], np.exp(-0.5 * (ticks[40] ** 2 + ticks[10] ** 2)) / (2 * np.pi), rtol=1e-5
+    )
+    step = ticks[1] - ticks[0]
+    assert abs(density.sum() * step * step - 1.0) < 0.02
+    picture = visualization.latent_scatter(np.zeros((4, 2)), np.arange(4), density, extent=3.0)
+    assert picture.ndim == 3 and picture.shape[2] == 3 and picture.dtype == np.uint8
