@@ -26,8 +26,9 @@ def tiny_config(workdir, **overrides):
     final SavedModel (export=True where a test reads it): writing one costs
     more CPU than the tiny training it would follow. Eager steps
     (--run_eagerly): tracing the step costs 1.5-2.5 CPU-s, more than running
-    two tiny steps eagerly. Tests of the traced step itself (several steps
-    per call, XLA, strategies, retracing, the fit of golden_steps.py) pass
+    two tiny steps eagerly (Keras still groups them into calls of
+    --steps_per_execution). Tests of the traced step itself (XLA,
+    strategies, retracing, AutoGraph, the fit of golden_steps.py) pass
     run_eagerly=False."""
     from gan_zoo import config
 

@@ -55,8 +55,10 @@ SCRIPT = textwrap.dedent("""
                     tiny_config(root + "/x", model=name, hidden_units=16, hidden_layers=1),
                     digits.load(), 2)
         one, two = build(tf.distribute.get_strategy()), build(mirrored)
-        # Both sides as traced functions, as fit runs them.
-        one_step, step = tf.function(one.train_step), tf.function(two.train_step)
+        # The mirrored side traced, as fit runs it under a strategy; the
+        # one-device side eagerly, which takes the traced steps
+        # (test_execution) without the cost of tracing them.
+        one_step, step = one.train_step, tf.function(two.train_step)
         for _ in range(3):
             one_step(batch)
             mirrored.run(step, args=(halves,))
@@ -82,7 +84,7 @@ SCRIPT = textwrap.dedent("""
     one, two = build_sgd(default, "mixed_float16"), build_sgd(mirrored, "mixed_float16")
     unscaled = build_sgd(default, "float32")
     start = [v.numpy() for v in unscaled.trainable_variables]
-    steps = [tf.function(model.train_step) for model in (one, two, unscaled)]
+    steps = [one.train_step, tf.function(two.train_step), unscaled.train_step]
     for _ in range(3):
         steps[0](batch)
         mirrored.run(steps[1], args=(halves,))
@@ -113,9 +115,8 @@ SCRIPT = textwrap.dedent("""
                             sync_batchnorm=sync), digits.load(), 2)
     # One device has one batch whatever the flag: one reference for both.
     one = build_dcgan(tf.distribute.get_strategy(), True)
-    one_step = tf.function(one.train_step)
     for _ in range(2):
-        one_step(small)
+        one.train_step(small)
     for sync in (True, False):
         two = build_dcgan(mirrored, sync)
         step = tf.function(two.train_step)
@@ -128,10 +129,10 @@ SCRIPT = textwrap.dedent("""
 
     # Whole runs through fit(): the mirrored run sees the batches, noise and
     # updates of the one-device run.
-    # Traced, as fit runs a step under a strategy for a user.
+    # The mirrored run traced, as fit runs a step under a strategy for a user.
     flags = dict(model="vae", hidden_units=16, hidden_layers=1, steps_per_epoch=3, epochs=2,
                  run_eagerly=False)
-    alone = training.run(tiny_config(root + "/alone", **flags), verbose=0)
+    alone = training.run(tiny_config(root + "/alone", **dict(flags, run_eagerly=True)), verbose=0)
     with mirrored.scope():
         both = training.run(tiny_config(root + "/both", **flags), verbose=0)
     out["vae_fit"] = max(float(np.max(np.abs(a.numpy() - b.numpy())))

@@ -213,7 +213,6 @@ def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
         epochs=2,
         checkpoint_every_steps=5,
         keep_checkpoints=10,
-        run_eagerly=False,
     )
     run = training.run(cfg, verbose=0)
     assert run.model.steps_per_execution == 2
@@ -226,9 +225,7 @@ def test_several_steps_per_execution_keep_step_counts_and_checkpoints(tmp_path):
 
 def test_steps_per_execution_never_straddles_an_epoch(tmp_path):
     # 4 does not divide 6 steps: 3 steps per call, and epochs stay 6 steps.
-    cfg = tiny_config(
-        tmp_path, model="gan", steps_per_execution=4, steps_per_epoch=6, epochs=2, run_eagerly=False
-    )
+    cfg = tiny_config(tmp_path, model="gan", steps_per_execution=4, steps_per_epoch=6, epochs=2)
     run = training.run(cfg, verbose=0)
     assert run.model.steps_per_execution == 3
     assert _checkpoint_steps(tmp_path) == [6, 12]
@@ -263,9 +260,7 @@ def test_tensorboard_batch_scalars_sit_on_the_step_axis_across_calls_and_resumes
                 steps += [event.step for v in event.summary.value if v.tag == "batch_d_loss"]
         return sorted(steps)
 
-    flags = dict(
-        model="gan", steps_per_execution=2, steps_per_epoch=4, log_every_steps=2, run_eagerly=False
-    )
+    flags = dict(model="gan", steps_per_execution=2, steps_per_epoch=4, log_every_steps=2)
     training.run(tiny_config(tmp_path, epochs=1, **flags), verbose=0)
     assert steps_logged() == [2, 4]
     training.run(tiny_config(tmp_path, epochs=2, **flags), verbose=0)  # resumes
@@ -292,10 +287,7 @@ def test_divergence_inside_a_call_names_the_call_s_steps(tmp_path, monkeypatch):
         lambda self, batch, logs=None: original(self, batch, dict(logs, d_loss=float("nan"))),
     )
     with pytest.raises(config.UserError, match="diverged in steps 1-2 .one call.: d_loss = nan"):
-        training.run(
-            tiny_config(tmp_path, steps_per_execution=2, steps_per_epoch=4, run_eagerly=False),
-            verbose=0,
-        )
+        training.run(tiny_config(tmp_path, steps_per_execution=2, steps_per_epoch=4), verbose=0)
 
 
 def test_a_loss_that_really_diverges_stops_the_run_before_anything_of_it_is_saved(tmp_path):

@@ -183,6 +183,7 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
         "--noise=gaussian",
         "--learning_rate=0.05",
         "--num_samples=4",
+        "--run_eagerly",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     second = tmp_path / "b"
@@ -194,6 +195,7 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
         line for line in b if not line.startswith("--workdir")
     ]
     assert "--d_steps=2" in a and "--adversarial_loss=minimax" in a and "--noise=gaussian" in a
+    assert "--run_eagerly" in a
     out = tmp_path / "grid.png"
     result = run_script(
         "-m", "gan_zoo.sample", f"--export={second}/export", "--num=9", f"--out={out}"
@@ -312,7 +314,6 @@ def test_stopped_mid_epoch_and_resumed_ends_bit_identical(tmp_path, monkeypatch)
         steps_per_epoch=4,
         batch_size=8,
         steps_per_execution=2,
-        run_eagerly=False,
     )
     straight = training.run(tiny_config(tmp_path / "a", **values), verbose=0)
 
