@@ -7,10 +7,12 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -75,29 +77,29 @@ def fake_mnist_dir(directory, n_train=120, n_test=40, gz=True, seed=0):
 
 
 class _ForkServer:
-    """Client of tests/forkserver.py: starts commands as forks of one process
-    that has imported TensorFlow already (see there for why and what a fork
-    cannot show)."""
+    """Client of tests/forkserver.py: starts commands as forks of one
+    process that has imported TensorFlow already (see there for why and what a
+    fork cannot show)."""
 
-    def __init__(self):
+    def __init__(self, path):
+        deadline = time.time() + 300  # the server imports TensorFlow first
+        while True:
+            self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.socket.connect(path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                self.socket.close()
+                if time.time() > deadline:
+                    raise RuntimeError("tests/forkserver.py did not start") from None
+                time.sleep(0.05)
         self.directory = tempfile.mkdtemp(prefix="gan_zoo_forks_")
-        self.process = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "tests", "forkserver.py")],
-            cwd=ROOT,
-            env=_command_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        if json.loads(self.process.stdout.readline() or "{}").get("ready") is not True:
-            raise RuntimeError("tests/forkserver.py did not start")
         self.lock, self.children, self.count = threading.Lock(), {}, 0
         threading.Thread(target=self._read_replies, daemon=True).start()
-        atexit.register(self.process.kill)
         atexit.register(shutil.rmtree, self.directory, True)
 
     def _read_replies(self):
-        for line in self.process.stdout:
+        for line in self.socket.makefile("r"):
             reply = json.loads(line)
             child = self.children[reply["id"]]
             if "pid" in reply:
@@ -120,11 +122,34 @@ class _ForkServer:
                 "out": child.out,
                 "err": child.err,
             }
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
+            self.socket.sendall((json.dumps(request) + "\n").encode())
         if not child.started.wait(60):
             raise RuntimeError("tests/forkserver.py did not start a command")
         return child
+
+
+def _start_fork_server() -> str:
+    """Starts tests/forkserver.py; returns the socket it will listen on."""
+    directory = tempfile.mkdtemp(prefix="gan_zoo_forkserver_")
+    path = os.path.join(directory, "socket")
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "tests", "forkserver.py"), path],
+        cwd=ROOT,
+        env=_command_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    atexit.register(shutil.rmtree, directory, True)
+    atexit.register(process.kill)
+    return path
+
+
+def pytest_configure(config):
+    # Under xdist the controller starts the one fork server that all its
+    # workers share (a server's TensorFlow import costs ~9 CPU-s); its import
+    # overlaps the workers' own while they collect.
+    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+        os.environ[_FORK_SERVER] = _start_fork_server()
 
 
 class _Child:
@@ -154,6 +179,7 @@ class _Child:
 
 
 _server = None
+_FORK_SERVER = "GAN_ZOO_FORK_SERVER"  # its socket, set by the xdist controller
 
 
 def _command_env(**extra):
@@ -176,7 +202,7 @@ def start_script(*args, fresh=False, env=None):
             stderr=subprocess.PIPE,
         )
     if _server is None:
-        _server = _ForkServer()
+        _server = _ForkServer(os.environ.get(_FORK_SERVER) or _start_fork_server())
     return _server.start(args, _command_env(**env or {}))
 
 

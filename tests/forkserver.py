@@ -12,10 +12,14 @@ status, stdout and stderr. What a fork cannot show, the muting of
 TensorFlow's start-up noise on stderr, is left to the tests that still start
 a real interpreter (conftest.run_script(..., fresh=True)).
 
-Protocol, one JSON object per line: requests on stdin
-``{"id", "argv", "cwd", "env", "out", "err"}`` (argv[0] a script path or
-"-m"); replies on stdout ``{"id", "pid"}`` when a child starts and
-``{"id", "returncode"}`` when it ends (negative: killed by that signal).
+One server serves every pytest process of a run (both xdist workers; see
+conftest.py), so TensorFlow is imported once for all their commands. It
+listens on the Unix socket ``sys.argv[1]``, which it creates once it is
+ready, and stops when the process that started it is gone. Protocol, one
+JSON object per line on a connection: requests ``{"id", "argv", "cwd",
+"env", "out", "err"}`` (argv[0] a script path or "-m"); replies on the same
+connection ``{"id", "pid"}`` when a child starts and ``{"id",
+"returncode"}`` when it ends (negative: killed by that signal).
 """
 
 import atexit
@@ -25,13 +29,16 @@ import os
 import runpy
 import select
 import signal
+import socket
 import sys
 
 
-def _child(request) -> None:
+def _child(request, inherited) -> None:
     """Becomes the requested command; never returns."""
     code = 1
     try:
+        for connection in inherited:  # the server's, not the command's
+            connection.close()
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -72,12 +79,15 @@ def _child(request) -> None:
         os._exit(code)
 
 
-def _reply(message: dict) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+def _reply(connection, message: dict) -> None:
+    try:
+        connection.sendall((json.dumps(message) + "\n").encode())
+    except OSError:  # that client is gone; its children still get reaped
+        pass
 
 
 def main() -> None:
+    path, owner = sys.argv[1], os.getppid()
     from gan_zoo import cli
 
     cli.import_tensorflow_quietly()
@@ -91,30 +101,38 @@ def main() -> None:
     gc.collect()
     gc.freeze()
 
-    _reply({"ready": True})
-    running = {}  # pid -> request id
-    pending, stdin_open = b"", True
-    while stdin_open or running:
-        # os.read, not sys.stdin: select() cannot see lines that a buffered
-        # reader has already taken in.
-        if select.select([0] if stdin_open else [], [], [], 0.02)[0]:
-            chunk = os.read(0, 1 << 16)
-            stdin_open = bool(chunk)
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path + ".binding")
+    listener.listen()
+    os.rename(path + ".binding", path)  # clients connect once it exists
+    clients = {}  # connection -> bytes received but not yet a whole line
+    running = {}  # pid -> (connection, request id)
+    while os.getppid() == owner:
+        for ready in select.select([listener, *clients], [], [], 0.02)[0]:
+            if ready is listener:
+                clients[listener.accept()[0]] = b""
+                continue
+            chunk = ready.recv(1 << 16)
+            if not chunk:
+                del clients[ready]
+                ready.close()
+                continue
+            clients[ready] += chunk
+            while b"\n" in clients[ready]:
+                line, clients[ready] = clients[ready].split(b"\n", 1)
                 request = json.loads(line)
                 pid = os.fork()
                 if pid == 0:
-                    _child(request)
-                running[pid] = request["id"]
-                _reply({"id": request["id"], "pid": pid})
+                    _child(request, [listener, *clients])
+                running[pid] = ready, request["id"]
+                _reply(ready, {"id": request["id"], "pid": pid})
         while running:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            _reply({"id": running.pop(pid), "returncode": code})
+            connection, request_id = running.pop(pid)
+            _reply(connection, {"id": request_id, "returncode": code})
 
 
 if __name__ == "__main__":
