@@ -78,8 +78,8 @@ class RunConfig:
     run_eagerly: bool = setting(
         False,
         "Run the training step as plain Python, without tf.function: to step through "
-        "train_step in a debugger or print its tensors. It skips tracing the step (a few "
-        "seconds) and runs every step slower: for debugging and tiny runs, not training.",
+        "train_step in a debugger or print its tensors. It skips tracing the step and "
+        "runs every step slower: for debugging and tiny runs, not training.",
     )
     deterministic: bool = setting(
         False,

@@ -136,7 +136,7 @@ def density_grid(log_density, extent: float, size: int = 200) -> np.ndarray:
 
     ``log_density`` maps [M, 2] to [M]; it is called on 1,000 points at a
     time, which keeps a quadrature density's [points, nodes] intermediate
-    small (the swiss roll's 200 x 200 grid: 1.5x faster than in one call).
+    small enough to stay in the CPU's cache.
     """
     ticks = np.linspace(-extent, extent, size, dtype=np.float32)
     grid = np.stack(np.meshgrid(ticks, ticks), -1).reshape(-1, 2)
