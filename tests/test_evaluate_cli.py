@@ -257,10 +257,12 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     test_images, test_labels = source.arrays("test")
     train_images, train_labels = source.arrays("train")
 
+    loaded = {name: exported.load_export(path).module for name, path in exports.items()}
+
     def categories(name, images):
-        out = exported.load_export(exports[name]).module.signatures[
-            "classify" if name == "aae_semi_supervised" else "cluster"
-        ](images=images.astype(np.float32) / 255.0)
+        out = loaded[name].signatures["classify" if name == "aae_semi_supervised" else "cluster"](
+            images=images.astype(np.float32) / 255.0
+        )
         return out["y"].numpy()
 
     for name in exports:
@@ -273,7 +275,7 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     )
     # class_control: the first 1,000 test digits' z decoded with every label,
     # read back by the project's MNIST classifier.
-    signatures = exported.load_export(exports["aae_semi_supervised"]).module.signatures
+    signatures = loaded["aae_semi_supervised"].signatures
     z = signatures["encode"](images=test_images[:1000].astype(np.float32) / 255.0)["z"]
     asked = np.tile(np.arange(10, dtype=np.int32), 1000)
     decoded = signatures["decode"](z=np.repeat(z.numpy(), 10, axis=0), y=asked)["images"]
