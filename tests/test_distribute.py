@@ -141,9 +141,8 @@ SCRIPT = textwrap.dedent("""
 
     # The semi-supervised AAE under two replicas: its switch from pretraining
     # retraces the step, and its held-out error, logged, is the error of its
-    # categories on the test digits. (Its steps are the one-replica steps of
-    # the aae above; a one-device fit to compare the whole run with would
-    # cost another 8 CPU-seconds.)
+    # categories on the test digits. (A one-device fit to compare the whole
+    # run with would cost another 8 CPU-seconds.)
     with mirrored.scope():
         cfg = tiny_config(root + "/semi", model="aae_semi_supervised", hidden_units=16,
                           hidden_layers=1, num_labels=20, pretrain_epochs=1, epochs=2,
