@@ -130,11 +130,10 @@ SCRIPT = textwrap.dedent("""
     # Whole runs through fit(): the mirrored run sees the batches, noise and
     # updates of the one-device run.
     # The mirrored run traced, as fit runs a step under a strategy for a user.
-    flags = dict(model="vae", hidden_units=16, hidden_layers=1, steps_per_epoch=3, epochs=2,
-                 run_eagerly=False)
-    alone = training.run(tiny_config(root + "/alone", **dict(flags, run_eagerly=True)), verbose=0)
+    flags = dict(model="vae", hidden_units=16, hidden_layers=1, steps_per_epoch=3, epochs=2)
+    alone = training.run(tiny_config(root + "/alone", **flags), verbose=0)
     with mirrored.scope():
-        both = training.run(tiny_config(root + "/both", **flags), verbose=0)
+        both = training.run(tiny_config(root + "/both", **flags, run_eagerly=False), verbose=0)
     out["vae_fit"] = max(float(np.max(np.abs(a.numpy() - b.numpy())))
                          for a, b in zip(alone.model.variables, both.model.variables, strict=True)
                          if "float" in str(a.dtype))
