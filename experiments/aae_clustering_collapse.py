@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import aae_experiment  # noqa: E402
 
 flags.DEFINE_enum("variant", "adam", ["adam", "appendix_sgd"], "The optimisers.")
+flags.DEFINE_float("d_input_noise", 0.0, "Std of the noise on the discriminators' inputs.")
 aae_experiment.define_flags(epochs=5, workdir="/tmp/aae_clustering_collapse")
 FLAGS = flags.FLAGS
 
@@ -47,7 +48,7 @@ def main(argv):
     cfg, source, model, data, steps = aae_experiment.prepare(
         "aae_mnist_clustering.flags",
         FLAGS.variant,
-        {"pretrain_epochs": 0},
+        {"pretrain_epochs": 0, "d_input_noise": FLAGS.d_input_noise},
     )
     images, labels = pipeline.held_out(source, 10000, model.output_range)
     for epoch in range(1, FLAGS.epochs + 1):
@@ -68,6 +69,7 @@ def main(argv):
             json.dumps(
                 {
                     "variant": FLAGS.variant,
+                    "d_input_noise": FLAGS.d_input_noise,
                     "epoch": epoch,
                     "val_cluster_error": model.held_out_metrics(images, labels)["cluster_error"],
                     "categories_used": int(np.sum(shares >= 0.01)),

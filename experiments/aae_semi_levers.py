@@ -15,7 +15,8 @@ the 10,000 validation digits (the test digits are never read):
 
 Variants (the README's table): base (the flagfile's 10-D z), noise
 (--input_noise=0.3), d_lr (--d_learning_rate=1e-3), appendix_sgd (the AAE
-appendix's SGD rates and momenta, with input noise), z5, z2 (--latent_dim).
+appendix's SGD rates and momenta, with input noise), z5, z2 (--latent_dim),
+d_noise and z5_d_noise (--d_input_noise=0.3 with a 10-D or 5-D z).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ VARIANTS = {
     "appendix_sgd": {"latent_dim": 10, "input_noise": 0.3},
     "z5": {"latent_dim": 5},
     "z2": {"latent_dim": 2},
+    "d_noise": {"latent_dim": 10, "d_input_noise": 0.3},
+    "z5_d_noise": {"latent_dim": 5, "d_input_noise": 0.3},
 }
 flags.DEFINE_enum("variant", "base", list(VARIANTS), "The lever to change.")
 aae_experiment.define_flags(epochs=6, workdir="/tmp/aae_semi_levers")

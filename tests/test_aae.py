@@ -459,3 +459,24 @@ def test_input_noise_reaches_the_encoder_in_every_training_phase_only(tmp_path):
     assert noisy.get_config()["input_noise"] == 0.3
     with pytest.raises(UserError, match="input_noise"):
         tiny_config(tmp_path / "bad", model="aae", input_noise=-0.1)
+
+
+def test_discriminator_input_noise_blurs_prior_samples_and_codes_alike(tmp_path):
+    noisy = _categorical_model(tmp_path, "aae_clustering", d_input_noise=0.3)
+    labels = tf.zeros([4000], tf.int32)
+    one_hot = tf.one_hot(tf.range(4000) % 5, 5)
+    # Through an identity "discriminator" the input is what D reads.
+    noisy.y_discriminator = lambda code, training: code
+    drawn = (noisy.discriminate("y", one_hot, labels) - tf.reshape(one_hot, [-1])).numpy()
+    assert abs(drawn.std() - 0.3) < 0.01 and abs(drawn.mean()) < 0.01
+    # The real networks: two reads of the same code differ only with the noise on.
+    code = one_hot[:8]
+    noisy = _categorical_model(tmp_path, d_input_noise=0.3)
+    for model, differs in ((noisy, True), (_categorical_model(tmp_path), False)):
+        for name, width in (("y", 5), ("z", 3)):
+            value = code if name == "y" else tf.ones([8, width])
+            first, second = (model.discriminate(name, value, labels[:8]).numpy() for _ in range(2))
+            assert (np.abs(first - second).max() > 1e-4) == differs, (name, differs)
+    assert noisy.get_config()["d_input_noise"] == 0.3
+    with pytest.raises(UserError, match="d_input_noise"):
+        tiny_config(tmp_path / "bad", model="aae", d_input_noise=-0.1)

@@ -55,6 +55,12 @@ class AAEHparams(AEHparams):
         "from the label's mixture component / swiss-roll segment (the paper's Fig. 4).",
     )
     g_steps: int = setting(1, "AAE: encoder-as-generator updates per training step.")
+    d_input_noise: float = setting(
+        0.0,
+        "AAE: std of Gaussian noise added to every code discriminator's input (prior "
+        "samples and codes alike) in the regularization phase. A discriminator that "
+        "sees exact one-hot prior samples drives a softmax code into saturation.",
+    )
     pretrain_epochs: int = setting(
         0, "AAE: epochs of reconstruction-only training before the regularization phase starts."
     )
@@ -69,7 +75,7 @@ class AAEHparams(AEHparams):
         # before any data is loaded.
         priors.target(self.prior, self.latent_dim)
         check_positive("g_steps", self.g_steps)
-        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate"):
+        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate", "d_input_noise"):
             check_non_negative(name, getattr(self, name))
 
 
@@ -95,6 +101,7 @@ class AAE(AE):
       prior: name in gan_zoo.priors.TARGETS.
       conditional_prior: feed labels to the discriminator and the prior.
       g_steps: generator-phase updates per step.
+      d_input_noise: std of the Gaussian noise on every discriminator input.
       pretrain_steps: steps of reconstruction only before regularization starts.
       y_discriminator, num_categories: a categorical code y over this many
         categories beside z, with its own discriminator (see
@@ -132,6 +139,7 @@ class AAE(AE):
         num_classes=10,
         conditional_prior=False,
         g_steps=1,
+        d_input_noise=0.0,
         pretrain_steps=0,
         y_discriminator=None,
         num_categories=0,
@@ -141,6 +149,7 @@ class AAE(AE):
         self.discriminator = discriminator
         self.prior_name, self.conditional_prior = prior, bool(conditional_prior)
         self.g_steps, self.pretrain_steps = int(g_steps), int(pretrain_steps)
+        self.d_input_noise = float(d_input_noise)
         self.prior = priors.target(prior, self.latent_dim, self.num_classes)
         self.regularize = self.pretrain_steps == 0
         self.num_categories, self.categorical = int(num_categories), None
@@ -194,6 +203,7 @@ class AAE(AE):
             prior=config.prior,
             conditional_prior=config.conditional_prior,
             g_steps=config.g_steps,
+            d_input_noise=config.d_input_noise,
             pretrain_steps=config.pretrain_epochs * steps_per_epoch,
             num_categories=cls.num_categories_for(config, source),
         )
@@ -226,7 +236,13 @@ class AAE(AE):
 
     # ----- the regularization phase ------------------------------------------
     def discriminate(self, name, code, labels):
-        """Logits of the ``name`` discriminator (with the one-hot label if conditional)."""
+        """Logits of the ``name`` discriminator (with the one-hot label if
+        conditional), its input blurred by ``d_input_noise``."""
+        if self.d_input_noise:
+            draw = lambda shape, seed: tf.random.stateless_normal(shape, seed, dtype=code.dtype)  # noqa: E731
+            code = code + self.d_input_noise * priors.replica_draw(
+                draw, tf.shape(code), self.seed_generator
+            )
         if self.conditional_prior:
             code = tf.concat([code, self.one_hot(labels)], axis=1)
         return tf.reshape(self.discriminators()[name](code, training=True), [-1])
@@ -340,6 +356,7 @@ class AAE(AE):
             "prior": self.prior_name,
             "conditional_prior": self.conditional_prior,
             "g_steps": self.g_steps,
+            "d_input_noise": self.d_input_noise,
             "pretrain_steps": self.pretrain_steps,
             "num_categories": self.num_categories,
         }
