@@ -37,6 +37,7 @@ import aae_experiment  # noqa: E402
 
 flags.DEFINE_enum("variant", "adam", ["adam", "appendix_sgd"], "The optimisers.")
 flags.DEFINE_float("d_input_noise", 0.0, "Std of the noise on the discriminators' inputs.")
+flags.DEFINE_integer("latent_dim", 0, "Size of the style z (0 = the flagfile's).")
 aae_experiment.define_flags(epochs=5, workdir="/tmp/aae_clustering_collapse")
 FLAGS = flags.FLAGS
 
@@ -48,7 +49,11 @@ def main(argv):
     cfg, source, model, data, steps = aae_experiment.prepare(
         "aae_mnist_clustering.flags",
         FLAGS.variant,
-        {"pretrain_epochs": 0, "d_input_noise": FLAGS.d_input_noise},
+        {
+            "pretrain_epochs": 0,
+            "d_input_noise": FLAGS.d_input_noise,
+            **({"latent_dim": FLAGS.latent_dim} if FLAGS.latent_dim else {}),
+        },
     )
     images, labels = pipeline.held_out(source, 10000, model.output_range)
     for epoch in range(1, FLAGS.epochs + 1):
@@ -70,6 +75,7 @@ def main(argv):
                 {
                     "variant": FLAGS.variant,
                     "d_input_noise": FLAGS.d_input_noise,
+                    "latent_dim": cfg.latent_dim,
                     "epoch": epoch,
                     "val_cluster_error": model.held_out_metrics(images, labels)["cluster_error"],
                     "categories_used": int(np.sum(shares >= 0.01)),

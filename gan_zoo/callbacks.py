@@ -398,11 +398,12 @@ class PeriodicEvaluation(keras.callbacks.Callback):
 
 
 class KeepBest(keras.callbacks.Callback):
-    """Exports the model whenever an epoch's periodic score of ``metric`` beats
-    every earlier one, and records it in ``<directory>/best.json``.
+    """Exports the model whenever an epoch's score of ``metric`` beats every
+    earlier one, and records it in ``<directory>/best.json``.
 
     Args:
-      metric: a key of protocol.BEST; read from the logs as eval_<metric>.
+      metric: a key of protocol.BEST (read from the logs as eval_<metric>) or
+        a name in protocol.HELD_OUT_BEST (read as val_<metric>).
       directory: where the export goes (the record sits beside it).
       export: callable(directory) that writes the model's export there.
     """
@@ -411,7 +412,8 @@ class KeepBest(keras.callbacks.Callback):
         super().__init__()
         from gan_zoo.evaluation import protocol
 
-        self.metric, self.better = metric, protocol.BEST[metric]
+        self.metric, self.better = metric, protocol.better(metric)
+        self.key = protocol.best_log_key(metric)
         self.directory, self.export = directory, export
         self.record_path = os.path.join(os.path.dirname(directory), "best.json")
         self.best = None
@@ -420,7 +422,7 @@ class KeepBest(keras.callbacks.Callback):
                 self.best = json.load(f)["value"]
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(f"eval_{self.metric}")
+        value = (logs or {}).get(self.key)
         if value is None or not np.isfinite(value):
             return
         if self.best is not None and self.better(value, self.best) == self.best:

@@ -113,9 +113,11 @@ class RunConfig:
     )
     keep_best: str = setting(
         "",
-        "Keep the export of the epoch with the best periodic score of this metric "
-        "(parzen: highest, fid: lowest) in <workdir>/best_export; '' = off. Periodic "
-        "scores use validation data only, never the test split.",
+        "Keep the export of the epoch with the best score of this metric in "
+        "<workdir>/best_export; '' = off. parzen (highest) or fid (lowest) of the "
+        "periodic evaluation; error (aae_semi_supervised), cluster_error "
+        "(aae_clustering) or neg_elbo (vae, cvae), lowest, measured every epoch on "
+        "the validation split. Never the test split.",
     )
     eval_features: str = setting(
         "",
@@ -186,9 +188,10 @@ class RunConfig:
         if self.keep_best:
             from gan_zoo.evaluation import protocol
 
-            check_choice("keep_best", self.keep_best, tuple(protocol.BEST))
-            if not self.eval_every_epochs or self.keep_best not in protocol.check_metrics(
-                self.eval_metrics
+            check_choice("keep_best", self.keep_best, tuple(protocol.BEST) + protocol.HELD_OUT_BEST)
+            if self.keep_best in protocol.BEST and (
+                not self.eval_every_epochs
+                or self.keep_best not in protocol.check_metrics(self.eval_metrics)
             ):
                 raise UserError(
                     f"--keep_best={self.keep_best} needs the periodic evaluation "

@@ -309,8 +309,9 @@ def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
     model = _categorical_model(tmp_path, "aae_semi_supervised")
     batch = _batch(40)
     predicted = model.categorical.categories(batch["image"]).numpy()
-    error = model.held_out_metrics(batch["image"], batch["label"])["error"]
-    assert error == pytest.approx(np.mean(predicted != batch["label"].numpy()))
+    metrics = model.held_out_metrics(batch["image"], batch["label"])
+    assert tuple(metrics) == model.held_out_names
+    assert metrics["error"] == pytest.approx(np.mean(predicted != batch["label"].numpy()))
     # Each cluster named by its most frequent label; the error is the share of
     # images whose label is not their cluster's name.
     clustering = _categorical_model(tmp_path, "aae_clustering")
@@ -319,9 +320,30 @@ def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
         batch["label"].numpy(),
     )
     named = sum(np.bincount(labels[clusters == k]).max() for k in np.unique(clusters))
-    assert clustering.held_out_metrics(batch["image"], batch["label"])[
-        "cluster_error"
-    ] == pytest.approx(1 - named / len(labels))
+    metrics = clustering.held_out_metrics(batch["image"], batch["label"])
+    assert tuple(metrics) == clustering.held_out_names
+    assert metrics["cluster_error"] == pytest.approx(1 - named / len(labels))
+
+
+def test_keep_best_by_a_held_out_error_needs_its_model_and_a_validation_split(tmp_path):
+    from gan_zoo import registry, training
+    from gan_zoo.datasets.base import ArraySource
+
+    with pytest.raises(UserError, match="--model=gan does not measure error; use --keep_best="):
+        training.run(tiny_config(tmp_path / "a", model="gan", keep_best="error"), verbose=0)
+    with pytest.raises(UserError, match="does not measure error; it measures cluster_error"):
+        training.run(
+            tiny_config(tmp_path / "b", model="aae_clustering", keep_best="error"), verbose=0
+        )
+    # The embedded digits have no validation split: the test digits would choose.
+    with pytest.raises(UserError, match="no validation split here; for MNIST add --paper_split"):
+        training.run(
+            tiny_config(tmp_path / "c", model="aae_semi_supervised", keep_best="error"), verbose=0
+        )
+    images = np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.int32)
+    with_validation = ArraySource("toy", {"train": images, "validation": images}, 10)
+    cfg = tiny_config(tmp_path / "d", model="aae_semi_supervised", keep_best="error")
+    training._check_keep_best(cfg, registry.model_class(cfg.model), with_validation)
 
 
 def test_held_out_metrics_read_the_validation_split_where_there_is_one(tmp_path):

@@ -79,6 +79,7 @@ def test_elbo_terms_against_a_hand_computed_case(tmp_path):
     np.testing.assert_allclose(kl0.numpy(), 0.0, atol=1e-6)
     # The held-out metric is the mean of the same two terms.
     metrics = model.held_out_metrics(batch["image"], batch["label"])
+    assert tuple(metrics) == model.held_out_names
     assert metrics["neg_elbo"] == pytest.approx(expected_nll.mean() + expected_kl, rel=1e-4)
 
 

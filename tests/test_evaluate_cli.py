@@ -177,6 +177,12 @@ def test_keep_best_exports_only_improvements_and_remembers_them_on_resume(tmp_pa
     assert resumed.best == 130.0 and len(written) == 3
     resumed.on_epoch_end(6, {"eval_parzen": 131.0})
     assert len(written) == 4 and json.load(open(tmp_path / "best.json"))["epoch"] == 7
+    # A held-out error rate: lower is better, read from the validation split's log entry.
+    (tmp_path / "e").mkdir()
+    errors = callbacks.KeepBest("error", str(tmp_path / "e" / "best_export"), written.append)
+    for epoch, value in enumerate([0.2, 0.1, 0.15]):
+        errors.on_epoch_end(epoch, {"val_error": value, "test_error": 0.0, "eval_error": 0.0})
+    assert errors.best == 0.1 and len(written) == 6
 
 
 def test_periodic_scores_never_read_the_test_split():

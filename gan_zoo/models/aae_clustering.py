@@ -45,6 +45,7 @@ class ClusteringAAE(AAE):
 
     Hparams = ClusteringHparams
     capabilities = AAE.capabilities | {"held_out_metrics"}
+    held_out_names = ("cluster_error",)
     paper_defaults = dict(AAE.paper_defaults, latent_dim=5, hidden_layers=2, num_clusters=16)
     code_names = categorical_code.NAMES
     network_names = AAE.network_names + (categorical_code.NETWORK,)

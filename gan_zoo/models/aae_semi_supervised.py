@@ -51,6 +51,7 @@ class SemiSupervisedAAE(AAE):
 
     Hparams = SemiSupervisedHparams
     capabilities = AAE.capabilities | {"held_out_metrics", "labelled_subset"}
+    held_out_names = ("error",)
 
     paper_defaults = dict(AAE.paper_defaults, latent_dim=10, hidden_layers=2, num_labels=100)
     code_names = categorical_code.NAMES

@@ -79,6 +79,8 @@ class ZooModel(keras.Model):
     Hparams = Hparams
 
     capabilities: frozenset[str] = frozenset()
+    # The names held_out_metrics returns (what --keep_best may choose by).
+    held_out_names: tuple[str, ...] = ()
     # Kinds of gan_zoo/pictures.py drawn every epoch from held-out data.
     draws: tuple[str, ...] = ()
 

@@ -59,6 +59,7 @@ class VAE(AE):
     Hparams = VAEHparams
 
     capabilities = AE.capabilities | {"held_out_metrics"}
+    held_out_names = ("neg_elbo", "recon", "kl")
 
     paper_defaults = dict(
         AE.paper_defaults, latent_dim=20, hidden_units=500, hidden_layers=1, epochs=50
