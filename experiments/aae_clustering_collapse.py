@@ -3,8 +3,9 @@
 Trains flags/aae_mnist_clustering.flags on MNIST's paper split without
 reconstruction-only pre-training (--pretrain_epochs=0), with the flagfile's
 Adam or with the AAE appendix's plain SGD, with or without noise on the
-discriminators' inputs (--d_input_noise; the flagfile has 0.3), and
-optionally another --latent_dim or --recon_loss; after every epoch it prints one
+discriminators' inputs (--d_input_noise; the flagfile has 0.3; --noise_on=y
+spares z's discriminator), and optionally another --latent_dim or
+--recon_loss; after every epoch it prints one
 JSON line measured on the 10,000 validation digits (the test digits are
 never read):
 
@@ -41,6 +42,7 @@ flags.DEFINE_enum("variant", "adam", ["adam", "appendix_sgd"], "The optimisers."
 flags.DEFINE_float("d_input_noise", 0.3, "Std of the noise on the discriminators' inputs.")
 flags.DEFINE_integer("latent_dim", 0, "Size of the style z (0 = the flagfile's).")
 flags.DEFINE_string("recon_loss", "", "Reconstruction loss, bce or mse ('' = the flagfile's).")
+flags.DEFINE_enum("noise_on", "both", ["both", "y"], "Which discriminators get the noise.")
 aae_experiment.define_flags(epochs=5, workdir="/tmp/aae_clustering_collapse")
 FLAGS = flags.FLAGS
 
@@ -59,6 +61,17 @@ def main(argv):
             **({"recon_loss": FLAGS.recon_loss} if FLAGS.recon_loss else {}),
         },
     )
+    if FLAGS.noise_on == "y":  # z's discriminator reads clean codes
+        discriminate = model.discriminate
+
+        def y_noise_only(name, code, labels):
+            noise, model.d_input_noise = model.d_input_noise, model.d_input_noise * (name == "y")
+            try:
+                return discriminate(name, code, labels)
+            finally:
+                model.d_input_noise = noise
+
+        model.discriminate = y_noise_only
     images, labels = pipeline.held_out(source, 10000, model.output_range)
     for epoch in range(1, FLAGS.epochs + 1):
         start = time.time()
@@ -80,7 +93,8 @@ def main(argv):
                     "variant": FLAGS.variant,
                     "d_input_noise": FLAGS.d_input_noise,
                     "latent_dim": cfg.latent_dim,
-                    "recon_loss": cfg.recon_loss,
+                    "reconstruction": cfg.recon_loss,
+                    "noise_on": FLAGS.noise_on,
                     "epoch": epoch,
                     "val_cluster_error": model.held_out_metrics(images, labels)["cluster_error"],
                     "categories_used": int(np.sum(shares >= 0.01)),
