@@ -370,9 +370,9 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
         )
     if pictures:
         cbs.insert(2, callbacks.EpochPictures(cfg.workdir, writer, *held_out))
-    if metrics:  # first, so TensorBoard, History and the progress bar all see them
-        cbs.insert(0, callbacks.HeldOutMetrics(*held_out, pipeline.held_out_split(source)))
-    if cfg.keep_best:  # after the evaluation that it reads
+    # Callbacks run in list order: the scores first (so that TensorBoard,
+    # History and the progress bar all see them), then KeepBest, which reads them.
+    if cfg.keep_best:
         cbs.insert(
             0,
             callbacks.KeepBest(
@@ -381,6 +381,8 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
                 lambda directory: export_model(cfg, model, directory),
             ),
         )
+    if metrics:
+        cbs.insert(0, callbacks.HeldOutMetrics(*held_out, pipeline.held_out_split(source)))
     if cfg.eval_every_epochs:
         cbs.insert(0, _periodic_evaluation(cfg, source, model))
     if model.can("training_callbacks"):

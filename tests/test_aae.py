@@ -346,6 +346,37 @@ def test_keep_best_by_a_held_out_error_needs_its_model_and_a_validation_split(tm
     training._check_keep_best(cfg, registry.model_class(cfg.model), with_validation)
 
 
+def test_keep_best_error_exports_the_epoch_with_the_lowest_validation_error(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from conftest import fake_mnist_dir
+
+    from gan_zoo import training
+    from gan_zoo.datasets import mnist
+
+    # A paper split of 100 training and 20 validation digits.
+    monkeypatch.setattr(mnist, "PAPER_TRAIN_SIZE", 100)
+    cfg = tiny_config(
+        tmp_path / "w",
+        model="aae_semi_supervised",
+        dataset="mnist",
+        data_dir=fake_mnist_dir(str(tmp_path / "mnist")),
+        paper_split=True,
+        keep_best="error",
+        hidden_units=16,
+        hidden_layers=1,
+        latent_dim=2,
+        num_labels=20,
+        epochs=3,
+    )
+    run = training.run(cfg, verbose=0)
+    errors = run.history["val_error"]
+    best = json.load(open(tmp_path / "w" / "best.json"))
+    assert best["value"] == min(errors) and best["epoch"] == 1 + errors.index(min(errors))
+    assert os.path.isfile(os.path.join(best["export"], "saved_model.pb"))
+
+
 def test_held_out_metrics_read_the_validation_split_where_there_is_one(tmp_path):
     from gan_zoo import callbacks
     from gan_zoo.datasets import pipeline
