@@ -28,6 +28,7 @@ defaults. The generator phase uses the non-saturating loss -log D(q(z|x)).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import keras
 import tensorflow as tf
@@ -239,7 +240,7 @@ class AAE(AE):
         """Logits of the ``name`` discriminator (with the one-hot label if
         conditional), its input blurred by ``d_input_noise``."""
         if self.d_input_noise:
-            draw = lambda shape, seed: tf.random.stateless_normal(shape, seed, dtype=code.dtype)  # noqa: E731
+            draw = functools.partial(tf.random.stateless_normal, dtype=code.dtype)
             code = code + self.d_input_noise * priors.replica_draw(
                 draw, tf.shape(code), self.seed_generator
             )
