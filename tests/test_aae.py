@@ -515,12 +515,12 @@ def test_input_noise_reaches_the_encoder_in_every_training_phase_only(tmp_path):
 
 
 def test_discriminator_input_noise_blurs_prior_samples_and_codes_alike(tmp_path):
-    noisy = _categorical_model(tmp_path, "aae_clustering", d_input_noise=0.3)
+    identity_d = _categorical_model(tmp_path, "aae_clustering", d_input_noise=0.3)
     labels = tf.zeros([4000], tf.int32)
     one_hot = tf.one_hot(tf.range(4000) % 5, 5)
     # Through an identity "discriminator" the input is what D reads.
-    noisy.y_discriminator = lambda code, training: code
-    drawn = (noisy.discriminate("y", one_hot, labels) - tf.reshape(one_hot, [-1])).numpy()
+    identity_d.y_discriminator = lambda code, training: code
+    drawn = (identity_d.discriminate("y", one_hot, labels) - tf.reshape(one_hot, [-1])).numpy()
     assert abs(drawn.std() - 0.3) < 0.01 and abs(drawn.mean()) < 0.01
     # The real networks: two reads of the same code differ only with the noise on.
     code = one_hot[:8]
