@@ -15,6 +15,9 @@ never read):
 - ``largest_category``: the share of the digits in the fullest one;
 - ``mean_max_probability``: the mean of max_k q(y = k | x); near 1 the
   softmax is saturated and passes almost no gradient back to the encoder.
+- ``class_from_z``: how much of the digit the style z holds, as a linear
+  readout (experiments/aae_experiment.py); the clusters can only be the
+  digits if z leaves the digit to y.
 
     python experiments/aae_clustering_collapse.py --variant=appendix_sgd \
         --d_input_noise=0 --epochs=5 --data_dir=../shared/data/mnist
@@ -43,6 +46,9 @@ flags.DEFINE_float("d_input_noise", 0.3, "Std of the noise on the discriminators
 flags.DEFINE_integer("latent_dim", 0, "Size of the style z (0 = the flagfile's).")
 flags.DEFINE_string("recon_loss", "", "Reconstruction loss, bce or mse ('' = the flagfile's).")
 flags.DEFINE_enum("noise_on", "both", ["both", "y"], "Which discriminators get the noise.")
+flags.DEFINE_multi_string(
+    "set", [], "Any other flagfile setting to change, as name=value (e.g. input_noise=0.3)."
+)
 aae_experiment.define_flags(epochs=5, workdir="/tmp/aae_clustering_collapse")
 FLAGS = flags.FLAGS
 
@@ -59,6 +65,7 @@ def main(argv):
             "d_input_noise": FLAGS.d_input_noise,
             **({"latent_dim": FLAGS.latent_dim} if FLAGS.latent_dim else {}),
             **({"recon_loss": FLAGS.recon_loss} if FLAGS.recon_loss else {}),
+            **aae_experiment.parse_settings(FLAGS.set),
         },
     )
     if FLAGS.noise_on == "y":  # z's discriminator reads clean codes
@@ -78,12 +85,11 @@ def main(argv):
         history = model.fit(
             data, epochs=epoch, initial_epoch=epoch - 1, steps_per_epoch=steps, verbose=0
         ).history
-        logits = np.concatenate(
-            [
-                model.categorical.logits_and_z(images[i : i + 1000])[0].numpy()
-                for i in range(0, len(labels), 1000)
-            ]
-        )
+        parts = [
+            [t.numpy() for t in model.categorical.logits_and_z(images[i : i + 1000])]
+            for i in range(0, len(labels), 1000)
+        ]
+        logits, z = (np.concatenate(p) for p in zip(*parts))
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         shares = np.bincount(probabilities.argmax(axis=1), minlength=cfg.num_clusters) / len(logits)
@@ -95,11 +101,13 @@ def main(argv):
                     "latent_dim": cfg.latent_dim,
                     "reconstruction": cfg.recon_loss,
                     "noise_on": FLAGS.noise_on,
+                    "set": FLAGS.set,
                     "epoch": epoch,
                     "val_cluster_error": model.held_out_metrics(images, labels)["cluster_error"],
                     "categories_used": int(np.sum(shares >= 0.01)),
                     "largest_category": round(float(shares.max()), 4),
                     "mean_max_probability": round(float(probabilities.max(axis=1).mean()), 5),
+                    "class_from_z": aae_experiment.class_from_z(z, labels.numpy()),
                     **{k: round(float(v[-1]), 4) for k, v in history.items()},
                     "seconds": round(time.time() - start, 1),
                 }

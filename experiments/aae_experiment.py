@@ -5,6 +5,7 @@ digits and never read the test digits)."""
 
 import os
 
+import numpy as np
 from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,3 +61,23 @@ def prepare(flagfile: str, variant: str, overrides: dict):
         model.compile(**appendix_optimizers(labelled=cfg.model == "aae_semi_supervised"))
         model = execution.configure(model, cfg)
     return cfg, source, model, make_dataset(0), steps
+
+
+def class_from_z(z, labels) -> float:
+    """How much of the class a style code z holds: the accuracy of a ridge
+    regression from z to the one-hot label, fitted on the first half of the
+    codes and scored on the second (0.1 = none, for ten balanced classes)."""
+    half = len(z) // 2
+    x = np.concatenate([z, np.ones((len(z), 1))], axis=1)
+    fit = x[:half]
+    weights = np.linalg.solve(
+        fit.T @ fit + 1e-3 * np.eye(x.shape[1]), fit.T @ np.eye(10)[labels[:half]]
+    )
+    return float(np.mean(np.argmax(x[half:] @ weights, axis=1) == labels[half:]))
+
+
+def parse_settings(assignments: list[str]) -> dict:
+    """{name: value} of ``name=value`` strings, read as a flagfile's lines are."""
+    from gan_zoo import config
+
+    return config.parse_flagfile("\n".join(f"--{a}" for a in assignments), source="--set")

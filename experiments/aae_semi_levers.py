@@ -48,16 +48,6 @@ aae_experiment.define_flags(epochs=6, workdir="/tmp/aae_semi_levers")
 FLAGS = flags.FLAGS
 
 
-def class_from_z(z, labels) -> float:
-    half = len(z) // 2
-    x = np.concatenate([z, np.ones((len(z), 1))], axis=1)
-    fit = x[:half]
-    weights = np.linalg.solve(
-        fit.T @ fit + 1e-3 * np.eye(x.shape[1]), fit.T @ np.eye(10)[labels[:half]]
-    )
-    return float(np.mean(np.argmax(x[half:] @ weights, axis=1) == labels[half:]))
-
-
 def class_control(model, z, reader) -> float:
     asked = np.tile(np.arange(10), len(z))
     decoded = np.concatenate(
@@ -108,7 +98,7 @@ def main(argv):
                     "epoch": epoch,
                     "val_error": float(np.mean(np.argmax(logits, axis=1) != labels)),
                     "class_control": class_control(model, z[:1000], reader),
-                    "class_from_z": class_from_z(z, labels),
+                    "class_from_z": aae_experiment.class_from_z(z, labels),
                     "recon_loss": float(history["recon_loss"][-1]),
                     "seconds": round(time.time() - start, 1),
                 }
