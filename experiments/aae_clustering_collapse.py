@@ -4,17 +4,18 @@ Trains flags/aae_mnist_clustering.flags on MNIST's paper split without
 reconstruction-only pre-training (--pretrain_epochs=0), with the flagfile's
 Adam or with the AAE appendix's plain SGD, with or without noise on the
 discriminators' inputs (--d_input_noise; the flagfile has 0.3; --noise_on=y
-spares z's discriminator), and optionally another --latent_dim or
---recon_loss; after every epoch it prints one
-JSON line measured on the 10,000 validation digits (the test digits are
-never read):
+spares z's discriminator), and optionally another --latent_dim,
+--recon_loss, encoder loss (--g_loss=minimax, eq. 1's log(1 - D) in place
+of gan_zoo's -log D) or any other setting (--set=name=value); after every
+epoch it prints one JSON line measured on the 10,000 validation digits (the
+test digits are never read):
 
 - ``val_cluster_error``: each category labelled by the majority label of its
   members, as the flagfile logs it;
 - ``categories_used``: categories holding at least 1 % of the digits;
 - ``largest_category``: the share of the digits in the fullest one;
 - ``mean_max_probability``: the mean of max_k q(y = k | x); near 1 the
-  softmax is saturated and passes almost no gradient back to the encoder.
+  softmax is saturated and passes almost no gradient back to the encoder;
 - ``class_from_z``: how much of the digit the style z holds, as a linear
   readout (experiments/aae_experiment.py); the clusters can only be the
   digits if z leaves the digit to y.
@@ -33,6 +34,7 @@ import json
 import os
 import sys
 import time
+import types
 
 import numpy as np
 from absl import app, flags
@@ -46,6 +48,12 @@ flags.DEFINE_float("d_input_noise", 0.3, "Std of the noise on the discriminators
 flags.DEFINE_integer("latent_dim", 0, "Size of the style z (0 = the flagfile's).")
 flags.DEFINE_string("recon_loss", "", "Reconstruction loss, bce or mse ('' = the flagfile's).")
 flags.DEFINE_enum("noise_on", "both", ["both", "y"], "Which discriminators get the noise.")
+flags.DEFINE_enum(
+    "g_loss",
+    "non_saturating",
+    ["non_saturating", "minimax"],
+    "The encoder's adversarial loss: -log D(code) (gan_zoo's) or log(1 - D(code)) (eq. 1).",
+)
 flags.DEFINE_multi_string(
     "set", [], "Any other flagfile setting to change, as name=value (e.g. input_noise=0.3)."
 )
@@ -55,7 +63,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    from gan_zoo import losses
     from gan_zoo.datasets import pipeline
+    from gan_zoo.models import aae
 
     cfg, source, model, data, steps = aae_experiment.prepare(
         "aae_mnist_clustering.flags",
@@ -68,6 +78,10 @@ def main(argv):
             **aae_experiment.parse_settings(FLAGS.set),
         },
     )
+    if FLAGS.g_loss == "minimax":  # read when the training step is traced, so set before fit
+        aae.losses = types.SimpleNamespace(
+            **{**vars(losses), "generator_loss_non_saturating": losses.generator_loss_minimax}
+        )
     if FLAGS.noise_on == "y":  # z's discriminator reads clean codes
         discriminate = model.discriminate
 
@@ -101,6 +115,7 @@ def main(argv):
                     "latent_dim": cfg.latent_dim,
                     "reconstruction": cfg.recon_loss,
                     "noise_on": FLAGS.noise_on,
+                    "encoder_loss": FLAGS.g_loss,
                     "set": FLAGS.set,
                     "epoch": epoch,
                     "val_cluster_error": model.held_out_metrics(images, labels)["cluster_error"],
