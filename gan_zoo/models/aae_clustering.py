@@ -48,8 +48,8 @@ class ClusteringAAE(AAE):
     held_out_names = ("cluster_error",)
     # Beyond the paper's layers and K: a 2-D style z, Adam's beta_1 = 0.1 and
     # noise on the discriminators' inputs (flags/aae_mnist_clustering.flags
-    # says why). With the AAE's 5-D-or-wider z and beta_1 = 0.9 the code
-    # collapsed onto one category or split the digit between y and z.
+    # says why). Without the noise the code collapsed onto one category; with
+    # a 5-D z and beta_1 = 0.9 the digit was split between y and z.
     paper_defaults = dict(
         AAE.paper_defaults,
         latent_dim=2,
