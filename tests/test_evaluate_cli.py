@@ -297,6 +297,13 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
         np.mean(names[categories("aae_clustering", test_images)] != test_labels)
     )
     assert clusters["clusters_used"] == int(np.sum(names >= 0))
+    test_clusters = categories("aae_clustering", test_images)
+    assert clusters["largest_cluster"] == pytest.approx(
+        np.bincount(test_clusters).max() / len(test_clusters)
+    )
+    assert clusters["equal_size_floor"] == pytest.approx(
+        classification.equal_size_floor(np.bincount(test_labels), 4)
+    )
     refused = results["gan"]
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()

@@ -35,6 +35,43 @@ def test_perfect_clusters_under_any_naming_score_zero():
     assert classification.cluster_error(permuted, labels, 10) == 0.0
 
 
+def test_equal_size_floor_of_ten_balanced_digits_in_16_clusters():
+    # 16 clusters of 625 for 10 digits of 1,000: six digits fill two clusters
+    # each (1,000 right), four get one (625 right); 1 - 8,500 / 10,000.
+    assert classification.equal_size_floor([1000] * 10, 16) == pytest.approx(0.15)
+    assert classification.equal_size_floor([1000] * 10, 30) == 0.0
+    assert classification.equal_size_floor([1000] * 10, 5) == pytest.approx(0.5)
+
+
+def test_equal_size_floor_is_the_best_naming_of_equal_clusters():
+    import itertools
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        counts = rng.integers(1, 40, rng.integers(2, 5))
+        k = int(rng.integers(1, 7))
+        capacity = counts.sum() / k
+        best = max(
+            np.minimum(counts, np.bincount(named, minlength=len(counts)) * capacity).sum()
+            for named in itertools.combinations_with_replacement(range(len(counts)), k)
+        )
+        assert classification.equal_size_floor(counts, k) == pytest.approx(1 - best / counts.sum())
+
+
+def test_no_equal_size_clustering_beats_the_floor_and_one_reaches_it():
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1, 2], [6, 4, 2])  # 12 points, 3 clusters of 4
+    floor = classification.equal_size_floor(np.bincount(labels), 3)
+    for _ in range(200):
+        clusters = rng.permutation(np.repeat(np.arange(3), 4))
+        assert classification.cluster_error(clusters, labels, 3) >= floor - 1e-12
+    # Class 0 fills a cluster, its other two share one with the 2s; the 1s fill the third.
+    reached = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 1, 1])
+    assert classification.cluster_error(reached, labels, 3) == pytest.approx(floor)
+    with pytest.raises(ValueError, match="need >= 1 cluster"):
+        classification.equal_size_floor([3, 4], 0)
+
+
 # ----- Parzen windows ------------------------------------------------------------------
 
 from gan_zoo.evaluation import parzen  # noqa: E402

@@ -48,6 +48,32 @@ def cluster_error(clusters, labels, num_clusters: int) -> float:
     return classification_error(mapping[np.asarray(clusters).ravel()], labels)
 
 
+def equal_size_floor(label_counts, num_clusters: int) -> float:
+    """The lowest :func:`cluster_error` any clustering into ``num_clusters``
+    *equally large* clusters can reach on data with these class counts.
+
+    A categorical prior Cat(K) matched exactly makes every cluster hold 1/K
+    of the data. A class larger than that needs several clusters, and what
+    it leaves over shares a cluster it is not the majority of. Class c with
+    m_c clusters named after it is right at most min(n_c, m_c * N / K)
+    times; that is concave in m_c, so handing out the K names one at a time,
+    each to the class that gains most, maximises the sum exactly.
+
+    Args:
+      label_counts: how many points each class has.
+      num_clusters: K.
+    """
+    counts = np.asarray(label_counts, np.float64).ravel()
+    if num_clusters < 1 or not len(counts) or counts.sum() <= 0:
+        raise ValueError(f"need >= 1 cluster and some points, got {num_clusters} and {counts}.")
+    capacity = counts.sum() / num_clusters
+    named = np.zeros_like(counts)
+    for _ in range(num_clusters):
+        gain = np.minimum(counts, (named + 1) * capacity) - np.minimum(counts, named * capacity)
+        named[np.argmax(gain)] += 1
+    return float(1.0 - np.minimum(counts, named * capacity).sum() / counts.sum())
+
+
 def class_control(export, source, num: int = 1000) -> float:
     """How fully the categorical code y, not the style z, sets the class of a
     decoded image (the semi-supervised AAE's point): the first ``num`` test
@@ -77,7 +103,9 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
     the test labels choose nothing.
 
     Returns:
-      {"test_error": float} or {"test_cluster_error": float, "clusters_used": int}.
+      {"test_error": float} or {"test_cluster_error": float, "clusters_used":
+      int, "largest_cluster": its share of the test digits,
+      "equal_size_floor": :func:`equal_size_floor` of the test digits}.
     """
     from gan_zoo.datasets import pipeline
     from gan_zoo.errors import UserError
@@ -116,4 +144,6 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
     return {
         "test_cluster_error": classification_error(mapping[test], test_labels),
         "clusters_used": int(np.sum(mapping >= 0)),
+        "largest_cluster": float(np.bincount(test, minlength=k).max() / len(test)),
+        "equal_size_floor": equal_size_floor(np.bincount(test_labels), k),
     }
