@@ -97,7 +97,12 @@ def main(argv):
     for epoch in range(1, FLAGS.epochs + 1):
         start = time.time()
         history = model.fit(
-            data, epochs=epoch, initial_epoch=epoch - 1, steps_per_epoch=steps, verbose=0
+            data,
+            epochs=epoch,
+            initial_epoch=epoch - 1,
+            steps_per_epoch=steps,
+            callbacks=model.training_callbacks(),  # ends --d_input_noise_epochs on time
+            verbose=0,
         ).history
         parts = [
             [t.numpy() for t in model.categorical.logits_and_z(images[i : i + 1000])]
@@ -111,7 +116,7 @@ def main(argv):
             json.dumps(
                 {
                     "variant": FLAGS.variant,
-                    "d_input_noise": FLAGS.d_input_noise,
+                    "d_input_noise": model.d_input_noise * model.noisy,
                     "latent_dim": cfg.latent_dim,
                     "reconstruction": cfg.recon_loss,
                     "noise_on": FLAGS.noise_on,

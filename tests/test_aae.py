@@ -534,3 +534,49 @@ def test_discriminator_input_noise_blurs_prior_samples_and_codes_alike(tmp_path)
     assert noisy.get_config()["d_input_noise"] == 0.3
     with pytest.raises(UserError, match="d_input_noise"):
         tiny_config(tmp_path / "bad", model="aae", d_input_noise=-0.1)
+
+
+def test_discriminator_input_noise_stops_after_its_epochs(tmp_path):
+    model = _categorical_model(tmp_path, d_input_noise=0.3, d_input_noise_epochs=1)
+    code, labels = tf.one_hot(tf.range(8) % 5, 5), tf.zeros([8], tf.int32)
+
+    def noisy_reads():
+        first, second = (model.discriminate("y", code, labels).numpy() for _ in range(2))
+        return np.abs(first - second).max() > 1e-4
+
+    assert model.get_config()["noise_steps"] == 2  # one epoch of 2 steps
+    for _ in range(2):
+        assert not model.update_phase() and noisy_reads()
+        model.train_step(_batch())
+    assert model.update_phase()  # the third step is the first without noise
+    assert not model.noisy and not noisy_reads()
+    model.train_step(_batch())
+    assert int(model.d_optimizer.iterations) == 3  # D still trains, now on clean codes
+    with pytest.raises(UserError, match="d_input_noise_epochs"):
+        tiny_config(tmp_path / "bad", model="aae", d_input_noise_epochs=-1)
+
+
+def test_the_noise_switch_retraces_a_compiled_step_on_its_epoch(tmp_path):
+    from gan_zoo import training
+
+    def draws(noise, noise_epochs):
+        cfg = tiny_config(
+            tmp_path / f"{noise}_{noise_epochs}",
+            model="aae",
+            hidden_units=16,
+            hidden_layers=1,
+            d_input_noise=noise,
+            d_input_noise_epochs=noise_epochs,
+            epochs=2,
+            steps_per_epoch=4,
+            steps_per_execution=2,
+            run_eagerly=False,
+        )
+        model = training.run(cfg, verbose=0).model
+        return int(model.seed_generator.state.numpy()[1]), model.noisy
+
+    # The noise is a draw of its own wherever D reads a code; the prior
+    # samples are drawn either way.
+    clean, noisy, switched = draws(0.0, 0), draws(0.3, 0), draws(0.3, 1)
+    assert (noisy[1], switched[1]) == (True, False)
+    assert noisy[0] - clean[0] == 2 * (switched[0] - clean[0]) > 0

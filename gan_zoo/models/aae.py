@@ -62,6 +62,11 @@ class AAEHparams(AEHparams):
         "samples and codes alike) in the regularization phase. A discriminator that "
         "sees exact one-hot prior samples drives a softmax code into saturation.",
     )
+    d_input_noise_epochs: int = setting(
+        0,
+        "AAE: keep --d_input_noise for this many epochs from the start, then train the "
+        "discriminators on clean codes (0 = keep it throughout).",
+    )
     pretrain_epochs: int = setting(
         0, "AAE: epochs of reconstruction-only training before the regularization phase starts."
     )
@@ -76,7 +81,13 @@ class AAEHparams(AEHparams):
         # before any data is loaded.
         priors.target(self.prior, self.latent_dim)
         check_positive("g_steps", self.g_steps)
-        for name in ("pretrain_epochs", "d_learning_rate", "g_learning_rate", "d_input_noise"):
+        for name in (
+            "pretrain_epochs",
+            "d_learning_rate",
+            "g_learning_rate",
+            "d_input_noise",
+            "d_input_noise_epochs",
+        ):
             check_non_negative(name, getattr(self, name))
 
 
@@ -103,6 +114,7 @@ class AAE(AE):
       conditional_prior: feed labels to the discriminator and the prior.
       g_steps: generator-phase updates per step.
       d_input_noise: std of the Gaussian noise on every discriminator input.
+      noise_steps: steps with that noise, from the first (0 = all of them).
       pretrain_steps: steps of reconstruction only before regularization starts.
       y_discriminator, num_categories: a categorical code y over this many
         categories beside z, with its own discriminator (see
@@ -141,6 +153,7 @@ class AAE(AE):
         conditional_prior=False,
         g_steps=1,
         d_input_noise=0.0,
+        noise_steps=0,
         pretrain_steps=0,
         y_discriminator=None,
         num_categories=0,
@@ -150,9 +163,9 @@ class AAE(AE):
         self.discriminator = discriminator
         self.prior_name, self.conditional_prior = prior, bool(conditional_prior)
         self.g_steps, self.pretrain_steps = int(g_steps), int(pretrain_steps)
-        self.d_input_noise = float(d_input_noise)
+        self.d_input_noise, self.noise_steps = float(d_input_noise), int(noise_steps)
         self.prior = priors.target(prior, self.latent_dim, self.num_classes)
-        self.regularize = self.pretrain_steps == 0
+        self.regularize, self.noisy = self.pretrain_steps == 0, bool(self.d_input_noise)
         self.num_categories, self.categorical = int(num_categories), None
         if self.num_categories:
             self.y_discriminator = y_discriminator
@@ -205,6 +218,7 @@ class AAE(AE):
             conditional_prior=config.conditional_prior,
             g_steps=config.g_steps,
             d_input_noise=config.d_input_noise,
+            noise_steps=config.d_input_noise_epochs * steps_per_epoch,
             pretrain_steps=config.pretrain_epochs * steps_per_epoch,
             num_categories=cls.num_categories_for(config, source),
         )
@@ -239,7 +253,7 @@ class AAE(AE):
     def discriminate(self, name, code, labels):
         """Logits of the ``name`` discriminator (with the one-hot label if
         conditional), its input blurred by ``d_input_noise``."""
-        if self.d_input_noise:
+        if self.noisy:
             draw = functools.partial(tf.random.stateless_normal, dtype=code.dtype)
             code = code + self.d_input_noise * priors.replica_draw(
                 draw, tf.shape(code), self.seed_generator
@@ -343,9 +357,15 @@ class AAE(AE):
 
     def update_phase(self) -> bool:
         """Whether steps from now on regularize (exactly ``pretrain_steps``
-        steps are reconstruction-only); True if that changed."""
-        regularize = int(self.ae_optimizer.iterations.numpy()) >= self.pretrain_steps
-        changed, self.regularize = regularize != self.regularize, regularize
+        steps are reconstruction-only) and whether their discriminators see
+        noisy codes (the first ``noise_steps``); True if either changed."""
+        step = int(self.ae_optimizer.iterations.numpy())
+        phase = (
+            step >= self.pretrain_steps,
+            bool(self.d_input_noise) and (not self.noise_steps or step < self.noise_steps),
+        )
+        changed = phase != (self.regularize, self.noisy)
+        self.regularize, self.noisy = phase
         return changed
 
     def training_callbacks(self):
@@ -358,6 +378,7 @@ class AAE(AE):
             "conditional_prior": self.conditional_prior,
             "g_steps": self.g_steps,
             "d_input_noise": self.d_input_noise,
+            "noise_steps": self.noise_steps,
             "pretrain_steps": self.pretrain_steps,
             "num_categories": self.num_categories,
         }
@@ -372,8 +393,9 @@ class AAE(AE):
 
 class PretrainingSwitch(keras.callbacks.Callback):
     """Retraces the AAE's training step when reconstruction-only pretraining
-    ends (checked when training starts, so a resumed run picks the right one,
-    and at every epoch, the unit --pretrain_epochs counts in)."""
+    ends or the discriminators' input noise stops (checked when training
+    starts, so a resumed run picks the right step, and at every epoch, the
+    unit --pretrain_epochs and --d_input_noise_epochs count in)."""
 
     def on_train_begin(self, logs=None):
         self.on_epoch_begin(None)
