@@ -145,5 +145,5 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
         "test_cluster_error": classification_error(mapping[test], test_labels),
         "clusters_used": int(np.sum(mapping >= 0)),
         "largest_cluster": float(np.bincount(test, minlength=k).max() / len(test)),
-        "equal_size_floor": equal_size_floor(np.bincount(test_labels), k),
+        "equal_size_floor": round(equal_size_floor(np.bincount(test_labels), k), 6),
     }
