@@ -23,7 +23,8 @@ is defined, that every declared hook exists and every hook is declared):
   epoch, logged with the training metrics as ``val_<name>`` (the validation
   split, where the dataset has one) or ``test_<name>``;
 - ``training_callbacks()``: Keras callbacks the model's own training needs
-  (the AAE's switch from pretraining to regularization);
+  (the AAE's switches from pretraining to regularization and from noisy
+  to clean discriminator inputs);
 - ``labelled_subset(config)``: the model also trains on labelled minibatches
   (``labelled_image``, ``labelled_label``) from this many class-balanced
   training examples (0 = all); the ordinary batches then carry label -1;

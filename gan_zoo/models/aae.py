@@ -165,7 +165,7 @@ class AAE(AE):
         self.g_steps, self.pretrain_steps = int(g_steps), int(pretrain_steps)
         self.d_input_noise, self.noise_steps = float(d_input_noise), int(noise_steps)
         self.prior = priors.target(prior, self.latent_dim, self.num_classes)
-        self.regularize, self.noisy = self.pretrain_steps == 0, bool(self.d_input_noise)
+        self.regularize, self.noisy = self._phase(0)
         self.num_categories, self.categorical = int(num_categories), None
         if self.num_categories:
             self.y_discriminator = y_discriminator
@@ -350,8 +350,8 @@ class AAE(AE):
         self.reconstruction_phase(batch)
         # A Python decision, fixed when the step is traced: a tf.cond around
         # the optimizers' cross-replica updates cannot run under
-        # tf.distribute. PretrainingSwitch retraces the step when
-        # pretraining ends.
+        # tf.distribute. PhaseSwitch retraces the step when
+        # pretraining ends (and when the discriminators' input noise stops).
         if self.regularize:
             self.regularization_phase(batch)
 
@@ -359,17 +359,20 @@ class AAE(AE):
         """Whether steps from now on regularize (exactly ``pretrain_steps``
         steps are reconstruction-only) and whether their discriminators see
         noisy codes (the first ``noise_steps``); True if either changed."""
-        step = int(self.ae_optimizer.iterations.numpy())
-        phase = (
-            step >= self.pretrain_steps,
-            bool(self.d_input_noise) and (not self.noise_steps or step < self.noise_steps),
-        )
+        phase = self._phase(int(self.ae_optimizer.iterations.numpy()))
         changed = phase != (self.regularize, self.noisy)
         self.regularize, self.noisy = phase
         return changed
 
+    def _phase(self, step):
+        """(regularize, noisy) for a step counted from 0."""
+        return (
+            step >= self.pretrain_steps,
+            bool(self.d_input_noise) and (not self.noise_steps or step < self.noise_steps),
+        )
+
     def training_callbacks(self):
-        return [PretrainingSwitch()]
+        return [PhaseSwitch()]
 
     def get_config(self):
         return {
@@ -391,7 +394,7 @@ class AAE(AE):
         }
 
 
-class PretrainingSwitch(keras.callbacks.Callback):
+class PhaseSwitch(keras.callbacks.Callback):
     """Retraces the AAE's training step when reconstruction-only pretraining
     ends or the discriminators' input noise stops (checked when training
     starts, so a resumed run picks the right step, and at every epoch, the
