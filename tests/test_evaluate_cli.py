@@ -287,6 +287,14 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     decoded = signatures["decode"](z=np.repeat(z.numpy(), 10, axis=0), y=asked)["images"]
     read = np.argmax(features.extractor("mnist_classifier")(decoded.numpy())[1], axis=1)
     assert semi["error"]["class_control"] == pytest.approx(np.mean(read == asked))
+    semi_predicted = categories("aae_semi_supervised", test_images)
+    assert semi["error"]["error_by_class"] == pytest.approx(
+        classification.error_by_class(semi_predicted, test_labels), abs=1e-4
+    )
+    assert [(c["true"], c["predicted"]) for c in semi["error"]["top_confusions"]] == [
+        (c["true"], c["predicted"])
+        for c in classification.top_confusions(semi_predicted, test_labels)
+    ]
     # Clusters are named on training digits (the embedded set has no
     # validation split), never on the test digits they are scored on.
     names = classification.cluster_labels(
@@ -304,6 +312,14 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     assert clusters["equal_size_floor"] == pytest.approx(
         classification.equal_size_floor(np.bincount(test_labels), 4)
     )
+    # The breakdown scores the clusters' names, as test_cluster_error does.
+    named = names[test_clusters]
+    assert clusters["error_by_class"] == pytest.approx(
+        classification.error_by_class(named, test_labels), abs=1e-4
+    )
+    assert sum(e * n for e, n in zip(clusters["error_by_class"], np.bincount(test_labels))) / len(
+        test_labels
+    ) == pytest.approx(clusters["test_cluster_error"], abs=1e-3)
     refused = results["gan"]
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()

@@ -35,6 +35,20 @@ def test_perfect_clusters_under_any_naming_score_zero():
     assert classification.cluster_error(permuted, labels, 10) == 0.0
 
 
+def test_error_by_class_and_top_confusions_say_where_the_mistakes_are():
+    labels = [4, 4, 4, 4, 9, 9, 7, 7, 0, 2]
+    predicted = [4, 9, 9, 7, 4, 9, 7, 7, 0, 2]  # 4 -> 9 twice, 4 -> 7 once, 9 -> 4 once
+    by_class = classification.error_by_class(predicted, labels)
+    assert len(by_class) == 10 and by_class[1] is None  # no 1s at all
+    assert by_class[4] == pytest.approx(0.75) and by_class[9] == pytest.approx(0.5)
+    assert by_class[0] == by_class[2] == by_class[7] == 0.0
+    assert classification.top_confusions(predicted, labels, n=2) == [
+        {"true": 4, "predicted": 9, "share": pytest.approx(0.2)},
+        {"true": 4, "predicted": 7, "share": pytest.approx(0.1)},  # ties: smaller true label
+    ]
+    assert classification.top_confusions(labels, labels) == []
+
+
 def test_equal_size_floor_of_ten_balanced_digits_in_16_clusters():
     # 16 clusters of 625 for 10 digits of 1,000: six digits fill two clusters
     # each (1,000 right), four get one (625 right); 1 - 8,500 / 10,000.

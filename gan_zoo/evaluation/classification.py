@@ -24,6 +24,36 @@ def classification_error(predicted, labels) -> float:
     return float(np.mean(predicted != labels))
 
 
+def error_by_class(predicted, labels) -> list:
+    """The error within each true class (``None`` for a class with no points):
+    where a model's mistakes are, e.g. a clustering that is right on every
+    digit but 4, 7 and 9."""
+    predicted, labels = np.asarray(predicted).ravel(), np.asarray(labels).ravel()
+    num_classes = int(labels.max()) + 1 if len(labels) else 0
+    counts = np.bincount(labels, minlength=num_classes)
+    wrong = np.bincount(labels[predicted != labels], minlength=num_classes)
+    return [float(w / c) if c else None for w, c in zip(wrong, counts)]
+
+
+def top_confusions(predicted, labels, n: int = 3) -> list:
+    """The ``n`` commonest mistakes as {"true", "predicted", "share"}, share
+    being of all points, commonest first (ties: smaller true label first)."""
+    predicted, labels = np.asarray(predicted).ravel(), np.asarray(labels).ravel()
+    wrong = predicted != labels
+    pairs, counts = np.unique(
+        np.stack([labels[wrong], predicted[wrong]], 1), axis=0, return_counts=True
+    )
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -counts))[:n] if len(counts) else []
+    return [
+        {
+            "true": int(pairs[i, 0]),
+            "predicted": int(pairs[i, 1]),
+            "share": float(counts[i] / len(labels)),
+        }
+        for i in order
+    ]
+
+
 def cluster_labels(clusters, labels, num_clusters: int) -> np.ndarray:
     """The majority label of each cluster's members (-1 for an empty cluster).
 
@@ -105,7 +135,8 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
     Returns:
       {"test_error": float} or {"test_cluster_error": float, "clusters_used":
       int, "largest_cluster": its share of the test digits,
-      "equal_size_floor": :func:`equal_size_floor` of the test digits}.
+      "equal_size_floor": :func:`equal_size_floor` of the test digits}; both
+      with "error_by_class" and "top_confusions" of the test digits.
     """
     from gan_zoo.datasets import pipeline
     from gan_zoo.errors import UserError
@@ -134,7 +165,7 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
         result = {"test_error": classification_error(test, test_labels)}
         if tuple(export.image_shape) == (28, 28, 1):
             result["class_control"] = class_control(export, source)
-        return result
+        return {**result, **_breakdown(test, test_labels)}
     held_out = (
         categories("validation")
         if "validation" in source.split_names()
@@ -146,4 +177,16 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
         "clusters_used": int(np.sum(mapping >= 0)),
         "largest_cluster": float(np.bincount(test, minlength=k).max() / len(test)),
         "equal_size_floor": round(equal_size_floor(np.bincount(test_labels), k), 6),
+        **_breakdown(mapping[test], test_labels),
+    }
+
+
+def _breakdown(predicted, labels) -> dict:
+    return {
+        "error_by_class": [
+            None if e is None else round(e, 4) for e in error_by_class(predicted, labels)
+        ],
+        "top_confusions": [
+            dict(c, share=round(c["share"], 4)) for c in top_confusions(predicted, labels)
+        ],
     }
