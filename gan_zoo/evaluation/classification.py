@@ -29,9 +29,8 @@ def error_by_class(predicted, labels) -> list:
     where a model's mistakes are, e.g. a clustering that is right on every
     digit but 4, 7 and 9."""
     predicted, labels = np.asarray(predicted).ravel(), np.asarray(labels).ravel()
-    num_classes = int(labels.max()) + 1 if len(labels) else 0
-    counts = np.bincount(labels, minlength=num_classes)
-    wrong = np.bincount(labels[predicted != labels], minlength=num_classes)
+    counts = np.bincount(labels)
+    wrong = np.bincount(labels[predicted != labels], minlength=len(counts))
     return [float(w / c) if c else None for w, c in zip(wrong, counts)]
 
 
@@ -172,12 +171,13 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
         else categories("train", start=max(0, source.num_examples("train") - 10000))
     )
     mapping = cluster_labels(held_out[0], held_out[1], k)
+    named = mapping[test]
     return {
-        "test_cluster_error": classification_error(mapping[test], test_labels),
+        "test_cluster_error": classification_error(named, test_labels),
         "clusters_used": int(np.sum(mapping >= 0)),
         "largest_cluster": float(np.bincount(test, minlength=k).max() / len(test)),
         "equal_size_floor": round(equal_size_floor(np.bincount(test_labels), k), 6),
-        **_breakdown(mapping[test], test_labels),
+        **_breakdown(named, test_labels),
     }
 
 
