@@ -403,10 +403,14 @@ def parse_flagfile(text: str, source: str = "the flagfile") -> dict[str, Any]:
 
 
 # Settings a run may change when it resumes in the same workdir: how long it
-# trains, where its data lives, and what it logs, evaluates or exports.
+# trains, where its data lives, and what it logs, evaluates or exports; and
+# when its learning rates step down, so that a finished run can go on with
+# smaller rates (a drop only acts from its epoch on).
 RESUMABLE = frozenset(
     {
         "epochs",
+        "lr_drop_epochs",
+        "lr_drop_factor",
         "data_dir",
         "workdir",
         "log_every_steps",

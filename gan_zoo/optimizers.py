@@ -16,6 +16,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from gan_zoo.errors import UserError
+
 
 @keras.saving.register_keras_serializable("gan_zoo")
 class DecayWithFloor(keras.optimizers.schedules.LearningRateSchedule):
@@ -33,6 +35,52 @@ class DecayWithFloor(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"initial": self.initial, "factor": self.factor, "floor": self.floor}
+
+
+class EpochDrops:
+    """Mixin: the learning rate (constant or scheduled) times ``drop_factor``
+    for each of ``drop_epochs`` that has ended: the stepped rates of papers
+    trained with SGD (the AAE appendix's, for one). ``updates_per_epoch``
+    converts the update count to epochs, so a discriminator stepped k times a
+    step drops at the same epoch as its generator.
+
+    A mixin, not a schedule: a constant rate stays the optimizer's variable,
+    so checkpoints keep one layout with or without drops, and a finished run
+    can resume with drops added (Keras matches optimizer variables by
+    position, and a schedule has no rate variable).
+    """
+
+    def __init__(self, *args, drop_factor=1.0, drop_epochs=(), updates_per_epoch=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.drop_factor, self.drop_epochs = drop_factor, tuple(drop_epochs)
+        self.updates_per_epoch = updates_per_epoch
+
+    def _get_current_learning_rate(self):
+        rate = super()._get_current_learning_rate()
+        if not self.drop_epochs:
+            return rate
+        epoch = ops.floor(ops.cast(self.iterations, "float32") / float(self.updates_per_epoch))
+        ended = ops.cast(epoch >= ops.convert_to_tensor(self.drop_epochs, "float32"), "float32")
+        return rate * ops.power(self.drop_factor, ops.sum(ended))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "drop_factor": self.drop_factor,
+            "drop_epochs": list(self.drop_epochs),
+            "updates_per_epoch": self.updates_per_epoch,
+        }
+
+
+def drop_epochs(text: str) -> tuple[int, ...]:
+    """--lr_drop_epochs as sorted epochs; raises UserError with the fix if malformed."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise UserError(
+            f"--lr_drop_epochs={text!r} must be positive whole epochs separated by commas, "
+            "e.g. --lr_drop_epochs=100,150."
+        )
+    return tuple(sorted(int(part) for part in parts))
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
@@ -65,7 +113,7 @@ class EpochRamp(keras.optimizers.schedules.LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
-class ScheduledMomentumSGD(keras.optimizers.SGD):
+class ScheduledMomentumSGD(EpochDrops, keras.optimizers.SGD):
     """SGD with classical momentum whose coefficient follows a schedule.
 
     Update (same as pylearn2's Momentum rule):
@@ -114,7 +162,7 @@ class ScheduledMomentumSGD(keras.optimizers.SGD):
 
 
 @keras.saving.register_keras_serializable("gan_zoo")
-class Adam(keras.optimizers.Adam):
+class Adam(EpochDrops, keras.optimizers.Adam):
     """Keras' Adam, with each variable's update as TensorFlow's one fused op.
 
     Keras writes the update as about fifteen ops per variable. Tracing them
@@ -227,13 +275,18 @@ def build(config, updates_per_epoch: int, learning_rate: float = 0.0) -> keras.o
     learning_rate = initial
     if config.lr_decay != 1.0:
         learning_rate = DecayWithFloor(initial, config.lr_decay, config.min_learning_rate)
+    drops = dict(
+        drop_factor=config.lr_drop_factor,
+        drop_epochs=drop_epochs(config.lr_drop_epochs),
+        updates_per_epoch=updates_per_epoch,
+    )
     if config.optimizer == "adam":
-        optimizer = Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+        optimizer = Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, **drops)
     else:
         schedule = EpochRamp(
             config.momentum, config.final_momentum, config.momentum_epochs, updates_per_epoch
         )
-        optimizer = ScheduledMomentumSGD(learning_rate, schedule)
+        optimizer = ScheduledMomentumSGD(learning_rate, schedule, **drops)
     if config.mixed_precision == "mixed_float16":
         return LossScaleOptimizer(optimizer)
     return optimizer

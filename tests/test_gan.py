@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_zoo import networks, optimizers
+from gan_zoo import config, networks, optimizers
 from gan_zoo.datasets import digits, pipeline
 from gan_zoo.models.gan import GAN
 
@@ -166,6 +166,42 @@ def test_paper_schedules():
     assert float(ramp(499)) == pytest.approx(0.5)
     assert float(ramp(125 * 500)) == pytest.approx(0.6)
     assert float(ramp(10**7)) == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("optimizer, lr_decay", [("adam", 1.0), ("sgd", 1.01)])
+def test_learning_rates_drop_after_the_named_epochs_from_any_schedule(optimizer, lr_decay):
+    cfg = config.resolve(
+        dict(optimizer=optimizer, lr_decay=lr_decay, lr_drop_epochs="3,1", lr_drop_factor=0.5)
+    )
+    # A discriminator stepped twice a step drops at the same epochs as its generator.
+    for updates_per_epoch in (2, 4):
+        opt = optimizers.build(cfg, updates_per_epoch)
+        w = keras.Variable([1.0])
+        opt.build([w])
+        rates = []
+        for _ in range(5 * updates_per_epoch):
+            rates.append(float(opt.learning_rate))
+            opt.apply_gradients([(tf.constant([1.0]), w)])
+        undropped = [cfg.learning_rate / lr_decay**t for t in range(len(rates))]
+        factors = [(1.0, 0.5, 0.5, 0.25, 0.25)[t // updates_per_epoch] for t in range(len(rates))]
+        np.testing.assert_allclose(rates, np.multiply(undropped, factors), rtol=1e-5)
+
+
+def test_an_optimizer_with_drops_restores_a_checkpoint_written_without(tmp_path):
+    # Keras matches an optimizer's variables by position; drops must not move them.
+    cfg = config.resolve(dict(optimizer="adam", learning_rate=0.01, lr_decay=1.0))
+    w = keras.Variable([1.0, 2.0])
+    before = optimizers.build(cfg, 3)
+    before.build([w])
+    for _ in range(4):
+        before.apply_gradients([(tf.constant([0.5, -1.0]), w)])
+    path = tf.train.Checkpoint(opt=before).write(str(tmp_path / "ckpt"))
+    after = optimizers.build(cfg.replace(lr_drop_epochs="1"), 3)
+    after.build([keras.Variable([0.0, 0.0])])
+    tf.train.Checkpoint(opt=after).read(path).assert_consumed()
+    assert int(after.iterations) == 4
+    np.testing.assert_array_equal(after._momentums[0].numpy(), before._momentums[0].numpy())
+    assert float(after.learning_rate) == pytest.approx(0.001)
 
 
 def test_scheduled_momentum_sgd_matches_hand_update():

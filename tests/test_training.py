@@ -455,3 +455,18 @@ def test_every_epoch_reaches_tensorboard_whatever_log_every_steps(tmp_path):
             event = tf.compat.v1.Event.FromString(record.numpy())
             steps += [event.step for value in event.summary.value if value.tag == "samples"]
     assert sorted(steps) == [1, 2]
+
+
+def test_a_finished_run_goes_on_with_its_learning_rates_dropped(tmp_path):
+    from conftest import tiny_config
+
+    cfg = tiny_config(tmp_path / "w", epochs=2)
+    training.run(cfg, verbose=0)
+    later = training.run(cfg.replace(epochs=3, lr_drop_epochs="2", lr_drop_factor=0.1), verbose=0)
+    assert later.epochs_done == 3 and len(later.history["d_loss"]) == 1
+    model = later.model
+    assert int(model.g_optimizer.iterations) == 3 * cfg.steps_per_epoch
+    for opt in (model.g_optimizer, model.d_optimizer):
+        assert float(opt.learning_rate) == pytest.approx(
+            0.1 * cfg.learning_rate / 1.000004 ** int(opt.iterations), rel=1e-4
+        )

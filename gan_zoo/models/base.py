@@ -23,6 +23,12 @@ class Hparams:
         1.0, "Learning rate is divided by this factor after every update (1 = constant)."
     )
     min_learning_rate: float = setting(0.0, "Floor of the decayed learning rate.")
+    lr_drop_epochs: str = setting(
+        "",
+        "Comma-separated epochs after which every learning rate is multiplied by "
+        "--lr_drop_factor (e.g. '100,150'; empty = never).",
+    )
+    lr_drop_factor: float = setting(0.1, "What each of --lr_drop_epochs multiplies the rates by.")
     momentum: float = setting(0.0, "SGD momentum at the start of training.")
     final_momentum: float = setting(0.0, "SGD momentum reached after --momentum_epochs epochs.")
     momentum_epochs: int = setting(0, "Epochs over which momentum rises linearly (0 = constant).")
@@ -39,6 +45,9 @@ class Hparams:
         check_non_negative("momentum_epochs", self.momentum_epochs)
         if self.lr_decay < 1.0:
             raise UserError(f"--lr_decay={self.lr_decay} must be >= 1 (the rate is divided by it).")
+        optimizers.drop_epochs(self.lr_drop_epochs)
+        if not 0.0 < self.lr_drop_factor <= 1.0:
+            raise UserError(f"--lr_drop_factor={self.lr_drop_factor} must be in (0, 1].")
         for name in ("momentum", "final_momentum", "beta_1", "beta_2"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
