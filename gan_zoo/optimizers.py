@@ -37,6 +37,11 @@ class DecayWithFloor(keras.optimizers.schedules.LearningRateSchedule):
         return {"initial": self.initial, "factor": self.factor, "floor": self.floor}
 
 
+def epochs_done(updates, updates_per_epoch: int):
+    """Whole epochs an optimizer has finished after ``updates`` updates (float32)."""
+    return ops.floor(ops.cast(updates, "float32") / float(updates_per_epoch))
+
+
 class EpochDrops:
     """Mixin: the learning rate (constant or scheduled) times ``drop_factor``
     for each of ``drop_epochs`` that has ended: the stepped rates of papers
@@ -59,7 +64,7 @@ class EpochDrops:
         rate = super()._get_current_learning_rate()
         if not self.drop_epochs:
             return rate
-        epoch = ops.floor(ops.cast(self.iterations, "float32") / float(self.updates_per_epoch))
+        epoch = epochs_done(self.iterations, self.updates_per_epoch)
         ended = ops.cast(epoch >= ops.convert_to_tensor(self.drop_epochs, "float32"), "float32")
         return rate * ops.power(self.drop_factor, ops.sum(ended))
 
@@ -99,7 +104,7 @@ class EpochRamp(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         if self.epochs <= 0:
             return ops.convert_to_tensor(self.start, "float32")
-        epoch = ops.floor(ops.cast(step, "float32") / float(self.updates_per_epoch))
+        epoch = epochs_done(step, self.updates_per_epoch)
         alpha = ops.clip(epoch / float(self.epochs), 0.0, 1.0)
         return self.start + (self.end - self.start) * alpha
 

@@ -468,5 +468,5 @@ def test_a_finished_run_goes_on_with_its_learning_rates_dropped(tmp_path):
     assert int(model.g_optimizer.iterations) == 3 * cfg.steps_per_epoch
     for opt in (model.g_optimizer, model.d_optimizer):
         assert float(opt.learning_rate) == pytest.approx(
-            0.1 * cfg.learning_rate / 1.000004 ** int(opt.iterations), rel=1e-4
+            0.1 * cfg.learning_rate / cfg.lr_decay ** int(opt.iterations), rel=1e-4
         )
