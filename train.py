@@ -48,12 +48,22 @@ flags.DEFINE_bool(
 FLAGS = flags.FLAGS
 
 
+def resolved_config():
+    """The run's Config from the flags given (validated, nothing touched)."""
+    given = {name: FLAGS[name].value for name in config_lib.field_names() if FLAGS[name].present}
+    return config_lib.resolve(given)
+
+
+def check() -> str:
+    """--check: the resolved settings, as flags.txt would hold them."""
+    return resolved_config().to_flagfile()
+
+
 def main(argv):
     del argv
-    given = {name: FLAGS[name].value for name in config_lib.field_names() if FLAGS[name].present}
     from gan_zoo import training  # imports TensorFlow, after cli has quieted it
 
-    cfg = config_lib.resolve(given)
+    cfg = resolved_config()
     if FLAGS.export_only:
         print(f"Exported to {training.export_only(cfg)}")
     else:
@@ -61,4 +71,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check)

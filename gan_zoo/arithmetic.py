@@ -68,11 +68,10 @@ _NOISES = ("uniform", "gaussian")
 _CONCEPTS = ("a", "b", "c")
 
 
-def main(argv):
-    del argv
-    import numpy as np
-
-    from gan_zoo import config, exported, latent, visualization
+def check_settings() -> dict[str, list[int]]:
+    """Validates the flags; returns the chosen exemplars of each concept
+    (none with --list)."""
+    from gan_zoo import config, exported
     from gan_zoo.errors import UserError
 
     for name in ("num", "variations", "scale"):
@@ -80,8 +79,19 @@ def main(argv):
     if FLAGS.perturb < 0:
         raise UserError(f"--perturb={FLAGS.perturb} must be >= 0.")
     config.check_choice("perturb_noise", FLAGS.perturb_noise, _NOISES)
-    if not FLAGS.list:
-        chosen = {k: exported.parse_indices(k, FLAGS[k].value, FLAGS.num) for k in _CONCEPTS}
+    exported.check_given(FLAGS.export)
+    if FLAGS.list:
+        return {}
+    return {k: exported.parse_indices(k, FLAGS[k].value, FLAGS.num) for k in _CONCEPTS}
+
+
+def main(argv):
+    del argv
+    import numpy as np
+
+    from gan_zoo import exported, latent, visualization
+
+    chosen = check_settings()
     model = exported.load_export(FLAGS.export)
     samples, zs = model.sample(FLAGS.num, FLAGS.seed)
 
@@ -127,4 +137,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_settings)

@@ -11,6 +11,14 @@ from absl import app, flags, logging
 
 from gan_zoo.errors import Interrupted, UserError
 
+flags.DEFINE_bool(
+    "check",
+    False,
+    "Dry run: parse the flags (and any --flagfile), validate every setting, print the "
+    "resolved settings and exit 0, without reading data, loading an export or writing "
+    "anything.",
+)
+
 
 def import_tensorflow_quietly() -> None:
     """Imports TensorFlow and initialises its devices with C++ stderr muted.
@@ -38,8 +46,16 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
-def run(main) -> None:
-    """absl's app.run, with UserError printed as one line and exit status 2."""
+def run(main, check) -> None:
+    """absl's app.run, with UserError printed as one line and exit status 2.
+
+    Args:
+      main: the entry point's main(argv).
+      check: callable() that validates every setting without touching data,
+        exports or the disk, raising UserError; it may return the resolved
+        settings as text, which --check prints (otherwise it prints the
+        entry point's own flags).
+    """
 
     def guarded(argv):
         if not flags.FLAGS["verbosity"].present:
@@ -48,6 +64,10 @@ def run(main) -> None:
             fail(f"unexpected argument(s) {' '.join(argv[1:])!r}; every setting is a --flag.")
         import_tensorflow_quietly()
         try:
+            if flags.FLAGS.check:
+                resolved = check()
+                print(resolved if isinstance(resolved, str) else own_settings(), end="")
+                return None
             return main(argv)
         except UserError as e:
             fail(str(e))
@@ -69,6 +89,12 @@ def run(main) -> None:
             sys.exit(1)
 
     app.run(guarded, flags_parser=parse_flags)
+
+
+def own_settings() -> str:
+    """The entry point's own flags, one ``--name=value`` a line."""
+    own = flags.FLAGS.get_key_flags_for_module(sys.argv[0])
+    return "".join(f"--{f.name}={f.value}\n" for f in sorted(own, key=lambda f: f.name))
 
 
 def console() -> None:

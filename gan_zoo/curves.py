@@ -79,15 +79,24 @@ def plot(runs: dict[str, dict[str, dict[int, float]]], metrics, path: str, title
     plt.close(fig)
 
 
-def main(argv):
-    del argv
+def check_settings() -> tuple[dict[str, str], list[str]]:
+    """Validates the flags; returns the runs (label -> workdir) and the metrics."""
     if not FLAGS.runs:
         raise UserError("pass --runs=label=workdir[,label=workdir...].")
-    runs = {}
+    workdirs = {}
     for item in FLAGS.runs.split(","):
         label, _, workdir = item.rpartition("=")
-        runs[label or os.path.basename(os.path.normpath(workdir))] = epoch_scalars(workdir)
+        workdirs[label or os.path.basename(os.path.normpath(workdir))] = workdir
     metrics = [m.strip() for m in FLAGS.metrics.split(",") if m.strip()]
+    if not metrics:
+        raise UserError("pass --metrics=name[,name...], e.g. eval_fid.")
+    return workdirs, metrics
+
+
+def main(argv):
+    del argv
+    workdirs, metrics = check_settings()
+    runs = {label: epoch_scalars(workdir) for label, workdir in workdirs.items()}
     missing = [m for m in metrics if not any(m in series for series in runs.values())]
     if missing:
         known = sorted({m for series in runs.values() for m in series})
@@ -97,4 +106,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_settings)

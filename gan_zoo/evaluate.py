@@ -129,21 +129,32 @@ def score_samples(export, loaded, source, metrics) -> dict:
     return result
 
 
-def main(argv):
-    del argv
-    from gan_zoo import config, exported, registry
+def check_settings() -> list[str]:
+    """Validates the flags; returns the metrics asked for."""
+    from gan_zoo import config, registry
     from gan_zoo.errors import UserError
-    from gan_zoo.evaluation import classification, protocol
+    from gan_zoo.evaluation import protocol
 
     metrics = protocol.check_metrics(FLAGS.metrics, extra=("error",))
-    want_error = "error" in metrics
-    metrics = [m for m in metrics if m != "error"]
     config.check_positive("num_samples", FLAGS.num_samples)
     config.check_non_negative("real_train", FLAGS.real_train, " (0 skips it)")
     if bool(FLAGS.export) == bool(FLAGS.samples):
         raise UserError("pass exactly one of --export=<workdir>/export and --samples=<file.npy>.")
-    if want_error and not FLAGS.export:
+    if "error" in metrics and not FLAGS.export:
         raise UserError("--metrics=error scores an export's classifier; pass --export.")
+    if FLAGS.dataset:
+        registry.dataset_loader(FLAGS.dataset)
+    return metrics
+
+
+def main(argv):
+    del argv
+    from gan_zoo import config, exported, registry
+    from gan_zoo.evaluation import classification
+
+    metrics = check_settings()
+    want_error = "error" in metrics
+    metrics = [m for m in metrics if m != "error"]
     export = exported.load_export(FLAGS.export) if FLAGS.export else None
     loaded = None if export is not None else read_samples(FLAGS.samples)
     dataset = FLAGS.dataset or (export.metadata["config"].get("dataset") if export else "mnist")
@@ -177,4 +188,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_settings)

@@ -133,6 +133,13 @@ class Export:
         )
 
 
+def check_given(directory: str | None) -> None:
+    """Raises UserError unless --export names a directory (--check stops here,
+    without loading it)."""
+    if not directory:
+        raise UserError("pass --export=<workdir>/export (written by train.py).")
+
+
 def load_export(directory: str | None) -> Export:
     """Loads an export written by train.py.
 
@@ -147,8 +154,7 @@ def load_export(directory: str | None) -> Export:
         ``gan_zoo.json`` (a SavedModel that gan_zoo did not write), or a
         SavedModel TensorFlow cannot load.
     """
-    if not directory:
-        raise UserError("pass --export=<workdir>/export (written by train.py).")
+    check_given(directory)
     if not os.path.isfile(os.path.join(directory, "saved_model.pb")):
         raise UserError(
             f"{directory} is not a SavedModel export (no saved_model.pb); "

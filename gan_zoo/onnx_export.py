@@ -298,12 +298,17 @@ def _define_flags():
     return flags.FLAGS
 
 
+def check_settings() -> None:
+    require("ONNX export")  # before loading anything
+    exported.check_given(FLAGS.export)
+
+
 def main(argv):
     del argv
-    require("ONNX export")  # before loading anything
+    check_settings()
     convert_export(FLAGS.export)
 
 
 if __name__ == "__main__":
     FLAGS = _define_flags()
-    cli.run(main)
+    cli.run(main, check=check_settings)

@@ -17,14 +17,11 @@ flags.DEFINE_integer("image_size", 64, "Side of the decoded, centre-cropped imag
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    import time
-
+def check_settings():
+    """Validates the flags; returns the run settings the LSUN reader takes."""
     from gan_zoo import config
-    from gan_zoo.datasets import lsun
 
-    cfg = config.resolve(
+    return config.resolve(
         {
             "model": "dcgan",
             "dataset": "lsun",
@@ -34,10 +31,19 @@ def main(argv):
             "workdir": "/tmp/unused",
         }
     )
+
+
+def main(argv):
+    del argv
+    import time
+
+    from gan_zoo.datasets import lsun
+
+    cfg = check_settings()
     start = time.perf_counter()
     path = lsun.prepare(cfg.run)
     print(f"Wrote {path} in {time.perf_counter() - start:.0f} s.")
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_settings)

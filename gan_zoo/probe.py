@@ -51,19 +51,27 @@ _NEEDS_DCGAN = (
 )
 
 
-def main(argv):
-    del argv
-    import os
-
-    from gan_zoo import config, exported, registry
-    from gan_zoo.datasets.base import load_labelled
-    from gan_zoo.evaluation import svm
+def check_settings() -> list[float]:
+    """Validates the flags; returns the SVM's L2 weights to try."""
+    from gan_zoo import config, exported
 
     for name in ("svm_steps", "batch_size", "tol"):
         config.check_positive(name, FLAGS[name].value)
     for name in ("max_train", "max_test"):
         config.check_non_negative(name, FLAGS[name].value, " (0 = all)")
-    l2 = _parse_l2(FLAGS.l2)
+    exported.check_given(FLAGS.export)
+    return _parse_l2(FLAGS.l2)
+
+
+def main(argv):
+    del argv
+    import os
+
+    from gan_zoo import exported, registry
+    from gan_zoo.datasets.base import load_labelled
+    from gan_zoo.evaluation import svm
+
+    l2 = check_settings()
     model = exported.load_export(FLAGS.export)
     model.signature("features", _NEEDS_DCGAN)
 
@@ -118,4 +126,4 @@ def _parse_l2(values: list[str]) -> list[float]:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_settings)

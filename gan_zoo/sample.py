@@ -15,11 +15,19 @@ flags.DEFINE_integer("scale", 2, "Upscale factor of the PNG.")
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    from gan_zoo import config, exported, visualization
+def check_settings() -> None:
+    from gan_zoo import config, exported
 
     config.check_positive("num", FLAGS.num)
+    config.check_positive("scale", FLAGS.scale)
+    exported.check_given(FLAGS.export)
+
+
+def main(argv):
+    del argv
+    from gan_zoo import exported, visualization
+
+    check_settings()
     export = exported.load_export(FLAGS.export)
     images, _ = export.sample(FLAGS.num, FLAGS.seed)
     grid = visualization.image_grid(images)
@@ -27,4 +35,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_settings)

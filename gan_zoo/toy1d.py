@@ -383,11 +383,8 @@ def _define_flags():
     return flags.FLAGS
 
 
-def main(argv):
-    del argv
-    import time
-
-    from gan_zoo import config, visualization
+def check_settings() -> None:
+    from gan_zoo import config
     from gan_zoo.errors import UserError
 
     for name in (
@@ -406,6 +403,15 @@ def main(argv):
         raise UserError(f"--panel_c_step={FLAGS.panel_c_step} must be <= --steps={FLAGS.steps}.")
     # D must be a probability here: panel (b) compares it with D*(x).
     config.check_choice("adversarial_loss", FLAGS.adversarial_loss, ("minimax", "non_saturating"))
+
+
+def main(argv):
+    del argv
+    import time
+
+    from gan_zoo import visualization
+
+    check_settings()
     start = time.time()
     panels, frames, gan = figure1(
         FLAGS.steps,
@@ -443,4 +449,4 @@ def main(argv):
 
 if __name__ == "__main__":
     FLAGS = _define_flags()
-    cli.run(main)
+    cli.run(main, check=check_settings)

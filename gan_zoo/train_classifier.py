@@ -16,14 +16,21 @@ flags.DEFINE_string("out", None, "Weights file to write (default: the package's 
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    from gan_zoo import config, registry
-    from gan_zoo.evaluation import classifier
+def check_settings():
+    """Validates the flags; returns the data's run settings."""
+    from gan_zoo import config
 
     config.check_positive("epochs", FLAGS.epochs)
     config.check_choice("dataset", FLAGS.dataset, ("mnist", "digits"))
-    cfg = config.resolve({"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir}).run
+    return config.resolve({"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir}).run
+
+
+def main(argv):
+    del argv
+    from gan_zoo import registry
+    from gan_zoo.evaluation import classifier
+
+    cfg = check_settings()
     source = registry.dataset_loader(FLAGS.dataset)(cfg)
     model, accuracy = classifier.train(source, epochs=FLAGS.epochs, seed=FLAGS.seed)
     out = FLAGS.out or classifier.WEIGHTS
@@ -35,4 +42,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_settings)

@@ -38,11 +38,8 @@ flags.DEFINE_integer("frame_ms", 120, "GIF: milliseconds per frame.")
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    import numpy as np
-
-    from gan_zoo import config, exported, latent, visualization
+def check_settings() -> None:
+    from gan_zoo import config, exported
     from gan_zoo.errors import UserError
 
     for name in ("num_walks", "steps", "scale", "frame_ms"):
@@ -51,6 +48,16 @@ def main(argv):
         if FLAGS[name].value < 2:
             raise UserError(f"--{name}={FLAGS[name].value} must be >= 2: a walk needs two ends.")
     config.check_choice("method", FLAGS.method, METHODS)
+    exported.check_given(FLAGS.export)
+
+
+def main(argv):
+    del argv
+    import numpy as np
+
+    from gan_zoo import exported, latent, visualization
+
+    check_settings()
     model = exported.load_export(FLAGS.export)
 
     _, anchors = model.sample(FLAGS.num_walks * FLAGS.points, FLAGS.seed)
@@ -78,4 +85,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, check=check_settings)
