@@ -16,6 +16,7 @@ TOOLS = [
     "curves",
     "toy1d",
     "onnx_export",
+    "results",
 ]
 
 setup(
