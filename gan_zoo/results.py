@@ -326,7 +326,12 @@ def record_run(path: str, workdir: str, evaluation_path: str, **described) -> di
     record["metrics"] = measured_metrics(evaluation)
     best = os.path.join(workdir, "best.json")
     with open(os.path.join(workdir, "summary.json")) as f:
-        record["epochs"] = json.load(f)["epochs_done"]
+        summary = json.load(f)
+    record["epochs"] = summary["epochs_done"]
+    # The VAEs' bound on the test digits is measured by training, every epoch.
+    final = summary.get("final_metrics", {})
+    if "test_neg_elbo" in final:
+        record["metrics"]["neg_elbo"] = final["test_neg_elbo"]
     scored = os.path.basename(os.path.normpath(evaluation.get("source", "")))
     if scored == "best_export" and os.path.isfile(best):
         with open(best) as f:

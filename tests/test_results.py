@@ -92,7 +92,9 @@ def test_a_bad_record_is_named(checkout):
 def test_a_record_is_written_from_a_run_and_its_evaluation(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
-    (workdir / "summary.json").write_text(json.dumps({"epochs_done": 30}))
+    (workdir / "summary.json").write_text(
+        json.dumps({"epochs_done": 30, "final_metrics": {"test_neg_elbo": 101.25}})
+    )
     (workdir / "best.json").write_text(json.dumps({"epoch": 27, "metric": "parzen"}))
     evaluation = tmp_path / "evaluation.json"
     evaluation.write_text(
@@ -128,6 +130,7 @@ def test_a_record_is_written_from_a_run_and_its_evaluation(tmp_path):
     record = results.record_run(str(path), str(workdir), str(evaluation), runtime="5 min")
     assert record["metrics"]["parzen"] == {"value": 250.0, "spread": 1.5}
     assert record["metrics"]["kid"] == {"value": 20.0, "spread": 2.0}
+    assert record["metrics"]["neg_elbo"] == 101.25
     assert (record["epoch"], record["epochs"]) == (27, 30)
     assert record["title"] == "AAE Parzen" and "transcribed" not in record
     assert record["commit"] != "unknown" and "cores" in record["hardware"]
