@@ -15,8 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gan_zoo import metric_names, visualization
 from gan_zoo import pictures as drawn_pictures
-from gan_zoo import visualization
 
 
 def _epoch_summaries(writer, epoch: int):
@@ -402,18 +402,16 @@ class KeepBest(keras.callbacks.Callback):
     earlier one, and records it in ``<directory>/best.json``.
 
     Args:
-      metric: a key of protocol.BEST (read from the logs as eval_<metric>) or
-        a name in protocol.HELD_OUT_BEST (read as val_<metric>).
+      metric: a key of metric_names.BEST (read from the logs as eval_<metric>) or
+        a name in metric_names.HELD_OUT_BEST (read as val_<metric>).
       directory: where the export goes (the record sits beside it).
       export: callable(directory) that writes the model's export there.
     """
 
     def __init__(self, metric: str, directory: str, export):
         super().__init__()
-        from gan_zoo.evaluation import protocol
-
-        self.metric, self.better = metric, protocol.better(metric)
-        self.key = protocol.best_log_key(metric)
+        self.metric, self.better = metric, metric_names.better(metric)
+        self.key = metric_names.best_log_key(metric)
         self.directory, self.export = directory, export
         self.record_path = os.path.join(os.path.dirname(directory), "best.json")
         self.best = None

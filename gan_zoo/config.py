@@ -21,12 +21,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from gan_zoo import metric_names
 from gan_zoo.errors import UserError
-
-
-def setting(default, help_text: str):
-    """A field of a settings dataclass: one flag, with its default and help."""
-    return dataclasses.field(default=default, metadata={"help": help_text})
+from gan_zoo.settings import check_choice, check_non_negative, check_positive, setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,21 +174,18 @@ class RunConfig:
         check_non_negative("steps_per_epoch", self.steps_per_epoch, " (0 = full pass)")
         check_non_negative("max_examples", self.max_examples, " (0 = all)")
         if self.eval_every_epochs:
-            from gan_zoo.evaluation import protocol
-
-            protocol.check_metrics(self.eval_metrics)
+            metric_names.check_metrics(self.eval_metrics)
             check_positive("eval_samples", self.eval_samples)
         if self.export_onnx and not self.export:
             raise UserError(
                 "--export_onnx converts the export that --noexport skips; drop one of them."
             )
         if self.keep_best:
-            from gan_zoo.evaluation import protocol
-
-            check_choice("keep_best", self.keep_best, tuple(protocol.BEST) + protocol.HELD_OUT_BEST)
-            if self.keep_best in protocol.BEST and (
+            best = metric_names.BEST
+            check_choice("keep_best", self.keep_best, tuple(best) + metric_names.HELD_OUT_BEST)
+            if self.keep_best in best and (
                 not self.eval_every_epochs
-                or self.keep_best not in protocol.check_metrics(self.eval_metrics)
+                or self.keep_best not in metric_names.check_metrics(self.eval_metrics)
             ):
                 raise UserError(
                     f"--keep_best={self.keep_best} needs the periodic evaluation "
@@ -257,22 +251,6 @@ class Config:
 
 
 MAX_SEED = 2**32 - 1
-
-
-def check_choice(name: str, value: str, choices) -> None:
-    if value not in choices:
-        raise UserError(f"--{name}={value!r} is not one of: {', '.join(choices)}.")
-
-
-def check_non_negative(name: str, value, meaning: str = "") -> None:
-    """Raises UserError ``--name=value must be >= 0<meaning>.`` unless value >= 0."""
-    if value < 0:
-        raise UserError(f"--{name}={value} must be >= 0{meaning}.")
-
-
-def check_positive(name: str, value) -> None:
-    if not value > 0:
-        raise UserError(f"--{name}={value} must be > 0.")
 
 
 def declarations() -> dict[str, tuple[dataclasses.Field, type]]:

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import visualization
-from gan_zoo.datasets.pipeline import to_unit_range
+from gan_zoo.pixels import to_unit_range
 
 
 def _unit(model, images) -> np.ndarray:

@@ -339,7 +339,7 @@ def record_run(path: str, workdir: str, evaluation_path: str, **described) -> di
     else:
         record["epoch"] = record["epochs"]
     record.update(
-        commit=commit(),
+        commit=described.get("commit") or commit(),
         hardware=hardware(),
         date=datetime.date.today().isoformat(),
         runtime=described.get("runtime") or runtime(workdir),
@@ -379,6 +379,7 @@ def main(argv):
             runtime=FLAGS.runtime,
             epoch_choice=FLAGS.epoch_choice,
             extra_flags=FLAGS.extra_flags,
+            commit=FLAGS.commit,
         )
         print(f"Wrote {FLAGS.record}: {json.dumps(record['metrics'])}")
 
@@ -408,6 +409,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("epoch_choice", None, "How the scored epoch was chosen.")
     flags.DEFINE_string("extra_flags", None, "Flags given beside the flagfile.")
     flags.DEFINE_string("runtime", None, "Training runtime (default: from the run's logs).")
+    flags.DEFINE_string(
+        "commit", None, "The commit the run trained at (default: this checkout's HEAD)."
+    )
     flags.DEFINE_bool("render", False, "Rewrite every results table from the records.")
     flags.DEFINE_bool("verify", False, "Exit 2 if any results table differs from its records.")
     cli.run(main, check=check_settings)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from gan_zoo.datasets.pipeline import from_unit_range, to_unit_range
+from gan_zoo.pixels import from_unit_range, to_unit_range
 
 NUM = tf.TensorSpec([], tf.int32, name="num")
 SEED = tf.TensorSpec([], tf.int64, name="seed")

@@ -16,7 +16,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from gan_zoo import callbacks, config, execution, export, registry, workdir_lock
+from gan_zoo import callbacks, config, execution, export, metric_names, registry, workdir_lock
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
 from gan_zoo.errors import Interrupted, UserError
@@ -132,12 +132,10 @@ def _check_keep_best(cfg: Config, model_cls, source) -> None:
     """A --keep_best by a held-out metric needs a model that measures it and
     a validation split to measure it on: choosing by the test split would
     make the test score an optimistic one."""
-    from gan_zoo.evaluation import protocol
-
-    if cfg.keep_best not in protocol.HELD_OUT_BEST:
+    if cfg.keep_best not in metric_names.HELD_OUT_BEST:
         return
     if cfg.keep_best not in model_cls.held_out_names:
-        measured = ", ".join(n for n in model_cls.held_out_names if n in protocol.HELD_OUT_BEST)
+        measured = ", ".join(n for n in model_cls.held_out_names if n in metric_names.HELD_OUT_BEST)
         raise UserError(
             f"--model={cfg.model} does not measure {cfg.keep_best}; "
             + (f"it measures {measured}." if measured else "use --keep_best=parzen or fid.")

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from conftest import fake_mnist_dir, write_idx
 
+from gan_zoo import pixels
 from gan_zoo.datasets import digits, idx, mnist, pipeline, tfds_util
 from gan_zoo.errors import UserError
 
@@ -119,7 +120,7 @@ def test_digits_are_padded_into_a_32_pixel_frame_and_crop_back_exactly():
         framed[:, 2:30, 2:30], pipeline.scale_images(images, (-1.0, 1.0)).numpy(), atol=1e-6
     )
     unit = images.numpy().astype(np.float32) / 255.0
-    back = pipeline.to_data_size(pipeline.to_unit_range(framed, (-1.0, 1.0)), (28, 28, 1))
+    back = pipeline.to_data_size(pixels.to_unit_range(framed, (-1.0, 1.0)), (28, 28, 1))
     np.testing.assert_allclose(back.numpy(), unit, atol=1e-6)
     # 64 pixels: the same frame, doubled; halving it back is not exact, but
     # closer than resampling 28 -> 64 -> 28 directly.

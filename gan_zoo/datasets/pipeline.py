@@ -15,18 +15,6 @@ def scale_images(images: tf.Tensor, value_range: tuple[float, float]) -> tf.Tens
     return tf.cast(images, tf.float32) * ((high - low) / 255.0) + low
 
 
-def to_unit_range(images, value_range):
-    """Model pixels in ``value_range`` -> [0, 1] (what exports and pictures use)."""
-    low, high = value_range
-    return (images - low) / (high - low)
-
-
-def from_unit_range(images, value_range):
-    """[0, 1] pixels -> the model's ``value_range``."""
-    low, high = value_range
-    return images * (high - low) + low
-
-
 def _frame(source: int, target: int) -> tuple[int, int]:
     """(frame, factor) with frame * factor == target, factor a power of two and
     frame the smallest such size that still holds ``source`` pixels."""

@@ -34,11 +34,10 @@ import keras
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers, priors
-from gan_zoo.config import check_non_negative, check_positive, setting
-from gan_zoo.errors import UserError
 from gan_zoo.models import categorical_code
 from gan_zoo.models.ae import AE, AEHparams
 from gan_zoo.models.base import d_learning_rate_setting, require_labels
+from gan_zoo.settings import check_non_negative, check_positive, setting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,19 +88,6 @@ class AAEHparams(AEHparams):
             "d_input_noise_epochs",
         ):
             check_non_negative(name, getattr(self, name))
-
-
-@dataclasses.dataclass(frozen=True)
-class CategoricalAAEHparams(AAEHparams):
-    """An AAE with a categorical code y learns its own categories."""
-
-    def validate(self, run) -> None:
-        super().validate(run)
-        if self.conditional_prior:
-            raise UserError(
-                f"--model={run.model} learns its own categories; drop "
-                "--conditional_prior (it is for the plain aae)."
-            )
 
 
 @keras.saving.register_keras_serializable("gan_zoo")

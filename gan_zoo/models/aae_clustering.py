@@ -22,19 +22,20 @@ import dataclasses
 
 import keras
 
-from gan_zoo.config import setting
 from gan_zoo.errors import UserError
 from gan_zoo.evaluation import classification
 from gan_zoo.models import categorical_code
-from gan_zoo.models.aae import AAE, CategoricalAAEHparams
+from gan_zoo.models.aae import AAE, AAEHparams
+from gan_zoo.settings import setting
 
 
 @dataclasses.dataclass(frozen=True)
-class ClusteringHparams(CategoricalAAEHparams):
+class ClusteringHparams(AAEHparams):
     num_clusters: int = setting(16, "aae_clustering: categories of the code y (clusters).")
 
     def validate(self, run) -> None:
         super().validate(run)
+        categorical_code.check_hparams(self, run)
         if self.num_clusters < 2:
             raise UserError(f"--num_clusters={self.num_clusters} must be >= 2.")
 

@@ -23,15 +23,15 @@ import keras
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers
-from gan_zoo.config import check_non_negative, setting
 from gan_zoo.evaluation import classification
 from gan_zoo.models import categorical_code
-from gan_zoo.models.aae import AAE, CategoricalAAEHparams
+from gan_zoo.models.aae import AAE, AAEHparams
 from gan_zoo.models.base import require_labels
+from gan_zoo.settings import check_non_negative, setting
 
 
 @dataclasses.dataclass(frozen=True)
-class SemiSupervisedHparams(CategoricalAAEHparams):
+class SemiSupervisedHparams(AAEHparams):
     c_learning_rate: float = setting(
         0.0, "aae_semi_supervised: learning rate of the classification phase; 0 = --learning_rate."
     )
@@ -41,6 +41,7 @@ class SemiSupervisedHparams(CategoricalAAEHparams):
 
     def validate(self, run) -> None:
         super().validate(run)
+        categorical_code.check_hparams(self, run)
         check_non_negative("c_learning_rate", self.c_learning_rate)
         check_non_negative("num_labels", self.num_labels, " (0 = all labels)")
 

@@ -29,9 +29,9 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors
-from gan_zoo.config import check_choice, check_non_negative, check_positive, setting
-from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.models.base import Hparams, ZooModel, require_labels
+from gan_zoo.pixels import to_unit_range
+from gan_zoo.settings import check_choice, check_non_negative, check_positive, setting
 
 
 @dataclasses.dataclass(frozen=True)

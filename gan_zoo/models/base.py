@@ -8,8 +8,8 @@ import keras
 import tensorflow as tf
 
 from gan_zoo import optimizers
-from gan_zoo.config import check_choice, check_non_negative, check_positive, setting
 from gan_zoo.errors import UserError
+from gan_zoo.settings import check_choice, check_non_negative, check_positive, setting
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,10 +18,21 @@ from __future__ import annotations
 import tensorflow as tf
 
 from gan_zoo import priors
+from gan_zoo.errors import UserError
 
 NAMES = ("y", "z")
 # The y discriminator joins the AAE's encoder, decoder and z discriminator.
 NETWORK = "y_discriminator"
+
+
+def check_hparams(hparams, run) -> None:
+    """The AAE settings a model with a categorical code cannot use: it learns
+    its own categories, so a label-conditioned prior has no labels to follow."""
+    if hparams.conditional_prior:
+        raise UserError(
+            f"--model={run.model} learns its own categories; drop "
+            "--conditional_prior (it is for the plain aae)."
+        )
 
 
 def build_networks(model_cls, config, source, num_categories: int):

@@ -25,10 +25,10 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.models.base import require_labels
 from gan_zoo.models.gan import GAN
 from gan_zoo.networks import OUTPUT_DTYPE, Maxout, uniform_init
+from gan_zoo.pixels import to_unit_range
 
 
 def conditional_generator(

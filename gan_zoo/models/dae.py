@@ -22,9 +22,9 @@ import keras
 import tensorflow as tf
 
 from gan_zoo import priors
-from gan_zoo.config import check_choice, check_non_negative, setting
 from gan_zoo.errors import UserError
 from gan_zoo.models.ae import AE, AEHparams
+from gan_zoo.settings import check_choice, check_non_negative, setting
 
 CORRUPTIONS = ("gaussian", "masking", "salt_and_pepper")
 

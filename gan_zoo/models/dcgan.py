@@ -31,11 +31,11 @@ import tensorflow as tf
 from keras import layers
 
 from gan_zoo import priors
-from gan_zoo.config import check_choice, check_positive, setting
-from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.errors import UserError
 from gan_zoo.models.gan import GAN, GANHparams
 from gan_zoo.networks import OUTPUT_DTYPE, FusedBatchNorm
+from gan_zoo.pixels import to_unit_range
+from gan_zoo.settings import check_choice, check_positive, setting
 
 IMAGE_SIZES = (32, 64, 128)
 

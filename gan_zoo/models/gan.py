@@ -33,10 +33,10 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors
-from gan_zoo.config import check_choice, check_non_negative, check_positive, setting
-from gan_zoo.datasets.pipeline import to_unit_range
 from gan_zoo.errors import UserError
 from gan_zoo.models.base import Hparams, ZooModel, d_learning_rate_setting
+from gan_zoo.pixels import to_unit_range
+from gan_zoo.settings import check_choice, check_non_negative, check_positive, setting
 
 
 @dataclasses.dataclass(frozen=True)

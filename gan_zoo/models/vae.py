@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, optimizers, priors
-from gan_zoo.config import check_non_negative, setting
 from gan_zoo.models.ae import AE, AEHparams
+from gan_zoo.settings import check_non_negative, setting
 
 
 @dataclasses.dataclass(frozen=True)

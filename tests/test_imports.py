@@ -1,0 +1,108 @@
+"""The package's layering, read from its source: no import circle, and the
+low layers (settings, pixel ranges, metric names) keep models out of the
+input pipeline and the settings out of the evaluation."""
+
+import ast
+import os
+
+import pytest
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gan_zoo")
+
+
+def _modules() -> dict[str, str]:
+    """Dotted name -> path of every module of gan_zoo."""
+    found = {}
+    for directory, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                dotted = os.path.relpath(path[:-3], os.path.dirname(PACKAGE)).replace(os.sep, ".")
+                found[dotted.removesuffix(".__init__")] = path
+    return found
+
+
+def _imports(name: str, path: str, modules) -> set[str]:
+    """The gan_zoo modules ``name`` imports anywhere in its file, at module
+    level or inside a function (a lazy import closes a circle just the same)."""
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + [base] if base else parent)
+            # ``from gan_zoo import config`` imports a module, ``from
+            # gan_zoo.config import Config`` a name of one.
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        found.update(t for t in targets if t in modules and t != name)
+    return found
+
+
+GRAPH = {name: _imports(name, path, _modules()) for name, path in _modules().items()}
+
+
+def _cycle():
+    """One import circle as [a, b, ..., a], or None."""
+    state = {}  # name -> "open" while on the path, "done" after
+
+    def visit(name, path):
+        state[name] = "open"
+        for target in sorted(GRAPH[name]):
+            if state.get(target) == "open":
+                return path[path.index(target) :] + [target]
+            if target not in state:
+                found = visit(target, path + [target])
+                if found:
+                    return found
+        state[name] = "done"
+        return None
+
+    for name in sorted(GRAPH):
+        if name not in state:
+            found = visit(name, [name])
+            if found:
+                return found
+    return None
+
+
+def test_the_reader_sees_imports_in_functions_and_relative_ones():
+    assert "gan_zoo.registry" in GRAPH["gan_zoo.config"]  # imported inside a function
+    assert "gan_zoo.models.base" in GRAPH["gan_zoo.models.gan"]
+    assert "gan_zoo.settings" in GRAPH["gan_zoo.models.base"]
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    assert _cycle() is None, " -> ".join(_cycle())
+
+
+@pytest.mark.parametrize(
+    "importer, forbidden",
+    [("gan_zoo.models.", "gan_zoo.datasets"), ("gan_zoo.config", "gan_zoo.evaluation")]
+    + [("gan_zoo.registry", "gan_zoo.evaluation")],
+)
+def test_layers(importer, forbidden):
+    wrong = {
+        name: sorted(t for t in targets if t.startswith(forbidden))
+        for name, targets in GRAPH.items()
+        if name.startswith(importer)
+    }
+    assert not {k: v for k, v in wrong.items() if v}
+
+
+def test_every_model_file_reads_in_one_sitting():
+    directory = os.path.join(PACKAGE, "models")
+    lengths = {
+        name: sum(1 for _ in open(os.path.join(directory, name)))
+        for name in os.listdir(directory)
+        if name.endswith(".py")
+    }
+    assert max(lengths.values()) < 400, lengths
