@@ -305,6 +305,17 @@ def test_classification_phase_learns_the_labelled_batch(tmp_path):
     assert int(model.c_optimizer.iterations) == 60
 
 
+def test_classification_only_trains_the_encoder_on_labels_alone(tmp_path):
+    model = _categorical_model(tmp_path, "aae_semi_supervised", classification_only=True)
+    assert model.get_config()["classification_only"] is True
+    before = _snapshot(model)
+    model.train_step(_labelled_batch())
+    # No reconstruction, no adversaries: the decoder and both discriminators stay.
+    assert _moved(model, before) == {**NO, "encoder": True}
+    assert int(model.c_optimizer.iterations) == 1
+    assert int(model.optimizer.iterations) == int(model.d_optimizer.iterations) == 0
+
+
 def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
     model = _categorical_model(tmp_path, "aae_semi_supervised")
     batch = _batch(40)

@@ -38,6 +38,12 @@ class SemiSupervisedHparams(AAEHparams):
     num_labels: int = setting(
         100, "aae_semi_supervised: labelled training examples, class-balanced (0 = all labels)."
     )
+    classification_only: bool = setting(
+        False,
+        "aae_semi_supervised: train q(y|x) on the labelled examples alone, without the "
+        "reconstruction and regularization phases: the plain classifier of the same "
+        "network, the baseline the semi-supervised error is read against.",
+    )
 
     def validate(self, run) -> None:
         super().validate(run)
@@ -59,8 +65,19 @@ class SemiSupervisedAAE(AAE):
     network_names = AAE.network_names + (categorical_code.NETWORK,)
     categories_signature = "classify"
 
+    def __init__(self, *args, classification_only=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.classification_only = bool(classification_only)
+
     def metric_names(self):
         return super().metric_names() + ["class_loss"]
+
+    @classmethod
+    def model_kwargs(cls, config, source, steps_per_epoch):
+        return dict(
+            super().model_kwargs(config, source, steps_per_epoch),
+            classification_only=config.classification_only,
+        )
 
     @classmethod
     def num_categories_for(cls, config, source) -> int:
@@ -98,7 +115,8 @@ class SemiSupervisedAAE(AAE):
         self._track("class_loss", loss)
 
     def run_phases(self, batch):
-        super().run_phases(batch)
+        if not self.classification_only:
+            super().run_phases(batch)
         self.classification_phase(batch)
 
     def held_out_metrics(self, images, labels):
@@ -107,6 +125,9 @@ class SemiSupervisedAAE(AAE):
                 self.categorical.categories(images).numpy(), labels.numpy()
             )
         }
+
+    def get_config(self):
+        return {**super().get_config(), "classification_only": self.classification_only}
 
     def checkpoint_items(self):
         return {**super().checkpoint_items(), "c_optimizer": self.c_optimizer}
