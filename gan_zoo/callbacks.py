@@ -15,8 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_zoo import metric_names, visualization
+from gan_zoo import checkpoints, metric_names, storage, visualization
 from gan_zoo import pictures as drawn_pictures
+from gan_zoo.errors import UserError
 
 
 def _epoch_summaries(writer, epoch: int):
@@ -185,6 +186,27 @@ class Checkpoint(keras.callbacks.Callback):
     def request_stop(self, signum: int) -> None:
         self.stop_signal = signum
 
+    def _save(self, step: int) -> None:
+        try:
+            self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as e:
+            if not storage.out_of_space(e):
+                raise
+            # The killed save's partial files would keep the disk full.
+            remove_unfinished_saves(self.manager)
+            raise UserError(self._no_space_message(step)) from None
+
+    def _no_space_message(self, step: int) -> str:
+        latest = self.manager.latest_checkpoint
+        # A checkpoint's data is its variables' bytes; the index adds a few KB.
+        size = checkpoints.size_on_disk(latest) if latest else _variable_bytes(self.model)
+        kept = f"the previous one, {latest}, is whole" if latest else "no checkpoint was written"
+        return (
+            f"no space left to write checkpoint ckpt-{step} in {self.manager.directory}: a "
+            f"checkpoint of this run needs about {storage.size_text(size)} free there ({kept}). "
+            "Free some space, or move the workdir, and run the same command to resume."
+        )
+
     def on_train_begin(self, logs=None):
         self._last_step = steps_done(self.model)
         remove_unfinished_saves(self.manager)
@@ -201,7 +223,7 @@ class Checkpoint(keras.callbacks.Callback):
         if self.stop_signal is not None:
             if ends_epoch:  # on_epoch_end will not save: count the epoch here
                 self.epoch_counter.assign(self._epoch + 1)
-            self.manager.save(checkpoint_number=step)
+            self._save(step)
             self.model.stop_training = True
         # Crossing a multiple, not landing on it: with --steps_per_execution
         # this runs only every that many steps. Not at an epoch's last step:
@@ -214,7 +236,7 @@ class Checkpoint(keras.callbacks.Callback):
             and not ends_epoch
             and step // self.every_steps > self._last_step // self.every_steps
         ):
-            self.manager.save(checkpoint_number=step)
+            self._save(step)
         self._last_step = step
 
     def on_epoch_end(self, epoch, logs=None):
@@ -224,7 +246,15 @@ class Checkpoint(keras.callbacks.Callback):
         if cut_short(self.model):
             return  # stopped mid-epoch: the epoch is not done
         self.epoch_counter.assign(epoch + 1)
-        self.manager.save(checkpoint_number=steps_done(self.model))
+        self._save(steps_done(self.model))
+
+
+def _variable_bytes(model) -> int:
+    """Bytes of the model's variables and its optimizers' (what a checkpoint holds)."""
+    variables = {id(v): v for v in model.variables}
+    for item in model.checkpoint_items().values():
+        variables.update({id(v): v for v in getattr(item, "variables", ())})
+    return sum(np.asarray(v).nbytes for v in variables.values())
 
 
 def remove_unfinished_saves(manager: tf.train.CheckpointManager) -> None:
@@ -427,17 +457,10 @@ class KeepBest(keras.callbacks.Callback):
             return
         self.best = float(value)
         self.export(self.directory)
-        with open(self.record_path, "w") as f:
-            json.dump(
-                {
-                    "epoch": epoch + 1,
-                    "metric": self.metric,
-                    "value": self.best,
-                    "export": self.directory,
-                },
-                f,
-                indent=2,
-            )
+        record = {"epoch": epoch + 1, "metric": self.metric, "value": self.best}
+        storage.write_text(
+            self.record_path, json.dumps({**record, "export": self.directory}, indent=2)
+        )
 
 
 def _animate_epochs(directory: str, gif_path: str) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 
 import keras
 import tensorflow as tf
 
 from gan_zoo import signatures
+from gan_zoo.storage import STAGING, recover_directory, replace_directory
 
 METADATA = "gan_zoo.json"
 
@@ -52,8 +52,8 @@ def export(model, directory: str, metadata: dict) -> str:
     complete, so an interrupted export never leaves a half-written directory.
     """
     directory = os.path.abspath(directory)
-    staging = directory + ".partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    recover_directory(directory)
+    staging = directory + STAGING
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, fn in signatures.for_model(model).items():
@@ -63,15 +63,3 @@ def export(model, directory: str, metadata: dict) -> str:
         json.dump(metadata, f, indent=2, sort_keys=True)
     replace_directory(staging, directory)
     return directory
-
-
-def replace_directory(staging: str, directory: str) -> None:
-    """Puts the complete ``staging`` directory in the place of ``directory``
-    (two renames), so a reader, or a process killed meanwhile, sees the old
-    directory or the new one, never a mix."""
-    previous = directory + ".previous"
-    if os.path.isdir(directory):
-        shutil.rmtree(previous, ignore_errors=True)
-        os.rename(directory, previous)
-    os.rename(staging, directory)
-    shutil.rmtree(previous, ignore_errors=True)

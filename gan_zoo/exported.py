@@ -14,6 +14,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from gan_zoo import checkpoints
 from gan_zoo.errors import UserError
 from gan_zoo.export import METADATA
 
@@ -176,9 +177,17 @@ def load_export(directory: str | None) -> Export:
         ) from None
     if not isinstance(metadata, dict) or not isinstance(metadata.get("config"), dict):
         raise UserError(f"{meta_path} has no 'config' section; re-export the run.")
+    # TensorFlow reads a cut-short variables file as far as it goes and then
+    # raises IndexError from deep inside the restore.
+    damaged = checkpoints.problem(os.path.join(directory, "variables", "variables"))
+    if damaged:
+        raise UserError(
+            f"{directory} is a damaged export: its variables do not read back whole "
+            f"({damaged}); re-export the run with train.py --export_only."
+        )
     try:
         module = tf.saved_model.load(directory)
-    except (OSError, ValueError, tf.errors.OpError) as e:
+    except (OSError, ValueError, IndexError, tf.errors.OpError) as e:
         detail = " ".join(str(e).split())
         detail = detail[:200] + "..." if len(detail) > 200 else detail
         raise UserError(

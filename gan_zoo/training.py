@@ -16,7 +16,17 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from gan_zoo import callbacks, config, execution, export, metric_names, registry, workdir_lock
+from gan_zoo import (
+    callbacks,
+    checkpoints,
+    config,
+    execution,
+    export,
+    metric_names,
+    registry,
+    storage,
+    workdir_lock,
+)
 from gan_zoo.config import Config
 from gan_zoo.datasets import pipeline
 from gan_zoo.errors import Interrupted, UserError
@@ -108,13 +118,17 @@ def _prepare(cfg: Config, resume_from: str | None = ""):
     checkpoint = tf.train.Checkpoint(
         variables=list(model.variables), epochs_done=epochs_done, **model.checkpoint_items()
     )
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(cfg.workdir, "checkpoints"), max_to_keep=cfg.keep_checkpoints
-    )
+    # Chosen (and damaged ones moved aside) before the manager reads the
+    # state file, which the choice may rewrite.
     latest = (
         None
         if resume_from is None
-        else tf.train.latest_checkpoint(os.path.join(resume_from or cfg.workdir, "checkpoints"))
+        else checkpoints.newest_whole(
+            os.path.join(resume_from or cfg.workdir, "checkpoints"), repair=not resume_from
+        )
+    )
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(cfg.workdir, "checkpoints"), max_to_keep=cfg.keep_checkpoints
     )
     if latest:
         try:
@@ -194,12 +208,14 @@ def check_workdir(cfg: Config, overwrite: bool = False) -> None:
     saved_path = os.path.join(cfg.workdir, "flags.txt")
     if overwrite:
         for name in OUTPUTS:
-            path = os.path.join(cfg.workdir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
+            for suffix in ("", storage.STAGING, storage.PREVIOUS):
+                path = os.path.join(cfg.workdir, name + suffix)
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                elif os.path.exists(path):
+                    os.remove(path)
         return
+    recover_outputs(cfg.workdir)
     if not os.path.isfile(saved_path):
         return
     with open(saved_path) as f:
@@ -226,10 +242,17 @@ def export_model(cfg: Config, model, directory: str | None = None) -> str:
 
 
 def write_flagfile(cfg: Config) -> str:
-    path = os.path.join(cfg.workdir, "flags.txt")
-    with open(path, "w") as f:
-        f.write(cfg.to_flagfile())
-    return path
+    return storage.write_text(os.path.join(cfg.workdir, "flags.txt"), cfg.to_flagfile())
+
+
+def recover_outputs(workdir: str) -> None:
+    """Puts back, or drops, what a run killed while writing an output left."""
+    for name in OUTPUTS:
+        path = os.path.join(workdir, name)
+        if "." in name:
+            storage.recover_file(path)
+        elif name in ("export", "best_export"):
+            storage.recover_directory(path)
 
 
 def make_workdir(workdir: str) -> str | None:
@@ -434,8 +457,7 @@ def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:
         "export": export_dir,
         "final_metrics": {k: float(v[-1]) for k, v in history.items()},
     }
-    with open(os.path.join(cfg.workdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    storage.write_text(os.path.join(cfg.workdir, "summary.json"), json.dumps(summary, indent=2))
     callbacks.log_final_metrics(run_writer, summary["final_metrics"], callbacks.steps_done(model))
     exported = f"export at {export_dir}" if export_dir else "no export (--noexport)"
     print(f"Done: {summary['epochs_done']} epochs in {cfg.workdir}; {exported}.")
@@ -449,10 +471,14 @@ def export_only(cfg: Config) -> str:
         from gan_zoo import onnx_export
 
         onnx_export.require("--export_onnx", cfg.mixed_precision)
-    if not tf.train.latest_checkpoint(os.path.join(cfg.workdir, "checkpoints")):
-        raise UserError(f"no checkpoint in {cfg.workdir}/checkpoints to export; train first.")
+    directory = os.path.join(cfg.workdir, "checkpoints")
+    missing = UserError(f"no checkpoint in {directory} to export; train first.")
+    if not os.path.isdir(directory):
+        raise missing
     with workdir_lock.hold(cfg.workdir):
         check_workdir(cfg)
+        if not checkpoints.newest_whole(directory):
+            raise missing
         model = _prepare(cfg)[1]
         directory = export_model(cfg, model)
         if cfg.export_onnx:
