@@ -177,3 +177,111 @@ def gaussian_kl(mean, log_var):
     Reduce it with :func:`average` like any per-example loss: that is what
     makes it scale correctly for the global batch under tf.distribute."""
     return 0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=1)
+
+
+def gaussian_log_density(z, mean, log_var):
+    """log N(z; mean, diag(exp(log_var))) per example, in nats."""
+    return -0.5 * tf.reduce_sum(
+        math.log(2.0 * math.pi) + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=1
+    )
+
+
+def monte_carlo_kl(z, mean, log_var, log_prior):
+    """One-sample estimate of KL(q(z|x) || p(z)) per example, in nats:
+    log q(z|x) - log p(z) at a z drawn from q(z|x) = N(mean, diag(exp(log_var))).
+
+    For a prior without a closed-form KL (the AAE paper's mixture of 10 2-D
+    Gaussians, which its Fig. 2 gives the VAE too): unbiased, and, with z
+    reparameterised, differentiable in the encoder's outputs (Kingma &
+    Welling 2013, eq. 6's generic estimator).
+
+    Args:
+      z: [N, d], drawn from q(z|x) as mean + exp(log_var / 2) * eps.
+      mean, log_var: [N, d], q(z|x)'s parameters.
+      log_prior: function [N, d] -> [N], log p(z).
+    """
+    return gaussian_log_density(z, mean, log_var) - log_prior(z)
+
+
+def cluster_head_cost(heads, threshold: float):
+    """The AAE paper's cost on its cluster heads (Makhzani et al. 2015, Sec. 7,
+    Fig. 10): zero for two heads at least ``threshold`` (eta) apart, and
+    linear in their Euclidean distance when closer, summed over every pair:
+
+        sum_{i < j} max(0, eta - ||w_i - w_j||)
+
+    so that the heads of the dimensionality-reduction AAE's m clusters spread
+    apart until each pair is eta apart. The distance is taken as
+    sqrt(|w_i - w_j|^2 + 1e-12), whose gradient stays finite when two heads
+    coincide (at the start, or by accident).
+
+    Args:
+      heads: [m, n], the rows of W_c.
+      threshold: eta.
+
+    Returns:
+      scalar float32.
+    """
+    heads = tf.convert_to_tensor(heads, tf.float32)
+    differences = heads[:, tf.newaxis, :] - heads[tf.newaxis, :, :]
+    distances = tf.sqrt(tf.reduce_sum(tf.square(differences), axis=-1) + 1e-12)
+    m = tf.shape(heads)[0]
+    # Each pair once: the strict upper triangle of the [m, m] distances.
+    pairs = tf.linalg.band_part(tf.ones((m, m)), 0, -1) - tf.linalg.band_part(tf.ones((m, m)), 0, 0)
+    return tf.reduce_sum(pairs * tf.nn.relu(threshold - distances))
+
+
+def contractive_penalty(encode, images):
+    """||dh/dx||_F^2 per example: the squared Frobenius norm of the Jacobian of
+    the code h = ``encode(x)`` with respect to the input (Rifai et al. 2011,
+    "Contractive auto-encoders", ICML), exactly: one backward pass per
+    code unit (tf.GradientTape.batch_jacobian). Differentiable in the
+    encoder's weights when taped, as a training loss needs.
+
+    Args:
+      encode: images [N, ...] -> codes [N, d]; each example's code may depend
+        on that example only (no BatchNorm across the batch).
+      images: the encoder's inputs [N, ...].
+    """
+    images = tf.convert_to_tensor(images)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        codes = encode(images)
+    jacobian = tape.batch_jacobian(codes, images)
+    return tf.reduce_sum(tf.square(tf.reshape(jacobian, [tf.shape(images)[0], -1])), axis=1)
+
+
+def stochastic_contractive_penalty(encode, images, noise, sigma: float):
+    """||h(x + sigma e) - h(x)||^2 / sigma^2 per example, e ~ N(0, I): the
+    contraction penalty without a Jacobian, from the code of a noisy copy of x.
+
+    h(x + sigma e) - h(x) = sigma J e + O(sigma^2) and E ||J e||^2 = ||J||_F^2,
+    so its expectation tends to :func:`contractive_penalty` as sigma -> 0
+    (the link Rifai et al. 2011 draw between their penalty and a denoising
+    criterion with small Gaussian noise). Our reading: dividing by sigma^2 puts it on the exact
+    penalty's scale, so that one weight lambda serves both; one draw of e
+    per example and step; both codes carry gradients.
+
+    Args:
+      encode: images -> codes [N, d], as for :func:`contractive_penalty`.
+      images: [N, ...].
+      noise: e, standard normal, the shape of ``images``.
+      sigma: the noise's standard deviation, > 0.
+    """
+    images = tf.convert_to_tensor(images)
+    moved = encode(images + sigma * tf.cast(noise, images.dtype)) - encode(images)
+    return tf.reduce_sum(tf.square(moved), axis=1) / (sigma * sigma)
+
+
+def marginal_bound(bounds, logits):
+    """U(x) = sum_y q(y|x) L(x, y) - H(q(y|x)) per example: the negative
+    bound of an unlabelled x with its label summed out exactly (Kingma et
+    al. 2014, "Semi-supervised learning with deep generative models", eq. 7;
+    the M2 model).
+
+    Args:
+      bounds: [N, K], L(x, y) for every class y: the negative bound with y observed.
+      logits: [N, K], q(y|x)'s.
+    """
+    log_q = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=1)
+    return tf.reduce_sum(tf.exp(log_q) * (tf.cast(bounds, tf.float32) + log_q), axis=1)

@@ -17,6 +17,9 @@ and logs to TensorBoard.
   where y, not z, carries the digit) and ``categories`` (one row per
   category: its "head", decoded with z = 0 as in the paper's Fig. 9, then
   up to ten held-out images the encoder puts in it).
+- ``representation`` (the dimensionality-reduction AAEs, a 2-D map): the
+  held-out set's representations W_c y + z coloured by label, with every
+  cluster head marked by its number (the paper's Fig. 11).
 """
 
 from __future__ import annotations
@@ -115,7 +118,30 @@ def categories(model, images, labels) -> dict:
     }
 
 
-KINDS = {"autoencoder": autoencoder, "denoising": denoising, "categories": categories}
+def representation(model, images, labels) -> dict:
+    if model.latent_dim != 2:
+        return {}
+    points = model.encode(images[:5000])["representation"].numpy()
+    heads = model.cluster_heads.numpy()
+    # Both the codes and every head in view; a stray code may fall outside.
+    extent = float(max(1.0, 1.1 * np.abs(heads).max(), np.percentile(np.abs(points), 99.5)))
+    return {
+        "representation": visualization.latent_scatter(
+            points,
+            labels.numpy()[:5000],
+            extent=extent,
+            title="W_c y + z of held-out data; heads numbered",
+            marks=heads,
+        )
+    }
+
+
+KINDS = {
+    "autoencoder": autoencoder,
+    "denoising": denoising,
+    "categories": categories,
+    "representation": representation,
+}
 
 
 def for_model(model, images, labels) -> dict:

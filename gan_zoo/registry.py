@@ -11,6 +11,7 @@ from gan_zoo.errors import UserError
 from gan_zoo.models import (
     aae,
     aae_clustering,
+    aae_dim_reduction,
     aae_semi_supervised,
     aae_supervised,
     ae,
@@ -34,6 +35,8 @@ MODELS = {
     "aae_supervised": aae_supervised.SupervisedAAE,
     "aae_semi_supervised": aae_semi_supervised.SemiSupervisedAAE,
     "aae_clustering": aae_clustering.ClusteringAAE,
+    "aae_dim_reduction": aae_dim_reduction.DimReductionAAE,
+    "aae_dim_reduction_unsupervised": aae_dim_reduction.UnsupervisedDimReductionAAE,
 }
 
 # Name -> (the registered model, the defaults its paper sets over that

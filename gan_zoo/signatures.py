@@ -16,6 +16,9 @@ in, and has a fixed input signature, so that the export needs no gan_zoo.
 - ``categories`` (AAEs with a categorical code): ``decode`` (z and a
   category y) and the model's ``categories_signature`` (``classify`` or
   ``cluster``: q(y|x) and its argmax).
+- ``representation`` (the dimensionality-reduction AAEs, whose ``encode``
+  also returns the representation W_c y + z): ``decode_representation``,
+  images of points of that map.
 """
 
 from __future__ import annotations
@@ -156,11 +159,22 @@ def categories(model) -> dict:
     }
 
 
+def representation(model) -> dict:
+    value_range = model.output_range
+
+    @_signature(tf.TensorSpec([None, model.latent_dim], tf.float32, name="representation"))
+    def decode_representation(representation):
+        return {"images": to_unit_range(model.decoder(representation), value_range)}
+
+    return {"decode_representation": decode_representation}
+
+
 KINDS = {
     "adversarial": adversarial,
     "features": features,
     "autoencoder": autoencoder,
     "categories": categories,
+    "representation": representation,
 }
 
 

@@ -146,7 +146,9 @@ def density_grid(log_density, extent: float, size: int = 200) -> np.ndarray:
     return np.exp(np.concatenate(parts)).reshape(size, size)
 
 
-def latent_scatter(codes, labels, density=None, extent: float = 4.0, title: str = "") -> np.ndarray:
+def latent_scatter(
+    codes, labels, density=None, extent: float = 4.0, title: str = "", marks=None
+) -> np.ndarray:
     """The codes q(z) of a labelled set, coloured by label, over a prior's density.
 
     Args:
@@ -156,6 +158,8 @@ def latent_scatter(codes, labels, density=None, extent: float = 4.0, title: str 
         drawn as the background so one sees whether q(z) covers p(z).
       extent: the axes span [-extent, extent] in both coordinates.
       title: figure title.
+      marks: optional [K, 2] points drawn as black crosses numbered 0 ... K-1
+        (cluster heads).
 
     Returns:
       uint8 [H, W, 3].
@@ -188,6 +192,9 @@ def latent_scatter(codes, labels, density=None, extent: float = 4.0, title: str 
     )
     if (~unlabelled).any():
         figure.colorbar(points, ax=axes, ticks=range(10), fraction=0.046, pad=0.04)
+    for k, (x, y) in enumerate(np.asarray(marks if marks is not None else [])):
+        axes.plot(x, y, "kx", markersize=6)
+        axes.annotate(str(k), (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
     axes.set_xlim(-extent, extent)
     axes.set_ylim(-extent, extent)
     axes.set_aspect("equal")

@@ -68,13 +68,16 @@ def _spec(name, cfg):
     # The autoencoder family: encode, decode, reconstruct, generate = sample.
     code = {"z": z, **({"z_log_var": z} if name in ("vae", "cvae") else {})}
     reads = {"label": label} if name in ("cvae", "aae_supervised") else {}
-    categories = {"aae_semi_supervised": CLASSES}.get(name)
-    if name == "aae_clustering":
+    categories = {"aae_semi_supervised": CLASSES, "aae_dim_reduction": CLASSES}.get(name)
+    clusters = name in ("aae_clustering", "aae_dim_reduction_unsupervised")
+    if clusters:
         categories = cfg.num_clusters
     if categories:  # a softmax y beside the style z; decode takes y as categories
         y = ([None, categories], F32)
         code, generated = {"y": y, "z": z}, {"y": y, "z": z}
         decode_inputs = {"z": z, "y": label}
+    if name.startswith("aae_dim_reduction"):  # and their sum W_c y + z
+        code = {**code, "representation": z}
     else:
         generated = {"z": z}
         decode_inputs = {"z": z, **reads}
@@ -93,10 +96,12 @@ def _spec(name, cfg):
             {"images": images, "z": z},
         )
     if categories:
-        spec["cluster" if name == "aae_clustering" else "classify"] = (
+        spec["cluster" if clusters else "classify"] = (
             {"images": images},
             {"y": label, "probabilities": ([None, categories], F32)},
         )
+    if name.startswith("aae_dim_reduction"):
+        spec["decode_representation"] = ({"representation": z}, {"images": images})
     return spec
 
 
@@ -156,7 +161,7 @@ def _inputs(specs, categories):
     def value(key, shape):
         if key == "images":
             return rng.uniform(0.0, 1.0, [N] + shape[1:])
-        if key == "z":
+        if key in ("z", "representation"):
             return rng.normal(size=[N] + shape[1:])
         if key in ("label", "y"):
             return np.arange(N) % categories
@@ -173,7 +178,7 @@ def test_signature_inputs_outputs_and_ranges(exports, name, signature):
     declared = fn.structured_input_signature[1]
     assert {k: (v.shape.as_list(), v.dtype) for k, v in declared.items()} == inputs
 
-    categories = cfg.num_clusters if name == "aae_clustering" else CLASSES
+    categories = cfg.num_clusters if name.endswith(("clustering", "unsupervised")) else CLASSES
     got = {k: v.numpy() for k, v in fn(**_inputs(inputs, categories)).items()}
     assert {k: (list(v.shape), tf.as_dtype(v.dtype)) for k, v in got.items()} == {
         k: ([N] + shape[1:], dtype) for k, (shape, dtype) in outputs.items()

@@ -36,7 +36,7 @@ import tensorflow as tf
 from gan_zoo import losses, optimizers, priors
 from gan_zoo.models import categorical_code
 from gan_zoo.models.ae import AE, AEHparams
-from gan_zoo.models.base import d_learning_rate_setting, require_labels
+from gan_zoo.models.base import d_learning_rate_setting, prior_setting, require_labels
 from gan_zoo.settings import check_non_negative, check_positive, setting
 
 
@@ -44,11 +44,7 @@ from gan_zoo.settings import check_non_negative, check_positive, setting
 class AAEHparams(AEHparams):
     """An autoencoder's hyperparameters and its regularization phase's."""
 
-    prior: str = setting(
-        "gaussian",
-        "AAE: target distribution of the code: gaussian | mixture_gaussian "
-        "(10 2-D Gaussians on a circle) | swiss_roll | uniform.",
-    )
+    prior: str = prior_setting()
     conditional_prior: bool = setting(
         False,
         "AAE: the code discriminator also sees the one-hot label, and prior samples come "

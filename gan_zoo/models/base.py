@@ -59,6 +59,17 @@ def d_learning_rate_setting():
     return setting(0.0, "Learning rate of the (code) discriminator; 0 = --learning_rate.")
 
 
+def prior_setting():
+    """--prior, which the AAEs (the target of their adversaries) and the VAEs
+    (the p(z) of their bound) both have."""
+    return setting(
+        "gaussian",
+        "AAE, VAE: the prior p(z) of the code: gaussian | mixture_gaussian (10 2-D "
+        "Gaussians on a circle) | swiss_roll | uniform (AAE only). The VAE's KL term is "
+        "analytic for gaussian, a one-sample Monte Carlo estimate otherwise.",
+    )
+
+
 def require_labels(source, what: str) -> None:
     """Raises UserError unless ``source`` is labelled; ``what`` names the flag
     that needs the labels (``--model=cvae``, ``--conditional_prior``)."""

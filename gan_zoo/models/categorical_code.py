@@ -35,12 +35,13 @@ def check_hparams(hparams, run) -> None:
         )
 
 
-def build_networks(model_cls, config, source, num_categories: int):
-    """(encoder, decoder, z discriminator, y discriminator) for K + latent_dim codes."""
+def build_networks(model_cls, config, source, num_categories: int, decoder_inputs: int = 0):
+    """(encoder, decoder, z discriminator, y discriminator) for K + latent_dim
+    codes; the decoder reads [y, z] (K + latent_dim) or ``decoder_inputs``."""
     width = num_categories + config.latent_dim
     return (
         model_cls.encoder_network(config, source.image_shape, width),
-        model_cls.decoder_network(config, source.image_shape, width),
+        model_cls.decoder_network(config, source.image_shape, decoder_inputs or width),
         model_cls.mlp(config, (config.latent_dim,), 1, name="discriminator"),
         model_cls.mlp(config, (num_categories,), 1, name=NETWORK),
     )
