@@ -17,6 +17,7 @@ TOOLS = [
     "toy1d",
     "onnx_export",
     "results",
+    "latent_figure",
 ]
 
 setup(
