@@ -1,6 +1,7 @@
 """Score generated samples: Parzen log-likelihood, FID, KID, Inception /
-classifier score and mode coverage, next to real data scored the same way;
-and the test error of a model whose code classifies (``--metrics=error``).
+classifier score, mode coverage and memorization, next to real data scored
+the same way; and the test error of a model whose code classifies
+(``--metrics=error``).
 
     python -m gan_zoo.evaluate --export=runs/gan_mnist/export --dataset=mnist --data_dir=DIR
     python -m gan_zoo.evaluate --samples=samples.npy --metrics=fid,kid --dataset=mnist \
@@ -33,8 +34,9 @@ flags.DEFINE_string("samples", None, "An .npy file of images to score instead of
 flags.DEFINE_string(
     "metrics",
     "parzen,fid,kid,is,coverage",
-    "Comma-separated: parzen, fid, kid, is, coverage (of samples); error (the "
-    "test error of an export's classify or cluster signature).",
+    "Comma-separated: parzen, fid, kid, is, coverage, memorization (of samples: the "
+    "distance to the nearest training image, against held-out real images'); error "
+    "(the test error of an export's classify or cluster signature).",
 )
 flags.DEFINE_string(
     "dataset", None, "Real data to compare with (default: the export's, else mnist)."
@@ -81,16 +83,17 @@ def read_samples(path: str):
     return loaded
 
 
-def score_samples(export, loaded, source, metrics) -> dict:
+def score_samples(export, loaded, source, metrics, memorize=False) -> dict:
     """protocol.evaluate of the export's samples (or the loaded array) against
-    the source's real sets, with a progress bar over its stages."""
+    the source's real sets, and their memorization, with a progress bar over
+    the stages."""
     import keras
 
-    from gan_zoo.evaluation import protocol
+    from gan_zoo.evaluation import nearest, protocol
 
     if loaded is not None:  # checked before the progress bar, which an error would cut
         samples = protocol.check_images(loaded, source.image_shape)
-    extractor = protocol.extractor_for(
+    extractor = metrics and protocol.extractor_for(
         metrics,
         FLAGS.features or protocol.default_extractor(source.image_shape),
         FLAGS.inception_weights,
@@ -98,8 +101,9 @@ def score_samples(export, loaded, source, metrics) -> dict:
 
     parts = ["samples"] + ["real_train"] * bool(FLAGS.real_train)
     stages = ["real sets", "samples"] + [f"parzen of {n}" for n in parts if "parzen" in metrics]
-    if protocol.needs_features(metrics):
+    if metrics and protocol.needs_features(metrics):
         stages += ["features of the test set"] + [f"features of {n}" for n in parts]
+    stages += ["memorization"] * memorize
     bar = keras.utils.Progbar(len(stages), stateful_metrics=["stage"])
     done = []
 
@@ -113,20 +117,45 @@ def score_samples(export, loaded, source, metrics) -> dict:
         samples = protocol.draw_in_chunks(
             lambda n, i: export.sample(n, FLAGS.seed + i)[0], FLAGS.num_samples
         )
-        if (
-            samples.shape[1:] != tuple(source.image_shape)
-            and samples.shape[-1] == source.image_shape[-1]
-        ):
-            # A model that works at another size (a 32 px DCGAN of MNIST) is
-            # scored at the data's size, undoing what training did to the data.
-            from gan_zoo.datasets.pipeline import to_data_size
-
-            samples = to_data_size(samples, source.image_shape).numpy()
-        samples = protocol.check_images(samples, source.image_shape)
+        samples = protocol.check_images(
+            protocol.at_data_size(samples, source.image_shape), source.image_shape
+        )
     progress("samples")
-    result = protocol.evaluate(samples, real, metrics, extractor, progress)
-    result["features"] = None if extractor is None else extractor.name
+    result = {"num_samples": len(samples), "samples": {}}
+    if metrics:
+        result = protocol.evaluate(samples, real, metrics, extractor, progress)
+        result["features"] = None if extractor is None else extractor.name
+    if memorize:
+        space = nearest.comparison_space(export.metadata["config"] if export else {})
+        scores = memorization(samples, source, real, space)
+        for part, value in scores.items():
+            result.setdefault(part, {})["memorization"] = value
+        progress("memorization")
     return result
+
+
+def memorization(samples, source, real, space) -> dict:
+    """nearest.memorization of the samples against the training split, with
+    as many test images as samples as the held-out draws.
+
+    The real training images of the ceiling row are the split's first ones,
+    so against the whole split each would find itself at distance 0 and
+    score as a perfect copier. They are scored against the *rest* of the
+    split instead, and so are the held-out images they are compared with:
+    then the row says what fresh draws from the data look like (ratio about
+    1, few closer than the held-out 1 %), the reference a model's row needs.
+    The samples are scored against the whole split, since a model may copy
+    any of it.
+    """
+    from gan_zoo.evaluation import nearest
+
+    return nearest.memorization(
+        samples,
+        real["test"][: len(samples)],
+        lambda: nearest.training_batches(source, "train", 500),
+        real.get("train"),
+        space,
+    )
 
 
 def check_settings() -> list[str]:
@@ -135,7 +164,7 @@ def check_settings() -> list[str]:
     from gan_zoo.errors import UserError
     from gan_zoo.evaluation import protocol
 
-    metrics = protocol.check_metrics(FLAGS.metrics, extra=("error",))
+    metrics = protocol.check_metrics(FLAGS.metrics, extra=("error", "memorization"))
     config.check_positive("num_samples", FLAGS.num_samples)
     config.check_non_negative("real_train", FLAGS.real_train, " (0 skips it)")
     if bool(FLAGS.export) == bool(FLAGS.samples):
@@ -153,8 +182,8 @@ def main(argv):
     from gan_zoo.evaluation import classification
 
     metrics = check_settings()
-    want_error = "error" in metrics
-    metrics = [m for m in metrics if m != "error"]
+    want_error, memorize = "error" in metrics, "memorization" in metrics
+    asked, metrics = metrics, [m for m in metrics if m not in ("error", "memorization")]
     export = exported.load_export(FLAGS.export) if FLAGS.export else None
     loaded = None if export is not None else read_samples(FLAGS.samples)
     dataset = FLAGS.dataset or (export.metadata["config"].get("dataset") if export else "mnist")
@@ -167,13 +196,13 @@ def main(argv):
     source = registry.dataset_loader(cfg.dataset)(cfg)
     result = {
         "dataset": cfg.dataset,
-        "metrics": metrics + ["error"] * want_error,
+        "metrics": asked,
         "source": FLAGS.export or FLAGS.samples,
     }
     if want_error:  # first: it is quick, and fails at once on an export without a classifier
         result["error"] = classification.export_error(export, source)
-    if metrics:
-        result.update(score_samples(export, loaded, source, metrics))
+    if metrics or memorize:
+        result.update(score_samples(export, loaded, source, metrics, memorize))
 
     out = FLAGS.output or (
         os.path.join(os.path.dirname(export.directory), "evaluation.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
@@ -124,6 +125,14 @@ class FusedBatchNorm(layers.BatchNormalization):
         return outputs
 
 
+def mean_image_logit(source) -> np.ndarray:
+    """The logit of the training data's mean image. The authors initialised
+    G's sigmoid output bias to it (init_sigmoid_bias_from_marginals), so G
+    starts out drawing the average digit instead of grey noise."""
+    mean = np.clip(source.pixel_mean("train"), 1e-7, 1 - 1e-7)
+    return np.log(mean) - np.log1p(-mean)
+
+
 def uniform_init(limit: float, seed: int | None):
     """pylearn2's ``irange``: weights ~ U(-limit, limit)."""
     return keras.initializers.RandomUniform(-limit, limit, seed=seed)
@@ -223,8 +232,10 @@ def dense_stack(
     output_shape=None,
     label_dim: int = 0,
     name="mlp",
+    hidden_activation="relu",
 ) -> keras.Model:
-    """Flatten -> ``layers_`` ReLU layers of ``hidden`` units -> ``output_units``.
+    """Flatten -> ``layers_`` ReLU (or ``hidden_activation``) layers of ``hidden``
+    units -> ``output_units``.
 
     The AAE paper's encoder, decoder and code discriminator are all this
     shape (three 1000-unit ReLU layers on MNIST), as are the VAE's.
@@ -239,6 +250,7 @@ def dense_stack(
       label_dim: if > 0, the model takes a second input, a one-hot label of
         this size, concatenated to the flattened first (the CVAE's conditioning).
       name: model name.
+      hidden_activation: of the hidden layers ("softplus" in Kingma et al. 2014's M2).
     """
     x = keras.Input(tuple(input_shape), name="input")
     h = layers.Flatten()(x) if len(input_shape) > 1 else x
@@ -247,7 +259,7 @@ def dense_stack(
         label = keras.Input((label_dim,), name="label")
         h, inputs = layers.Concatenate()([h, label]), [x, label]
     for i in range(layers_):
-        h = layers.Dense(hidden, activation="relu", name=f"h{i}")(h)
+        h = layers.Dense(hidden, activation=hidden_activation, name=f"h{i}")(h)
     out = layers.Dense(
         output_units, activation=output_activation, name="output", dtype=OUTPUT_DTYPE
     )(h)

@@ -49,6 +49,8 @@ METRICS = {
     "recon_bce": ("reconstruction BCE per pixel", 3, False),
     "class_accuracy": ("samples read as their label", 2, True),
     "svm_accuracy": ("linear SVM test accuracy", 2, True),
+    "memorization_ratio": ("nearest-training-image distance / held-out's", 2, False),
+    "memorization_share": ("closer than held-out's 1 %", 1, True),
     "in_component": ("test codes in their label's component", 1, True),
 }
 # A record of a run names its flagfile; one of real data (the protocol's
@@ -288,6 +290,9 @@ def measured_metrics(evaluation: dict) -> dict:
     for name in ("kid", "is"):
         if name in samples:
             out[name] = {"value": samples[name], "spread": samples[f"{name}_std"]}
+    if "memorization" in samples:
+        out["memorization_ratio"] = samples["memorization"]["ratio"]
+        out["memorization_share"] = samples["memorization"]["share_closer"]
     for name in ("test_error", "test_cluster_error", "class_control"):
         if name in evaluation.get("error", {}):
             out[name] = evaluation["error"][name]

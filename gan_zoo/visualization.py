@@ -209,3 +209,30 @@ def manifold_codes(extent: float, num: int) -> np.ndarray:
     ticks = np.linspace(-extent, extent, num, dtype=np.float32)
     ys, xs = np.meshgrid(ticks[::-1], ticks, indexing="ij")
     return np.stack([xs, ys], -1).reshape(-1, 2)
+
+
+def outline_cells(picture, cells, cell_shape, cols: int, pad: int = 2, color=(255, 255, 0)):
+    """An :func:`image_grid` picture (uint8 [H, W, 1 or 3]) as RGB with the
+    padding around each of ``cells`` (indices, row by row) drawn in ``color``,
+    yellow by default as the GAN paper outlines Figure 2's nearest training
+    examples; the images themselves are left untouched.
+
+    Args:
+      cell_shape: (h, w) of one image of the grid.
+      cols: images per row of the grid.
+      pad: the grid's padding; the outline is that wide.
+    """
+    picture = np.asarray(picture, np.uint8)
+    if picture.shape[-1] == 1:
+        picture = np.repeat(picture, 3, axis=-1)
+    picture = picture.copy()
+    h, w = cell_shape
+    for i in cells:
+        r, q = divmod(int(i), cols)
+        top, left = r * (h + pad), q * (w + pad)
+        box = picture[top : top + h + 2 * pad, left : left + w + 2 * pad]
+        inside = box[pad:-pad, pad:-pad].copy() if pad else box.copy()
+        box[...] = color
+        if pad:
+            box[pad:-pad, pad:-pad] = inside
+    return picture

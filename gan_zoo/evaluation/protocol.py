@@ -80,6 +80,18 @@ def validation_sets(source, num: int = 10000) -> dict:
     return {"validation": images[:cut], "test": images[cut:]}
 
 
+def at_data_size(samples, image_shape) -> np.ndarray:
+    """Samples of a model that works at another size than its data (a 32 px
+    DCGAN of 28 px digits) at the data's size, undoing what training did to
+    the data, so that they are compared with real images of that size."""
+    samples = np.asarray(samples)
+    if samples.shape[1:] == tuple(image_shape) or samples.shape[-1] != image_shape[-1]:
+        return samples
+    from gan_zoo.datasets.pipeline import to_data_size
+
+    return to_data_size(samples, image_shape).numpy()
+
+
 def check_images(images, image_shape) -> np.ndarray:
     """Samples as float32 [N, H, W, C] in [0, 1], from uint8 0-255 or float 0-1,
     shaped (N, H, W, C), (N, H, W) for one channel, or (N, H*W*C).

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from gan_zoo import networks
 from gan_zoo.models.base import require_labels
 from gan_zoo.models.gan import GAN
 from gan_zoo.networks import OUTPUT_DTYPE, Maxout, uniform_init
@@ -116,7 +117,7 @@ class CGAN(GAN):
                 config.latent_dim,
                 source.num_classes,
                 source.image_shape,
-                output_bias=cls.mean_image_logit(source),
+                output_bias=networks.mean_image_logit(source),
                 seed=config.seed,
             ),
             conditional_discriminator(

@@ -1,27 +1,25 @@
 """Generative Adversarial Nets (Goodfellow et al., 2014), Algorithm 1.
 
-This file holds the adversarial training step that every GAN in the zoo uses
-(DCGAN and the conditional GAN subclass :class:`GAN` and swap networks or
-inputs), and the paper's MNIST networks: a ReLU MLP generator and a maxout
-discriminator with dropout.
+The adversarial training step that every GAN in the zoo uses (DCGAN and the
+conditional GAN subclass :class:`GAN` and swap networks or inputs), and the
+paper's MNIST networks: a ReLU MLP generator, a maxout discriminator with dropout.
 
 Algorithm 1 asks for k discriminator updates, each on a *fresh* minibatch of m
 data examples and m noise samples, then one generator update on fresh noise.
-Keras' ``fit`` hands ``train_step`` one element of the dataset per call, so
-the input pipeline batches k*m examples per element and ``train_step`` splits
-them into k disjoint minibatches of m. Every D update therefore sees data it
-has not seen in this step, and an epoch of N/(k*m) steps is still exactly one
-pass over the data. (Drawing k batches from an iterator inside the step would
-also work, but would break ``steps_per_epoch`` accounting and resumption.)
+Keras' ``fit`` hands ``train_step`` one dataset element per call, so the
+pipeline batches k*m examples per element and ``train_step`` splits them into
+k disjoint minibatches of m: an epoch of N/(k*m) steps is still one pass over
+the data. (Drawing k batches from an iterator inside the step would break
+``steps_per_epoch`` accounting and resumption.) ``g_steps`` > 1 reverses the
+ratio, several G updates on fresh noise per D update, for the paper's
+warning (Sec. 4) that G trained too much without updating D collapses.
 
-The authors' released Theano code (adversarial/__init__.py, AdversaryCost2,
-as configured by mnist.yaml) differs from Algorithm 1 as written: it drew one
-noise minibatch, ran D once on it (one dropout mask) and on one data
-minibatch, took both networks' gradients from that single forward pass and
-applied them *simultaneously*, with D's cost halved (0.5 * eq. 1). Algorithm
-1 (alternation, eq. 1 in full) is the default; ``update="simultaneous"``
-(``--gan_update=simultaneous``) is the authors' update, so the two can be
-compared on the same networks and schedules.
+The authors' released code (adversarial/__init__.py, AdversaryCost2, as
+mnist.yaml configures it) drew one noise minibatch, ran D once on it (one
+dropout mask) and on one data minibatch, took both networks' gradients from
+that one forward pass and applied them *simultaneously*, D's cost halved.
+Algorithm 1 is the default; ``update="simultaneous"`` (--gan_update) is the
+authors' update, so the two compare on the same networks and schedules.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from gan_zoo import losses, networks, optimizers, priors
@@ -46,6 +43,12 @@ class GANHparams(Hparams):
     d_steps: int = setting(
         1,
         "k of Algorithm 1: discriminator updates, each on a fresh minibatch, per generator update.",
+    )
+    g_steps: int = setting(
+        1,
+        "GANs: generator updates, each on fresh noise, per discriminator update (1 = "
+        "Algorithm 1; more trains G 'too much without updating D', the paper's Helvetica "
+        "scenario). Needs --d_steps=1.",
     )
     gan_update: str = setting(
         "algorithm1",
@@ -76,10 +79,16 @@ class GANHparams(Hparams):
         check_choice("noise", self.noise, ("uniform", "gaussian"))
         check_choice("gan_update", self.gan_update, UPDATES)
         check_positive("d_steps", self.d_steps)
-        if self.gan_update == "simultaneous" and self.d_steps != 1:
+        check_positive("g_steps", self.g_steps)
+        if self.gan_update == "simultaneous" and (self.d_steps, self.g_steps) != (1, 1):
             raise UserError(
-                f"--gan_update=simultaneous takes one D step per update; "
-                f"drop --d_steps={self.d_steps} or use --gan_update=algorithm1."
+                f"--gan_update=simultaneous takes one D step and one G step per update; drop "
+                f"--d_steps={self.d_steps} --g_steps={self.g_steps} or use --gan_update=algorithm1."
+            )
+        if self.d_steps > 1 and self.g_steps > 1:
+            raise UserError(
+                f"--d_steps={self.d_steps} --g_steps={self.g_steps}: only one network may take "
+                "several updates per update of the other; set one of them to 1."
             )
         check_non_negative("penalty_weight", self.penalty_weight)
         check_non_negative("d_learning_rate", self.d_learning_rate)
@@ -94,6 +103,7 @@ class GAN(ZooModel):
       discriminator: keras.Model, images -> logits [N, 1].
       latent_dim: size of z.
       d_steps: k, discriminator updates per generator update.
+      g_steps: generator updates per discriminator update (1, or d_steps = 1).
       adversarial_loss: name in losses.ADVERSARIAL: "minimax" (eq. 1 for D,
         log(1 - D(G(z))) minimised by G), "non_saturating" (-log D(G(z)) for
         G) or "wasserstein" (a critic; see losses.critic_loss).
@@ -142,6 +152,7 @@ class GAN(ZooModel):
         adversarial_loss="non_saturating",
         noise="uniform",
         seed=None,
+        g_steps=1,
         update="algorithm1",
         penalty="none",
         penalty_weight=0.0,
@@ -155,17 +166,17 @@ class GAN(ZooModel):
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
-        self.d_steps = int(d_steps)
+        self.d_steps, self.g_steps = int(d_steps), int(g_steps)
         self.adversarial_loss = adversarial_loss
         self.objective = losses.ADVERSARIAL[adversarial_loss]
         self.penalty, self.penalty_weight = penalty, float(penalty_weight)
         self.penalty_fn = losses.PENALTIES[penalty]
         self.noise = noise
         self.seed = seed
-        if update not in UPDATES or (update == "simultaneous" and self.d_steps != 1):
+        if update not in UPDATES or (update == "simultaneous" and self.d_steps * self.g_steps > 1):
             raise ValueError(
-                f"update={update!r} with d_steps={d_steps}: choose one of "
-                f"{UPDATES}; the simultaneous update takes one D step."
+                f"update={update!r}, d_steps={d_steps}, g_steps={g_steps}: choose one of "
+                f"{UPDATES}; the simultaneous update takes one D step and one G step."
             )
         self.update = update
         self.prior = self.make_prior(noise)
@@ -188,14 +199,6 @@ class GAN(ZooModel):
     def examples_per_step(cls, config) -> int:
         return config.batch_size * config.d_steps
 
-    @staticmethod
-    def mean_image_logit(source) -> np.ndarray:
-        """The logit of the training data's mean image. The authors initialised
-        G's sigmoid output bias to it (init_sigmoid_bias_from_marginals), so G
-        starts out drawing the average digit instead of grey noise."""
-        mean = np.clip(source.pixel_mean("train"), 1e-7, 1 - 1e-7)
-        return np.log(mean) - np.log1p(-mean)
-
     @classmethod
     def build_networks(cls, config, source):
         """Goodfellow et al.'s MNIST networks (adversarial/mnist.yaml)."""
@@ -204,7 +207,7 @@ class GAN(ZooModel):
             source.image_shape,
             hidden=(1200, 1200),
             init_limit=0.05,
-            output_bias=cls.mean_image_logit(source),
+            output_bias=networks.mean_image_logit(source),
             seed=config.seed,
         )
         discriminator = networks.maxout_discriminator(
@@ -228,6 +231,7 @@ class GAN(ZooModel):
             discriminator,
             latent_dim=config.latent_dim,
             d_steps=config.d_steps,
+            g_steps=config.g_steps,
             adversarial_loss=config.adversarial_loss,
             penalty=config.penalty,
             penalty_weight=config.penalty_weight,
@@ -240,16 +244,17 @@ class GAN(ZooModel):
             d_optimizer=optimizers.build(
                 config, steps_per_epoch * config.d_steps, config.d_learning_rate
             ),
-            g_optimizer=optimizers.build(config, steps_per_epoch),
+            g_optimizer=optimizers.build(config, steps_per_epoch * config.g_steps),
         )
         return model
 
     def compile(self, d_optimizer, g_optimizer, **kwargs):
-        # Keras' own `optimizer` slot gets the generator's: its update count is
-        # the number of Algorithm 1 iterations, which is what Keras callbacks
-        # (TensorBoard's step axis) read. Passing none would make Keras build
-        # an unused RMSprop over every variable.
-        super().compile(optimizer=g_optimizer, **kwargs)
+        # Keras' own `optimizer` slot gets the one that steps once per
+        # train_step (G's, or D's with several G steps): its update count is
+        # the step count that Keras callbacks (TensorBoard's step axis),
+        # checkpoints and resumption read. Passing none would make Keras
+        # build an unused RMSprop over every variable.
+        super().compile(optimizer=g_optimizer if self.g_steps == 1 else d_optimizer, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         # Slots exist before a checkpoint is restored into them.
@@ -280,7 +285,8 @@ class GAN(ZooModel):
         batches = split_minibatches(data, self.d_steps)
         for batch in batches:
             self.discriminator_update(batch)
-        self.generator_update(batches[-1])
+        for _ in range(self.g_steps):  # G needs no data, only its shape (and labels)
+            self.generator_update(batches[-1])
         return self.step_logs()
 
     def discriminator_update(self, batch):
@@ -371,19 +377,16 @@ class GAN(ZooModel):
         return to_unit_range(self.generator(z, training=False), self.output_range)
 
     def get_config(self):
-        return {
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "latent_dim": self.latent_dim,
-            "d_steps": self.d_steps,
-            "adversarial_loss": self.adversarial_loss,
-            "noise": self.noise,
-            "seed": self.seed,
-            "update": self.update,
-            "penalty": self.penalty,
-            "penalty_weight": self.penalty_weight,
-            "name": self.name,
+        networks = {
+            name: keras.saving.serialize_keras_object(getattr(self, name))
+            for name in ("generator", "discriminator")
         }
+        return {**networks, **{name: getattr(self, name) for name in CONFIG}}
+
+
+# GAN's constructor arguments besides its networks, as get_config returns them.
+CONFIG = ("latent_dim", "d_steps", "g_steps", "adversarial_loss", "noise", "seed", "update")
+CONFIG += ("penalty", "penalty_weight", "name")
 
 
 UPDATES = ("algorithm1", "simultaneous")
