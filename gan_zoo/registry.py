@@ -15,12 +15,14 @@ from gan_zoo.models import (
     aae_semi_supervised,
     aae_supervised,
     ae,
+    cae,
     cgan,
     cvae,
     dae,
     dcgan,
     gan,
     vae,
+    vae_semi_supervised,
 )
 
 MODELS = {
@@ -29,8 +31,10 @@ MODELS = {
     "cgan": cgan.CGAN,
     "ae": ae.AE,
     "dae": dae.DAE,
+    "cae": cae.CAE,
     "vae": vae.VAE,
     "cvae": cvae.CVAE,
+    "vae_semi_supervised": vae_semi_supervised.SemiSupervisedVAE,
     "aae": aae.AAE,
     "aae_supervised": aae_supervised.SupervisedAAE,
     "aae_semi_supervised": aae_semi_supervised.SemiSupervisedAAE,

@@ -66,21 +66,27 @@ def _spec(name, cfg):
             )
         return spec
     # The autoencoder family: encode, decode, reconstruct, generate = sample.
-    code = {"z": z, **({"z_log_var": z} if name in ("vae", "cvae") else {})}
-    reads = {"label": label} if name in ("cvae", "aae_supervised") else {}
-    categories = {"aae_semi_supervised": CLASSES, "aae_dim_reduction": CLASSES}.get(name)
+    gaussian = name in ("vae", "cvae", "vae_semi_supervised")
+    code = {"z": z, **({"z_log_var": z} if gaussian else {})}
+    reads = {"label": label} if name in ("cvae", "aae_supervised", "vae_semi_supervised") else {}
+    categories = {
+        "aae_semi_supervised": CLASSES,
+        "aae_dim_reduction": CLASSES,
+        "vae_semi_supervised": CLASSES,
+    }.get(name)
     clusters = name in ("aae_clustering", "aae_dim_reduction_unsupervised")
     if clusters:
         categories = cfg.num_clusters
     if categories:  # a softmax y beside the style z; decode takes y as categories
         y = ([None, categories], F32)
-        code, generated = {"y": y, "z": z}, {"y": y, "z": z}
+        # M2's y is no prior draw: generate decodes z with labels in turn.
+        code, generated = {"y": y, **code}, {"y": y, "z": z} if not gaussian else {"z": z}
         decode_inputs = {"z": z, "y": label}
-    if name.startswith("aae_dim_reduction"):  # and their sum W_c y + z
-        code = {**code, "representation": z}
     else:
         generated = {"z": z}
         decode_inputs = {"z": z, **reads}
+    if name.startswith("aae_dim_reduction"):  # and their sum W_c y + z
+        code = {**code, "representation": z}
     encode = ({"images": images, **({"label": label} if name == "cvae" else {})}, code)
     spec = {
         "encode": encode,

@@ -177,11 +177,21 @@ class AE(ZooModel):
             name="decoder",
         )
 
-    @staticmethod
+    # The hidden units of every MLP of the model.
+    hidden_activation = "relu"
+
+    @classmethod
     def mlp(
-        config, input_shape, outputs, activation=None, output_shape=None, label_dim=0, name=None
+        cls,
+        config,
+        input_shape,
+        outputs,
+        activation=None,
+        output_shape=None,
+        label_dim=0,
+        name=None,
     ):
-        """An MLP of --hidden_layers ReLU layers of --hidden_units."""
+        """An MLP of --hidden_layers layers of --hidden_units (``hidden_activation``)."""
         return networks.dense_stack(
             input_shape,
             config.hidden_units,
@@ -191,6 +201,7 @@ class AE(ZooModel):
             output_shape=output_shape,
             label_dim=label_dim,
             name=name,
+            hidden_activation=cls.hidden_activation,
         )
 
     @classmethod
