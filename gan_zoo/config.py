@@ -85,8 +85,9 @@ class RunConfig:
     )
     paper_split: bool = setting(
         False,
-        "MNIST only: train on the first 50,000 training digits and hold out 50,000-60,000 "
-        "as validation, as the GAN paper did.",
+        "MNIST and CIFAR-10: train on the first 50,000 training digits (40,000 CIFAR-10 "
+        "images) and hold out the rest (50,000-60,000; 40,000-50,000) as validation, as "
+        "the GAN paper's code did.",
     )
     image_size: int = setting(
         64,

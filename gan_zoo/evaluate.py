@@ -187,8 +187,9 @@ def main(argv):
     export = exported.load_export(FLAGS.export) if FLAGS.export else None
     loaded = None if export is not None else read_samples(FLAGS.samples)
     dataset = FLAGS.dataset or (export.metadata["config"].get("dataset") if export else "mnist")
-    # MNIST's paper split holds out digits 50,000-60,000: the Parzen validation set.
-    fixed = dict(paper_split=dataset == "mnist", max_examples=0)
+    # The paper splits hold out MNIST digits 50,000-60,000 (CIFAR-10 images
+    # 40,000-50,000): the Parzen validation set.
+    fixed = dict(paper_split=dataset in ("mnist", "cifar10"), max_examples=0)
     if export is not None:
         cfg = export.data_config(dataset, FLAGS.data_dir, **fixed)
     else:

@@ -21,12 +21,15 @@ from gan_zoo.models import (
     dae,
     dcgan,
     gan,
+    gan_cifar,
     vae,
     vae_semi_supervised,
 )
 
 MODELS = {
     "gan": gan.GAN,
+    "gan_cifar10_fc": gan_cifar.CifarGAN,
+    "gan_cifar10_conv": gan_cifar.ConvCifarGAN,
     "dcgan": dcgan.DCGAN,
     "cgan": cgan.CGAN,
     "ae": ae.AE,

@@ -171,6 +171,57 @@ def optimal_discriminator(p_data, p_g) -> np.ndarray:
     return np.divide(p_data, total, out=np.full_like(total, 0.5), where=total > 0)
 
 
+# ----- Theorem 1 ------------------------------------------------------------
+
+
+def criterion_on_grid(p_data, p_g, grid) -> tuple[float, float]:
+    """Theorem 1's two sides for two densities on ``grid`` (trapezoid rule):
+    (V(G, D*) = int p_data log D* + p_g log(1 - D*), with D* of Proposition 1;
+    -log 4 + 2 JSD(p_data || p_g)). Where a density vanishes its term is 0."""
+    p_data, p_g = np.asarray(p_data, np.float64), np.asarray(p_g, np.float64)
+    # log D* and log(1 - D*) as differences of logs: 1 - D* rounds to 0 where
+    # p_g is a tiny fraction of p_data, yet p_g log(1 - D*) is finite there.
+    total = p_data + p_g
+    value = _xlogy(p_data, p_data) + _xlogy(p_g, p_g) - _xlogy(total, total)
+    middle = 0.5 * total
+    divergence = 0.5 * (_xlogy(p_data, p_data) - _xlogy(p_data, middle))
+    divergence += 0.5 * (_xlogy(p_g, p_g) - _xlogy(p_g, middle))
+    return float(np.trapezoid(value, grid)), float(
+        -math.log(4) + 2 * np.trapezoid(divergence, grid)
+    )
+
+
+def virtual_criterion(gan: GAN, data: Gaussian1D = DATA, num_samples=100_000, seed=0) -> dict:
+    """C(G) = max_D V(G, D) of the generator now, computed two ways (Theorem 1).
+
+    ``value``: V(G, D*) as eq. (1) defines it, expectations over draws x ~
+    p_data and x = G(z) (Monte Carlo), with D* = p_data / (p_data + p_g) of
+    Proposition 1, p_g a :func:`kde` of G's draws. ``via_jsd``: -log 4 + 2
+    JSD(p_data || p_g), the divergence integrated numerically over the two
+    densities. Theorem 1 says they are equal, and -log 4 only at p_g = p_data.
+
+    Returns:
+      {"value", "via_jsd", "jsd"}, in nats.
+    """
+    x_g = generator_samples(gan, num_samples, seed)
+    x_data = data.sample(np.random.default_rng(seed), num_samples).ravel().astype(np.float64)
+    spread = 8 * data.std
+    grid = np.linspace(
+        min(x_g.min(), data.mean - spread) - 1.0, max(x_g.max(), data.mean + spread) + 1.0, 4001
+    )
+    p_data, p_g = data.density(grid), kde(x_g, grid)
+    d_star = optimal_discriminator(p_data, p_g)
+    at = lambda x: np.clip(np.interp(x, grid, d_star), 1e-12, 1 - 1e-12)  # noqa: E731
+    value = float(np.mean(np.log(at(x_data))) + np.mean(np.log1p(-at(x_g))))
+    via_jsd = criterion_on_grid(p_data, p_g, grid)[1]
+    return {"value": value, "via_jsd": via_jsd, "jsd": (via_jsd + math.log(4)) / 2}
+
+
+def _xlogy(x, y) -> np.ndarray:
+    """x log y, 0 where x is 0."""
+    return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
+
+
 # ----- training -------------------------------------------------------------
 
 
@@ -444,6 +495,12 @@ def main(argv):
         f"(d) max |D - 1/2| there: {np.abs(d.d - 0.5)[support(d)].max():.3f}; p_g's mean "
         f"{x.mean():.3f}, std {x.std():.3f} (p_data's: {DATA.mean}, {DATA.std})"
     )
+    for shot in (panels[0], d):
+        value, via_jsd = criterion_on_grid(shot.p_data, shot.p_g, shot.grid)
+        print(
+            f"{shot.title}: C(G) = V(G, D*) {value:.4f}, -log 4 + 2 JSD {via_jsd:.4f} "
+            f"(Theorem 1; -log 4 = {-math.log(4):.4f})"
+        )
     print(f"Training {trained - start:.0f} s, drawing {time.time() - trained:.0f} s")
 
 

@@ -334,6 +334,8 @@ def test_every_model_takes_a_mixed_bfloat16_step(name, tmp_path):
     small = (
         dict(image_size=32, ngf=8, ndf=8)
         if name == "dcgan"
+        else dict(width_factor=0.05)
+        if name.startswith("gan_cifar10")
         else dict(hidden_units=16, hidden_layers=1)
         if name not in ("gan", "cgan")
         else {}

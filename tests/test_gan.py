@@ -363,3 +363,20 @@ def test_simultaneous_update_refuses_several_d_steps(tiny):
 def test_update_rule_round_trips_through_get_config():
     clone = GAN.from_config(_small_gan("simultaneous").get_config())
     assert clone.update == "simultaneous"
+
+
+def test_several_generator_steps_per_discriminator_step(tiny):
+    from gan_zoo.errors import UserError
+
+    _, model, ds = _build(tiny, g_steps=3, batch_size=4)
+    assert next(iter(ds))["image"].shape[0] == 4  # G draws noise only: no extra data
+    model.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
+    assert int(model.d_optimizer.iterations) == 2
+    assert int(model.g_optimizer.iterations) == 6
+    # Keras' optimizer is the one that steps once per step: checkpoints count steps by it.
+    assert model.optimizer is model.d_optimizer
+    assert GAN.from_config(model.get_config()).g_steps == 3
+    with pytest.raises(UserError, match="only one network may take several updates"):
+        tiny(d_steps=2, g_steps=2)
+    with pytest.raises(UserError, match="takes one D step and one G step"):
+        tiny(gan_update="simultaneous", g_steps=2)

@@ -34,7 +34,13 @@ from gan_zoo.errors import UserError
 
 N = 5  # examples per call, and `num` for the signatures that draw their own
 CLASSES = 10  # the embedded digits'
-SMALL = {"gan": {}, "cgan": {}, "dcgan": dict(image_size=32, ngf=4, ndf=4)}
+SMALL = {
+    "gan": {},
+    "cgan": {},
+    "dcgan": dict(image_size=32, ngf=4, ndf=4),
+    "gan_cifar10_fc": dict(width_factor=0.01),
+    "gan_cifar10_conv": dict(width_factor=0.05),
+}
 F32, I32, I64 = tf.float32, tf.int32, tf.int64
 
 
@@ -44,10 +50,10 @@ def _spec(name, cfg):
     ``serving_default``, what TF Serving calls when no signature is named, is
     the first endpoint (Keras' ExportArchive): generate for a GAN, encode for
     an autoencoder."""
-    side = cfg.image_size if name == "dcgan" else 28
+    side = cfg.image_size if name == "dcgan" or name.startswith("gan_cifar10") else 28
     images, z = ([None, side, side, 1], F32), ([None, cfg.latent_dim], F32)
     label, draw = ([None], I32), {"num": ([], I32), "seed": ([], I64)}
-    if name in ("gan", "dcgan", "cgan"):
+    if name in ("gan", "dcgan", "cgan") or name.startswith("gan_cifar10"):
         conditional = {"label": label} if name == "cgan" else {}
         generate = ({"z": z, **conditional}, {"images": images})
         spec = {

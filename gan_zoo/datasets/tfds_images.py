@@ -49,11 +49,17 @@ def load_celeb_a(config) -> TfdsSource:
     )
 
 
+# Goodfellow et al.'s CIFAR-10 configurations trained on training images
+# 0-40,000 and monitored 40,000-50,000 (pylearn2's CIFAR10 start / stop).
+CIFAR10_PAPER_TRAIN_SIZE = 40000
+
+
 def load_cifar10(config) -> TfdsSource:
-    """CIFAR-10 (tfds ``cifar10``): splits train and test; labels 0-9.
+    """CIFAR-10 (tfds ``cifar10``): splits train and test; labels 0-9. With
+    ``paper_split``, train is images 0-40,000 and validation 40,000-50,000.
 
     Args:
-      config: reads ``data_dir``, ``image_size`` and ``max_examples``.
+      config: reads ``data_dir``, ``image_size``, ``max_examples`` and ``paper_split``.
 
     Returns:
       A TfdsSource of ``image_size`` x ``image_size`` RGB images (resized
@@ -66,10 +72,14 @@ def load_cifar10(config) -> TfdsSource:
         "run `tfds build cifar10 --data_dir=DIR` where there is network and pass --data_dir=DIR"
     )
     builder = prepared_builder("cifar10", config.data_dir, "www.cs.toronto.edu", how_to)
+    splits = ("train", "test")
+    if config.paper_split:
+        cut = CIFAR10_PAPER_TRAIN_SIZE
+        splits = {"train": f"train[:{cut}]", "validation": f"train[{cut}:]", "test": "test"}
     return TfdsSource(
         "cifar10",
         builder,
-        ("train", "test"),
+        splits,
         config.image_size,
         num_classes=10,
         max_examples=config.max_examples,
@@ -92,7 +102,8 @@ class TfdsSource(Source):
         Args:
           name: the dataset's name, for messages.
           builder: a tfds DatasetBuilder whose data is prepared.
-          splits: the split names to offer.
+          splits: the split names to offer, or {name: tfds split (a slice such
+            as "train[:40000]")}.
           image_size: side of the output images.
           num_classes: 0 to ignore tfds' labels (every label -1), else their count.
           max_examples: if > 0, use at most this many examples of a split.
@@ -101,7 +112,7 @@ class TfdsSource(Source):
         self.image_shape = (image_size, image_size, 3)
         self.num_classes = num_classes
         self._builder = builder
-        self._splits = tuple(splits)
+        self._splits = dict(splits) if isinstance(splits, dict) else {s: s for s in splits}
         self._max_examples = max_examples
 
     def split_names(self) -> list[str]:
@@ -113,7 +124,7 @@ class TfdsSource(Source):
         # is the fallback (and is what tfds' mock data lacks).
         n = int(self._raw(split).cardinality())
         if n < 0:
-            n = self._builder.info.splits[split].num_examples
+            n = self._builder.info.splits[self._splits[split]].num_examples
         return min(n, self._max_examples) if self._max_examples else n
 
     def dataset(self, split: str) -> tf.data.Dataset:
@@ -130,4 +141,4 @@ class TfdsSource(Source):
         return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
 
     def _raw(self, split: str) -> tf.data.Dataset:
-        return self._builder.as_dataset(split=split, shuffle_files=False)
+        return self._builder.as_dataset(split=self._splits[split], shuffle_files=False)
