@@ -40,6 +40,9 @@ CASES = {
     "dae": {"model": "dae", "corruption": "salt_and_pepper"},
     "vae": {"model": "vae", "kl_warmup_epochs": 2},
     "cvae": {"model": "cvae"},
+    "cae": {"model": "cae", "contraction_weight": 0.1},
+    "cae_stochastic": {"model": "cae", "contraction": "stochastic", "contraction_weight": 0.1},
+    "vae_semi_supervised": {"model": "vae_semi_supervised", "num_labels": 20},
     "aae": {"model": "aae"},
     "aae_mixture_conditional": {
         "model": "aae",
@@ -58,6 +61,12 @@ CASES = {
         "beta_1": 0.9,
         "d_input_noise": 0.0,
     },
+    "aae_dim_reduction": {"model": "aae_dim_reduction", "num_labels": 20},
+    "aae_dim_reduction_unsupervised": {
+        "model": "aae_dim_reduction_unsupervised",
+        "num_clusters": 4,
+    },
+    "vae_mixture": {"model": "vae", "prior": "mixture_gaussian", "latent_dim": 2},
 }
 
 
