@@ -43,9 +43,6 @@ CASES = {
     "cae": {"model": "cae", "contraction_weight": 0.1},
     "cae_stochastic": {"model": "cae", "contraction": "stochastic", "contraction_weight": 0.1},
     "vae_semi_supervised": {"model": "vae_semi_supervised", "num_labels": 20},
-    "cae": {"model": "cae", "contraction_weight": 0.1},
-    "cae_stochastic": {"model": "cae", "contraction": "stochastic", "contraction_weight": 0.1},
-    "vae_semi_supervised": {"model": "vae_semi_supervised", "num_labels": 20},
     "aae": {"model": "aae"},
     "aae_mixture_conditional": {
         "model": "aae",
