@@ -143,9 +143,9 @@ def export_error(export, source, batch_size: int = 1000) -> dict:
     names = [n for n in ("classify", "cluster") if n in export.module.signatures]
     if not names:
         raise UserError(
-            f"--metrics=error needs an export with a 'classify' or 'cluster' "
-            f"signature (aae_semi_supervised, aae_clustering); {export.directory} "
-            "has neither."
+            "--metrics=error needs an export with a 'classify' or 'cluster' signature "
+            "(aae_semi_supervised, aae_clustering, aae_dim_reduction*); "
+            f"{export.directory} has neither."
         )
     signature = export.module.signatures[names[0]]
 
