@@ -113,7 +113,7 @@ class RunConfig:
         "",
         "Keep the export of the epoch with the best score of this metric in "
         "<workdir>/best_export; '' = off. parzen (highest) or fid (lowest) of the "
-        "periodic evaluation; error (aae_semi_supervised), cluster_error "
+        "periodic evaluation; error (aae_semi_supervised, vae_semi_supervised), cluster_error "
         "(aae_clustering) or neg_elbo (vae, cvae), lowest, measured every epoch on "
         "the validation split. Never the test split.",
     )
