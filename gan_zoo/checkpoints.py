@@ -143,30 +143,7 @@ def newest_whole(directory: str, repair: bool = True) -> str | None:
         )
     if not described:
         return chosen
-    moved = []
-    if repair:
-        aside = os.path.join(directory, DAMAGED)
-        if garbage:
-            moved.append(
-                storage.move_aside([os.path.join(directory, STATE)], os.path.join(aside, STATE))
-            )
-        for prefix, _ in damaged:
-            if files_of(prefix):
-                moved.append(
-                    storage.move_aside(
-                        files_of(prefix), os.path.join(aside, os.path.basename(prefix))
-                    )
-                )
-        kept = [p for p in sorted(recorded, key=step_of) if step_of(p) <= step_of(chosen)]
-        rewritten = CheckpointState(
-            model_checkpoint_path=os.path.basename(chosen),
-            all_model_checkpoint_paths=[os.path.basename(p) for p in kept],
-            all_model_checkpoint_timestamps=[stamps.get(p) or _written(p) for p in kept],
-            last_preserved_timestamp=(
-                state.last_preserved_timestamp if state is not None else min(stamps.values()) - 1
-            ),
-        )
-        storage.write_text(os.path.join(directory, STATE), text_format.MessageToString(rewritten))
+    moved = _repair(directory, state, recorded, stamps, damaged, chosen) if repair else []
     where = f"; moved to {', '.join(moved)}" if moved else ""
     print(
         f"warning: skipping damaged checkpoint data in {directory} ({described}){where}; "
@@ -174,3 +151,30 @@ def newest_whole(directory: str, repair: bool = True) -> str | None:
         file=sys.stderr,
     )
     return chosen
+
+
+def _repair(directory, state, recorded, stamps, damaged, chosen) -> list[str]:
+    """Moves the ``damaged`` checkpoints (and a garbage state file: ``state``
+    None) aside and writes a state file that names ``chosen`` as the newest;
+    returns where the files went."""
+    aside, moved = os.path.join(directory, DAMAGED), []
+    if state is None:
+        path = os.path.join(directory, STATE)
+        moved.append(storage.move_aside([path], os.path.join(aside, STATE)))
+    for prefix, _ in damaged:
+        if files_of(prefix):
+            target = os.path.join(aside, os.path.basename(prefix))
+            moved.append(storage.move_aside(files_of(prefix), target))
+    # The older ones stay named, with their times, so that max_to_keep still
+    # deletes them in turn.
+    kept = [p for p in sorted(recorded, key=step_of) if step_of(p) <= step_of(chosen)]
+    rewritten = CheckpointState(
+        model_checkpoint_path=os.path.basename(chosen),
+        all_model_checkpoint_paths=[os.path.basename(p) for p in kept],
+        all_model_checkpoint_timestamps=[stamps.get(p) or _written(p) for p in kept],
+        last_preserved_timestamp=(
+            state.last_preserved_timestamp if state is not None else min(stamps.values()) - 1
+        ),
+    )
+    storage.write_text(os.path.join(directory, STATE), text_format.MessageToString(rewritten))
+    return moved

@@ -245,14 +245,18 @@ def write_flagfile(cfg: Config) -> str:
     return storage.write_text(os.path.join(cfg.workdir, "flags.txt"), cfg.to_flagfile())
 
 
+# The outputs written through a staging name (gan_zoo/storage.py): what a
+# kill can leave half-written beside them.
+STAGED_FILES = ("flags.txt", "summary.json", "best.json")
+STAGED_DIRECTORIES = ("export", "best_export")
+
+
 def recover_outputs(workdir: str) -> None:
     """Puts back, or drops, what a run killed while writing an output left."""
-    for name in OUTPUTS:
-        path = os.path.join(workdir, name)
-        if "." in name:
-            storage.recover_file(path)
-        elif name in ("export", "best_export"):
-            storage.recover_directory(path)
+    for name in STAGED_FILES:
+        storage.recover_file(os.path.join(workdir, name))
+    for name in STAGED_DIRECTORIES:
+        storage.recover_directory(os.path.join(workdir, name))
 
 
 def make_workdir(workdir: str) -> str | None:
@@ -471,13 +475,13 @@ def export_only(cfg: Config) -> str:
         from gan_zoo import onnx_export
 
         onnx_export.require("--export_onnx", cfg.mixed_precision)
-    directory = os.path.join(cfg.workdir, "checkpoints")
-    missing = UserError(f"no checkpoint in {directory} to export; train first.")
-    if not os.path.isdir(directory):
+    checkpoint_dir = os.path.join(cfg.workdir, "checkpoints")
+    missing = UserError(f"no checkpoint in {checkpoint_dir} to export; train first.")
+    if not os.path.isdir(checkpoint_dir):
         raise missing
     with workdir_lock.hold(cfg.workdir):
         check_workdir(cfg)
-        if not checkpoints.newest_whole(directory):
+        if not checkpoints.newest_whole(checkpoint_dir):
             raise missing
         model = _prepare(cfg)[1]
         directory = export_model(cfg, model)

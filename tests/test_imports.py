@@ -50,13 +50,14 @@ def _imports(name: str, path: str, modules) -> set[str]:
 GRAPH = {name: _imports(name, path, _modules()) for name, path in _modules().items()}
 
 
-def _cycle():
-    """One import circle as [a, b, ..., a], or None."""
+def _cycle(graph):
+    """One import circle of ``graph`` (module -> modules it imports) as
+    [a, b, ..., a], or None."""
     state = {}  # name -> "open" while on the path, "done" after
 
     def visit(name, path):
         state[name] = "open"
-        for target in sorted(GRAPH[name]):
+        for target in sorted(graph[name]):
             if state.get(target) == "open":
                 return path[path.index(target) :] + [target]
             if target not in state:
@@ -66,7 +67,7 @@ def _cycle():
         state[name] = "done"
         return None
 
-    for name in sorted(GRAPH):
+    for name in sorted(graph):
         if name not in state:
             found = visit(name, [name])
             if found:
@@ -80,14 +81,25 @@ def test_the_reader_sees_imports_in_functions_and_relative_ones():
     assert "gan_zoo.settings" in GRAPH["gan_zoo.models.base"]
 
 
+def test_a_circle_through_other_modules_is_found():
+    graph = {"config": {"registry"}, "registry": {"models"}, "models": {"config"}, "errors": set()}
+    assert _cycle(graph) == ["config", "registry", "models", "config"]
+    assert _cycle({**graph, "models": {"errors"}}) is None
+
+
 def test_no_module_imports_one_that_imports_it_back():
-    assert _cycle() is None, " -> ".join(_cycle())
+    assert _cycle(GRAPH) is None, " -> ".join(_cycle(GRAPH))
 
 
+# Models stand on gan_zoo/pixels.py, not on the input pipeline; the settings
+# and the registry on gan_zoo/metric_names.py, not on the evaluation.
 @pytest.mark.parametrize(
     "importer, forbidden",
-    [("gan_zoo.models.", "gan_zoo.datasets"), ("gan_zoo.config", "gan_zoo.evaluation")]
-    + [("gan_zoo.registry", "gan_zoo.evaluation")],
+    [
+        ("gan_zoo.models.", "gan_zoo.datasets"),
+        ("gan_zoo.config", "gan_zoo.evaluation"),
+        ("gan_zoo.registry", "gan_zoo.evaluation"),
+    ],
 )
 def test_layers(importer, forbidden):
     wrong = {
@@ -105,4 +117,4 @@ def test_every_model_file_reads_in_one_sitting():
         for name in os.listdir(directory)
         if name.endswith(".py")
     }
-    assert max(lengths.values()) < 400, lengths
+    assert not {name: n for name, n in lengths.items() if n >= 400}

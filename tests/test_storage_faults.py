@@ -139,6 +139,9 @@ def test_when_no_checkpoint_reads_back_the_run_stops_with_one_line_and_moves_not
     assert line.startswith(f"error: no checkpoint in {workdir / 'checkpoints'} reads back whole")
     assert "ckpt-4: its .data file is cut short" in line and "--overwrite" in line
     assert files_under(workdir) == before
+    afresh = run_script(*train(workdir, 1, "--noexport", "--overwrite"))
+    assert afresh.returncode == 0 and not afresh.stderr, afresh.stderr[-3000:]
+    assert "Resuming" not in afresh.stdout
 
 
 # Stands in for a full disk: the second save of the resumed run leaves a
