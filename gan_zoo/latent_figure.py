@@ -19,27 +19,12 @@ from __future__ import annotations
 
 from absl import flags
 
-from gan_zoo import cli
-
-flags.DEFINE_list("exports", [], "Comma-separated export directories, one panel each, in order.")
-flags.DEFINE_list(
-    "titles", [], "Comma-separated panel titles (default: each export's model and prior)."
-)
-flags.DEFINE_string("code", "z", "The encode output to draw: z, or representation.")
-flags.DEFINE_integer("num", 10000, "Test images to encode (at most the test set).")
-flags.DEFINE_float(
-    "extent", 4.0, "Every panel spans [-extent, extent]^2; 0 fits each panel to its codes."
-)
-flags.DEFINE_string("dataset", None, "The test set's dataset (default: the first export's).")
-flags.DEFINE_string("data_dir", None, "The dataset's files (default: the first export's).")
-flags.DEFINE_string("out", "latent_figure.png", "Output PNG path.")
-FLAGS = flags.FLAGS
-
 
 def check_settings() -> None:
     from gan_zoo import config, exported
     from gan_zoo.errors import UserError
 
+    FLAGS = flags.FLAGS
     if not FLAGS.exports:
         exported.check_given(None)
     if FLAGS.titles and len(FLAGS.titles) != len(FLAGS.exports):
@@ -53,7 +38,7 @@ def check_settings() -> None:
 
 def encoded(export, source, code: str, num: int, batch_size: int = 1000):
     """(codes [n, 2], labels [n]) of the first ``num`` test images through
-    ``export``'s encode signature."""
+    ``export``'s encode signature; ``code`` names its output."""
     import numpy as np
     import tensorflow as tf
 
@@ -82,28 +67,29 @@ def encoded(export, source, code: str, num: int, batch_size: int = 1000):
     return codes, np.concatenate(labels)
 
 
-def prior_density(export, extent: float):
+def prior_density(export, code: str, extent: float):
     """The density of the prior the export's z was matched to, on the
     scatter's grid; None for the representation or a model without one."""
     from gan_zoo import priors, visualization
 
     name = export.metadata["config"].get("prior")
-    if FLAGS.code != "z" or name is None:
+    if code != "z" or name is None:
         return None
     prior = priors.target(name, 2)
     return visualization.density_grid(lambda grid: prior.log_prob(grid).numpy(), extent)
 
 
-def panel(export, source, title: str):
-    """One export's scatter, uint8 [H, W, 3]."""
+def panel(export, source, title: str, code: str = "z", num: int = 10000, extent: float = 4.0):
+    """One export's scatter of ``num`` test codes, uint8 [H, W, 3]; ``extent``
+    0 fits the axes to the codes."""
     import numpy as np
 
     from gan_zoo import visualization
 
-    codes, labels = encoded(export, source, FLAGS.code, FLAGS.num)
-    extent = FLAGS.extent or float(max(1.0, 1.1 * np.percentile(np.abs(codes), 99.5)))
+    codes, labels = encoded(export, source, code, num)
+    extent = extent or float(max(1.0, 1.1 * np.percentile(np.abs(codes), 99.5)))
     return visualization.latent_scatter(
-        codes, labels, prior_density(export, extent), extent, title=title
+        codes, labels, prior_density(export, code, extent), extent, title=title
     )
 
 
@@ -120,13 +106,33 @@ def main(argv):
     from gan_zoo import exported, registry, visualization
 
     check_settings()
+    FLAGS = flags.FLAGS
     exports = [exported.load_export(directory) for directory in FLAGS.exports]
     cfg = exports[0].data_config(FLAGS.dataset, FLAGS.data_dir, max_examples=0)
     source = registry.dataset_loader(cfg.dataset)(cfg)
     titles = FLAGS.titles or [default_title(e) for e in exports]
-    panels = [panel(e, source, title) for e, title in zip(exports, titles, strict=True)]
+    panels = [
+        panel(e, source, title, FLAGS.code, FLAGS.num, FLAGS.extent)
+        for e, title in zip(exports, titles, strict=True)
+    ]
     print(f"Wrote {visualization.save_png(np.concatenate(panels, axis=1), FLAGS.out)}")
 
 
 if __name__ == "__main__":
+    from gan_zoo import cli
+
+    # Defined only when run: tests import this module beside other tools
+    # whose flags share these names.
+    flags.DEFINE_list("exports", [], "Comma-separated export directories, one panel each.")
+    flags.DEFINE_list(
+        "titles", [], "Comma-separated panel titles (default: each export's model and prior)."
+    )
+    flags.DEFINE_string("code", "z", "The encode output to draw: z, or representation.")
+    flags.DEFINE_integer("num", 10000, "Test images to encode (at most the test set).")
+    flags.DEFINE_float(
+        "extent", 4.0, "Every panel spans [-extent, extent]^2; 0 fits each panel to its codes."
+    )
+    flags.DEFINE_string("dataset", None, "The test set's dataset (default: the first export's).")
+    flags.DEFINE_string("data_dir", None, "The dataset's files (default: the first export's).")
+    flags.DEFINE_string("out", "latent_figure.png", "Output PNG path.")
     cli.run(main, check=check_settings)

@@ -112,8 +112,7 @@ def test_paper_defaults_fill_unset_flags_and_flags_override_them():
 # the one error line. Each run's own --workdir comes first, so a --workdir
 # here overrides it.
 BAD_TRAIN_ARGS = {
-    "--model=nope": "choose one of: aae, aae_clustering, aae_semi_supervised, "
-    "aae_supervised, ae, cgan, cvae, dae, dcgan, gan, vae, wgan_gp",
+    "--model=nope": "choose one of: " + ", ".join(registry.model_names()),
     "--dataset=nope": "celeb_a, cifar10, digits, image_folder, lsun, mnist",
     "--adversarial_loss=foo": "minimax, non_saturating, wasserstein",
     "--batch_size=-4": "batch_size",
