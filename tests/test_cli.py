@@ -180,6 +180,8 @@ ENTRY_POINTS = [
     "-m gan_zoo.toy1d",
     "-m gan_zoo.curves",
     "-m gan_zoo.onnx_export",
+    "-m gan_zoo.results",
+    "-m gan_zoo.latent_figure",
 ]
 
 
