@@ -147,6 +147,9 @@ CELLS = {
 LAYOUTS = {
     "headline": Table(("result", "metric", "paper", "ours", "flagfile")),
     "protocol": Table(("run", "parzen", "fid", "kid", "is", "modes_covered", "record")),
+    "gan_memorization": Table(
+        ("run", "memorization_ratio", "memorization_share", "fid", "epoch", "record")
+    ),
 }
 # Every other table name (a page's own table) has this layout.
 DETAIL = Table(("run", "paper", "ours", "epoch", "flagfile", "runtime", "record"))
