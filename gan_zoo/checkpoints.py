@@ -115,14 +115,16 @@ def newest_whole(directory: str, repair: bool = True) -> str | None:
         if latest not in recorded:
             recorded.append(latest)
         stamps = dict(zip(recorded, state.all_model_checkpoint_timestamps))
-    elif garbage:  # the files on disk are all there is to go by
-        names = (
-            re.fullmatch(r"(ckpt-\d+)\.(index|data-\d+-of-\d+)", n) for n in os.listdir(directory)
-        )
+    else:  # the files on disk are all there is to go by
+        on_disk = os.listdir(directory) if os.path.isdir(directory) else []
+        names = (re.fullmatch(r"(ckpt-\d+)\.(index|data-\d+-of-\d+)", n) for n in on_disk)
         recorded = sorted({os.path.join(directory, m.group(1)) for m in names if m})
         stamps = {p: _written(p) for p in recorded}
-    else:
-        return None
+        if not recorded and not garbage:
+            return None
+    # Checkpoint files without a state file (one lost, or deleted by hand):
+    # tf.train would ignore them and the new run would delete them.
+    missing = state is None and not garbage
     candidates = sorted(recorded, key=step_of, reverse=True)
     damaged, chosen = [], None
     for prefix in candidates:
@@ -132,8 +134,9 @@ def newest_whole(directory: str, repair: bool = True) -> str | None:
             break
         damaged.append((prefix, found))
     described = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in damaged)
-    if garbage:
-        described = "; ".join(filter(None, [f"the {STATE} state file is garbage", described]))
+    if garbage or missing:
+        why = "garbage" if garbage else "missing"
+        described = "; ".join(filter(None, [f"the {STATE} state file is {why}", described]))
     if chosen is None:
         if not candidates and not garbage:
             return None
@@ -158,8 +161,8 @@ def _repair(directory, state, recorded, stamps, damaged, chosen) -> list[str]:
     None) aside and writes a state file that names ``chosen`` as the newest;
     returns where the files went."""
     aside, moved = os.path.join(directory, DAMAGED), []
-    if state is None:
-        path = os.path.join(directory, STATE)
+    path = os.path.join(directory, STATE)
+    if state is None and os.path.exists(path):
         moved.append(storage.move_aside([path], os.path.join(aside, STATE)))
     for prefix, _ in damaged:
         if files_of(prefix):

@@ -75,6 +75,7 @@ DAMAGE = {
         2,
         None,  # nothing left to move
     ),
+    "missing_state": (lambda c: os.remove(c / "checkpoint"), 4, None),
     "garbage_state": (
         lambda c: (c / "checkpoint").write_bytes(bytes(range(256)) * 3),
         4,
