@@ -30,6 +30,7 @@ import platform
 import re
 import subprocess
 
+from gan_zoo import storage
 from gan_zoo.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -355,11 +356,7 @@ def record_run(path: str, workdir: str, evaluation_path: str, **described) -> di
     record.pop("transcribed", None)
     check_record(record, path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as f:
-        json.dump(record, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    os.replace(temporary, path)
+    storage.write_text(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return record
 
 
