@@ -223,12 +223,9 @@ class GAN(ZooModel):
         return generator, discriminator
 
     @classmethod
-    def from_flags(cls, config, source, steps_per_epoch: int):
-        """Builds and compiles the model a Config describes."""
-        generator, discriminator = cls.build_networks(config, source)
-        model = cls(
-            generator,
-            discriminator,
+    def model_kwargs(cls, config):
+        """Constructor arguments besides the networks."""
+        return dict(
             latent_dim=config.latent_dim,
             d_steps=config.d_steps,
             g_steps=config.g_steps,
@@ -240,6 +237,10 @@ class GAN(ZooModel):
             update=config.gan_update,
             name=config.model,
         )
+
+    @classmethod
+    def from_flags(cls, config, source, steps_per_epoch: int):
+        model = cls(*cls.build_networks(config, source), **cls.model_kwargs(config))
         model.compile(
             d_optimizer=optimizers.build(
                 config, steps_per_epoch * config.d_steps, config.d_learning_rate

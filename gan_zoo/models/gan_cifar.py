@@ -264,11 +264,8 @@ class CifarGAN(GAN):
         )
 
     @classmethod
-    def from_flags(cls, config, source, steps_per_epoch: int):
-        # GAN.from_flags builds the networks and optimizers; the scale is ours.
-        model = super().from_flags(config, source, steps_per_epoch)
-        model.gcn_scale = float(config.gcn_scale)
-        return model
+    def model_kwargs(cls, config):
+        return dict(super().model_kwargs(config), gcn_scale=config.gcn_scale)
 
     def discriminator_loss(self, real, fake, batch):
         real = pixels.global_contrast_normalize(real, self.gcn_scale)
