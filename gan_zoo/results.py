@@ -22,7 +22,6 @@ chosen. A record of a run whose directory is gone says so in
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
@@ -58,13 +57,6 @@ METRICS = {
 # reference row) has none.
 REQUIRED = ("title", "page", "tables", "headline", "metrics", "epoch_choice")
 MEASURED = ("metrics", "epoch", "epochs", "commit", "hardware", "date", "runtime")
-
-
-@dataclasses.dataclass(frozen=True)
-class Table:
-    """A results table's columns, each a function of (record, link base)."""
-
-    columns: tuple[str, ...]
 
 
 def _number(metric: str, value) -> str:
@@ -146,14 +138,19 @@ CELLS = {
     },
 }
 LAYOUTS = {
-    "headline": Table(("result", "metric", "paper", "ours", "flagfile")),
-    "protocol": Table(("run", "parzen", "fid", "kid", "is", "modes_covered", "record")),
-    "gan_memorization": Table(
-        ("run", "memorization_ratio", "memorization_share", "fid", "epoch", "record")
+    "headline": ("result", "metric", "paper", "ours", "flagfile"),
+    "protocol": ("run", "parzen", "fid", "kid", "is", "modes_covered", "record"),
+    "gan_memorization": (
+        "run",
+        "memorization_ratio",
+        "memorization_share",
+        "fid",
+        "epoch",
+        "record",
     ),
 }
 # Every other table name (a page's own table) has this layout.
-DETAIL = Table(("run", "paper", "ours", "epoch", "flagfile", "runtime", "record"))
+DETAIL = ("run", "paper", "ours", "epoch", "flagfile", "runtime", "record")
 
 
 def load_records(root: str = ROOT) -> dict[str, dict]:
@@ -191,7 +188,7 @@ def render_table(name: str, records: dict[str, dict], base: str) -> str:
     rows = sorted((r.get("order", 0), n, r) for n, r in records.items() if name in r["tables"])
     if not rows:
         raise UserError(f"no record in {RECORDS} lists the table {name!r}.")
-    columns = LAYOUTS.get(name, DETAIL).columns
+    columns = LAYOUTS.get(name, DETAIL)
     lines = [
         "| " + " | ".join(CELLS[c][0] for c in columns) + " |",
         "|" + "---|" * len(columns),
