@@ -217,29 +217,31 @@ def render_text(text: str, records: dict[str, dict], base: str) -> str:
     )
 
 
-def stale(root: str = ROOT) -> list[str]:
-    """The documents whose results tables differ from what the records render."""
+def _out_of_date(root: str) -> dict[str, str]:
+    """Document -> its text rendered anew, for every document whose results
+    tables differ from what the records render."""
     records = load_records(root)
-    out = []
+    out = {}
     for doc in documents(root):
         with open(os.path.join(root, doc)) as f:
             text = f.read()
-        if render_text(text, records, os.path.dirname(doc)) != text:
-            out.append(doc)
+        rendered = render_text(text, records, os.path.dirname(doc))
+        if rendered != text:
+            out[doc] = rendered
     return out
 
 
+def stale(root: str = ROOT) -> list[str]:
+    """The documents whose results tables differ from what the records render."""
+    return list(_out_of_date(root))
+
+
 def render(root: str = ROOT) -> list[str]:
-    """Rewrites every stale document; returns their names."""
-    changed = stale(root)
-    records = load_records(root)
-    for doc in changed:
-        path = os.path.join(root, doc)
-        with open(path) as f:
-            text = f.read()
-        with open(path, "w") as f:
-            f.write(render_text(text, records, os.path.dirname(doc)))
-    return changed
+    """Rewrites every stale document (whole or not at all); returns their names."""
+    changed = _out_of_date(root)
+    for doc, text in changed.items():
+        storage.write_text(os.path.join(root, doc), text)
+    return list(changed)
 
 
 def hardware() -> str:
