@@ -12,8 +12,7 @@ you do not give take the model's paper defaults.
 
 from absl import flags
 
-from gan_zoo import cli
-from gan_zoo import config as config_lib
+from gan_zoo import cli, config
 
 _DEFINE = {
     "str": flags.DEFINE_string,
@@ -25,16 +24,17 @@ _DEFINE = {
 # The flags come from the models' declarations, and the models import
 # TensorFlow: keep its start-up notes off the user's screen.
 cli.import_tensorflow_quietly()
+from gan_zoo import registry  # noqa: E402
 
 # The run's settings are this module's flags (--help); each model family's
 # hyperparameters are flags of the module that declares them (--helpfull
 # lists them under that module's name).
-for _name, (_field, _owner) in config_lib.declarations().items():
+for _name, (_field, _owner) in registry.declarations().items():
     _DEFINE[_field.type](
         _name,
         None,
         f"{_field.metadata['help']} [default: the model's paper value, else {_field.default!r}]",
-        module_name=None if _owner is config_lib.RunConfig else _owner.__module__,
+        module_name=None if _owner is config.RunConfig else _owner.__module__,
     )
 flags.DEFINE_bool(
     "export_only", False, "Write <workdir>/export from the newest checkpoint and exit; no training."
@@ -50,8 +50,8 @@ FLAGS = flags.FLAGS
 
 def resolved_config():
     """The run's Config from the flags given (validated, nothing touched)."""
-    given = {name: FLAGS[name].value for name in config_lib.field_names() if FLAGS[name].present}
-    return config_lib.resolve(given)
+    given = {name: FLAGS[name].value for name in registry.field_names() if FLAGS[name].present}
+    return registry.resolve(given)
 
 
 def check() -> str:

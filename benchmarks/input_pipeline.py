@@ -74,7 +74,7 @@ def main(argv):
     del argv
     import tensorflow as tf
 
-    from gan_zoo import config
+    from gan_zoo import registry
     from gan_zoo.datasets import lsun, pipeline
 
     data_dir = FLAGS.data_dir
@@ -82,7 +82,7 @@ def main(argv):
         data_dir = write_lsun_like_lmdb(
             os.path.join(tempfile.mkdtemp(), f"{FLAGS.lsun_category}_train_lmdb"), FLAGS.records
         )
-    cfg = config.resolve(
+    cfg = registry.resolve(
         {
             "model": "dcgan",
             "dataset": "lsun",

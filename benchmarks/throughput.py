@@ -97,10 +97,10 @@ def build(precision: str):
     import numpy as np
     import tensorflow as tf
 
-    from gan_zoo import config, execution, registry
+    from gan_zoo import execution, registry
     from gan_zoo.datasets.base import ArraySource
 
-    cfg = config.resolve(
+    cfg = registry.resolve(
         {
             "model": FLAGS.model,
             "image_size": FLAGS.image_size,

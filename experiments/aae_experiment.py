@@ -42,11 +42,11 @@ def prepare(flagfile: str, variant: str, overrides: dict):
     """(config, source, model, training stream, steps per epoch) of
     ``flags/<flagfile>`` with ``overrides``, under the flags above; the
     variant ``appendix_sgd`` trains with :func:`appendix_optimizers`."""
-    from gan_zoo import config, execution, training
+    from gan_zoo import execution, registry, training
 
     FLAGS = flags.FLAGS
     with open(os.path.join(ROOT, "flags", flagfile)) as f:
-        settings = config.parse_flagfile(f.read())
+        settings = registry.parse_flagfile(f.read())
     settings.update(
         overrides,
         data_dir=FLAGS.data_dir,
@@ -55,7 +55,7 @@ def prepare(flagfile: str, variant: str, overrides: dict):
         steps_per_epoch=FLAGS.steps_per_epoch,
         workdir=os.path.join(FLAGS.workdir, variant),
     )
-    cfg = config.resolve(settings)
+    cfg = registry.resolve(settings)
     source, model, make_dataset, steps, *_ = training._prepare(cfg, resume_from=None)
     if variant == "appendix_sgd":  # before the first fit, in place of the flagfile's optimisers
         model.compile(**appendix_optimizers(labelled=cfg.model == "aae_semi_supervised"))
@@ -78,6 +78,6 @@ def class_from_z(z, labels) -> float:
 
 def parse_settings(assignments: list[str]) -> dict:
     """{name: value} of ``name=value`` strings, read as a flagfile's lines are."""
-    from gan_zoo import config
+    from gan_zoo import registry
 
-    return config.parse_flagfile("\n".join(f"--{a}" for a in assignments), source="--set")
+    return registry.parse_flagfile("\n".join(f"--{a}" for a in assignments), source="--set")

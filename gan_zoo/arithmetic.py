@@ -71,14 +71,14 @@ _CONCEPTS = ("a", "b", "c")
 def check_settings() -> dict[str, list[int]]:
     """Validates the flags; returns the chosen exemplars of each concept
     (none with --list)."""
-    from gan_zoo import config, exported
+    from gan_zoo import exported, settings
     from gan_zoo.errors import UserError
 
     for name in ("num", "variations", "scale"):
-        config.check_positive(name, FLAGS[name].value)
+        settings.check_positive(name, FLAGS[name].value)
     if FLAGS.perturb < 0:
         raise UserError(f"--perturb={FLAGS.perturb} must be >= 0.")
-    config.check_choice("perturb_noise", FLAGS.perturb_noise, _NOISES)
+    settings.check_choice("perturb_noise", FLAGS.perturb_noise, _NOISES)
     exported.check_given(FLAGS.export)
     if FLAGS.list:
         return {}

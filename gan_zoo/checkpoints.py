@@ -22,7 +22,6 @@ import sys
 
 import tensorflow as tf
 from google.protobuf import text_format
-from tensorflow.python.checkpoint.checkpoint_management import CheckpointState
 
 from gan_zoo import storage
 from gan_zoo.errors import UserError
@@ -78,7 +77,18 @@ def problem(prefix: str) -> str | None:
     return None
 
 
-def _read_state(directory: str) -> tuple[CheckpointState | None, bool]:
+def _state(directory: str = "/", newest: str = "", **fields):
+    """A CheckpointState proto, what the state file holds (tf.train makes its
+    class public only through this builder); paths are kept as given."""
+    state = tf.compat.v1.train.generate_checkpoint_state_proto(
+        os.path.abspath(directory), newest, **fields
+    )
+    if not newest:  # the builder lists "" as a checkpoint
+        state.Clear()
+    return state
+
+
+def _read_state(directory: str):
     """(the state file's contents, whether it is garbage); (None, False) if
     there is none."""
     path = os.path.join(directory, STATE)
@@ -86,7 +96,7 @@ def _read_state(directory: str) -> tuple[CheckpointState | None, bool]:
         return None, False
     try:
         with open(path, encoding="utf-8") as f:
-            state = text_format.Parse(f.read(), CheckpointState())
+            state = text_format.Parse(f.read(), _state())  # an empty one
     except (OSError, UnicodeDecodeError, text_format.ParseError):
         return None, True
     return (state, False) if state.model_checkpoint_path else (None, True)
@@ -171,8 +181,9 @@ def _repair(directory, state, recorded, stamps, damaged, chosen) -> list[str]:
     # The older ones stay named, with their times, so that max_to_keep still
     # deletes them in turn.
     kept = [p for p in sorted(recorded, key=step_of) if step_of(p) <= step_of(chosen)]
-    rewritten = CheckpointState(
-        model_checkpoint_path=os.path.basename(chosen),
+    rewritten = _state(
+        directory,
+        os.path.basename(chosen),
         all_model_checkpoint_paths=[os.path.basename(p) for p in kept],
         all_model_checkpoint_timestamps=[stamps.get(p) or _written(p) for p in kept],
         last_preserved_timestamp=(

@@ -78,7 +78,10 @@ def run(main, check) -> None:
             print("Interrupted; nothing was saved since the last checkpoint.", file=sys.stderr)
             sys.exit(130)
         except Exception as e:
-            from gan_zoo import execution  # TensorFlow is imported by now
+            from gan_zoo import execution, storage  # TensorFlow is imported by now
+
+            if storage.out_of_space(e):
+                fail(storage.no_space_message(e, "free some space and run the same command again."))
 
             # A lost worker is no mistake of the user's (exit 1, not 2), but
             # it ended in a 40-line traceback that did not say what to do.

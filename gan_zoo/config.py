@@ -17,7 +17,6 @@ the same Config.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -147,11 +146,6 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raises UserError with one actionable line for any bad value."""
-        # These import TensorFlow; keep `import config` light.
-        from gan_zoo import registry
-
-        registry.model_class(self.model)
-        registry.dataset_loader(self.dataset)
         check_choice("strategy", self.strategy, ("default", "mirrored", "multi_worker", "tpu"))
         check_choice(
             "mixed_precision", self.mixed_precision, ("float32", "mixed_bfloat16", "mixed_float16")
@@ -237,148 +231,12 @@ class Config:
 
     def validate(self) -> Config:
         """Raises UserError with one actionable line for any bad value."""
-        from gan_zoo import registry
-
         self.run.validate()
         self.hparams.validate(self.run)
-        if self.eval_batch_stats and not registry.model_class(self.model).can(
-            "preview_with_batch_stats"
-        ):
-            raise UserError(
-                f"--eval_batch_stats needs a generator with BatchNorm (dcgan); "
-                f"--model={self.model} has none."
-            )
         return self
 
 
 MAX_SEED = 2**32 - 1
-
-
-def declarations() -> dict[str, tuple[dataclasses.Field, type]]:
-    """Every setting of every model: name -> (its field, the dataclass that
-    declares it), the run's first, then each model family's hyperparameters
-    (a name shared by families is declared once, by the first)."""
-    from gan_zoo import registry
-    from gan_zoo.models.base import Hparams
-
-    classes = [RunConfig, Hparams]
-    for name in registry.model_names():
-        cls = registry.model_class(name).Hparams
-        if cls not in classes:
-            classes.append(cls)
-    found: dict[str, tuple[dataclasses.Field, type]] = {}
-    for cls in classes:
-        for f in dataclasses.fields(cls):
-            owner = next(
-                c for c in reversed(cls.__mro__) if f.name in getattr(c, "__dataclass_fields__", {})
-            )
-            found.setdefault(f.name, (f, owner))
-    return found
-
-
-def field_names() -> list[str]:
-    """The name of every setting of every model."""
-    return list(declarations())
-
-
-def models_with(name: str) -> list[str]:
-    """The --model values that have setting ``name``."""
-    from gan_zoo import registry
-
-    return [
-        m
-        for m in registry.model_names()
-        if name in registry.model_class(m).Hparams.__dataclass_fields__
-    ]
-
-
-def resolve(overrides: Mapping[str, Any]) -> Config:
-    """Builds the Config for a run from the flags the user actually gave.
-
-    Args:
-      overrides: flag name -> value, only for flags given on the command line
-        or in a flagfile. Everything else comes from the model's paper
-        defaults, then from the dataclass defaults.
-
-    Returns:
-      A validated Config with ``workdir`` filled in.
-
-    Raises:
-      UserError: for an unknown setting, one the model does not have, or a
-        bad value.
-    """
-    from gan_zoo import registry
-
-    unknown = set(overrides) - set(field_names())
-    if unknown:
-        raise UserError(f"unknown setting(s): {', '.join(sorted(unknown))}.")
-    model = overrides.get("model", RunConfig.model)
-    hparams_cls = registry.model_class(model).Hparams
-    run_names, model_names = (
-        set(RunConfig.__dataclass_fields__),
-        set(hparams_cls.__dataclass_fields__),
-    )
-    foreign = sorted(set(overrides) - run_names - model_names)
-    if foreign:
-        owners = sorted({m for name in foreign for m in models_with(name)})
-        raise UserError(
-            f"--model={model} has no setting {', '.join('--' + n for n in foreign)} (a setting "
-            f"of {', '.join(owners)}); drop it, or choose one of those models."
-        )
-    values = {**registry.paper_defaults(model), **overrides}
-    run = RunConfig(**{k: v for k, v in values.items() if k in run_names})
-    if not run.workdir:
-        run = dataclasses.replace(run, workdir=os.path.join("runs", f"{run.model}_{run.dataset}"))
-    hparams = hparams_cls(**{k: v for k, v in values.items() if k in model_names})
-    return Config(run, hparams).validate()
-
-
-def parse_flagfile(text: str, source: str = "the flagfile") -> dict[str, Any]:
-    """The settings of flagfile text as written by :meth:`Config.to_flagfile`
-    (``--name=value``, ``--flag`` / ``--noflag`` for booleans; lines that do
-    not start with ``--``, such as comments, are ignored).
-
-    Raises:
-      UserError: naming ``source``, for lines that are no Config setting or
-        whose value does not fit the setting's type.
-    """
-    types = {name: f.type for name, (f, _) in declarations().items()}
-    settings: dict[str, Any] = {}
-    unknown, bad = [], []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith("--"):
-            continue
-        name, has_value, value = line[2:].partition("=")
-        if not has_value and name.startswith("no") and types.get(name[2:]) == "bool":
-            settings[name[2:]] = False
-        elif name not in types:
-            unknown.append(line)
-        elif types[name] == "bool":
-            if not has_value or value.lower() in ("true", "t", "1"):
-                settings[name] = True
-            elif value.lower() in ("false", "f", "0"):
-                settings[name] = False
-            else:
-                bad.append(line)
-        elif not has_value:
-            bad.append(line)
-        else:
-            try:
-                settings[name] = {"int": int, "float": float, "str": str}[types[name]](value)
-            except ValueError:
-                bad.append(line)
-    if unknown:
-        raise UserError(
-            f"{source} has unknown setting(s) {', '.join(unknown)}; fix their names "
-            "or delete those lines (python train.py --helpfull lists the settings)."
-        )
-    if bad:
-        raise UserError(
-            f"{source} has setting(s) without a valid value: {', '.join(bad)}; "
-            "write them as --name=value of the setting's type."
-        )
-    return settings
 
 
 # Settings a run may change when it resumes in the same workdir: how long it

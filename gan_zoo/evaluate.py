@@ -160,13 +160,13 @@ def memorization(samples, source, real, space) -> dict:
 
 def check_settings() -> list[str]:
     """Validates the flags; returns the metrics asked for."""
-    from gan_zoo import config, registry
+    from gan_zoo import registry, settings
     from gan_zoo.errors import UserError
     from gan_zoo.evaluation import protocol
 
     metrics = protocol.check_metrics(FLAGS.metrics, extra=("error", "memorization"))
-    config.check_positive("num_samples", FLAGS.num_samples)
-    config.check_non_negative("real_train", FLAGS.real_train, " (0 skips it)")
+    settings.check_positive("num_samples", FLAGS.num_samples)
+    settings.check_non_negative("real_train", FLAGS.real_train, " (0 skips it)")
     if bool(FLAGS.export) == bool(FLAGS.samples):
         raise UserError("pass exactly one of --export=<workdir>/export and --samples=<file.npy>.")
     if "error" in metrics and not FLAGS.export:
@@ -178,7 +178,7 @@ def check_settings() -> list[str]:
 
 def main(argv):
     del argv
-    from gan_zoo import config, exported, registry
+    from gan_zoo import exported, registry, storage
     from gan_zoo.evaluation import classification
 
     metrics = check_settings()
@@ -193,7 +193,7 @@ def main(argv):
     if export is not None:
         cfg = export.data_config(dataset, FLAGS.data_dir, **fixed)
     else:
-        cfg = config.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed}).run
+        cfg = registry.resolve({"dataset": dataset, "data_dir": FLAGS.data_dir or "", **fixed}).run
     source = registry.dataset_loader(cfg.dataset)(cfg)
     result = {
         "dataset": cfg.dataset,
@@ -211,8 +211,7 @@ def main(argv):
         else os.path.splitext(FLAGS.samples)[0] + ".evaluation.json"
     )
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True)
+    storage.write_text(out, json.dumps(result, indent=2, sort_keys=True))
     print(f"Wrote {out}")
     print(json.dumps(result, sort_keys=True))
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 
 import keras
 import tensorflow as tf
 
-from gan_zoo import signatures
-from gan_zoo.storage import STAGING, recover_directory, replace_directory
+from gan_zoo import signatures, storage
 
 METADATA = "gan_zoo.json"
 
@@ -52,14 +52,20 @@ def export(model, directory: str, metadata: dict) -> str:
     complete, so an interrupted export never leaves a half-written directory.
     """
     directory = os.path.abspath(directory)
-    recover_directory(directory)
-    staging = directory + STAGING
+    storage.recover_directory(directory)
+    staging = directory + storage.STAGING
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, fn in signatures.for_model(model).items():
         archive.add_endpoint(name, checked_shapes(fn))
-    archive.write_out(staging, verbose=False)
-    with open(os.path.join(staging, METADATA), "w") as f:
-        json.dump(metadata, f, indent=2, sort_keys=True)
-    replace_directory(staging, directory)
+    try:
+        archive.write_out(staging, verbose=False)
+        with open(os.path.join(staging, METADATA), "w") as f:
+            json.dump(metadata, f, indent=2, sort_keys=True)
+    except BaseException as e:
+        # Half an export would keep a full disk full, and is never read.
+        shutil.rmtree(staging, ignore_errors=True)
+        storage.name_the_file(e, directory)
+        raise
+    storage.replace_directory(staging, directory)
     return directory

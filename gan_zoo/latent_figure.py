@@ -21,7 +21,7 @@ from absl import flags
 
 
 def check_settings() -> None:
-    from gan_zoo import config, exported
+    from gan_zoo import exported, settings
     from gan_zoo.errors import UserError
 
     FLAGS = flags.FLAGS
@@ -32,8 +32,8 @@ def check_settings() -> None:
             f"--titles has {len(FLAGS.titles)} titles for {len(FLAGS.exports)} exports; "
             "give one per export, or none."
         )
-    config.check_positive("num", FLAGS.num)
-    config.check_non_negative("extent", FLAGS.extent, " (0 fits each panel)")
+    settings.check_positive("num", FLAGS.num)
+    settings.check_non_negative("extent", FLAGS.extent, " (0 fits each panel)")
 
 
 def encoded(export, source, code: str, num: int, batch_size: int = 1000):

@@ -48,8 +48,7 @@ import shutil  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from gan_zoo import export as export_lib  # noqa: E402
-from gan_zoo import exported, signatures  # noqa: E402
+from gan_zoo import exported, signatures, storage  # noqa: E402
 from gan_zoo.errors import UserError  # noqa: E402
 
 PACKAGES = ("tf2onnx", "onnx", "onnxruntime")
@@ -237,7 +236,7 @@ def write(export: exported.Export, seed: int = 0) -> Converted:
     require("ONNX export", precision)
     tolerance = TOLERANCE[precision]
     directory = os.path.join(export.directory, DIRECTORY)
-    staging = directory + ".partial"
+    staging = directory + storage.STAGING
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     files, diffs, skipped = {}, {}, {}
@@ -273,7 +272,7 @@ def write(export: exported.Export, seed: int = 0) -> Converted:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    export_lib.replace_directory(staging, directory)
+    storage.replace_directory(staging, directory)
     return Converted(directory, files, diffs, skipped)
 
 

@@ -19,9 +19,9 @@ FLAGS = flags.FLAGS
 
 def check_settings():
     """Validates the flags; returns the run settings the LSUN reader takes."""
-    from gan_zoo import config
+    from gan_zoo import registry
 
-    return config.resolve(
+    return registry.resolve(
         {
             "model": "dcgan",
             "dataset": "lsun",

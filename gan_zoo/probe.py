@@ -53,12 +53,12 @@ _NEEDS_DCGAN = (
 
 def check_settings() -> list[float]:
     """Validates the flags; returns the SVM's L2 weights to try."""
-    from gan_zoo import config, exported
+    from gan_zoo import exported, settings
 
     for name in ("svm_steps", "batch_size", "tol"):
-        config.check_positive(name, FLAGS[name].value)
+        settings.check_positive(name, FLAGS[name].value)
     for name in ("max_train", "max_test"):
-        config.check_non_negative(name, FLAGS[name].value, " (0 = all)")
+        settings.check_non_negative(name, FLAGS[name].value, " (0 = all)")
     exported.check_given(FLAGS.export)
     return _parse_l2(FLAGS.l2)
 
@@ -67,7 +67,7 @@ def main(argv):
     del argv
     import os
 
-    from gan_zoo import exported, registry
+    from gan_zoo import exported, registry, storage
     from gan_zoo.datasets.base import load_labelled
     from gan_zoo.evaluation import svm
 
@@ -107,8 +107,7 @@ def main(argv):
         )
     )
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-    with open(FLAGS.out, "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True)
+    storage.write_text(FLAGS.out, json.dumps(result, indent=2, sort_keys=True))
     print(f"Wrote {FLAGS.out}")
     print(json.dumps(result, sort_keys=True))
 

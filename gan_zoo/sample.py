@@ -42,12 +42,12 @@ def columns() -> int:
 
 
 def check_settings() -> None:
-    from gan_zoo import config, exported, registry
+    from gan_zoo import exported, registry, settings
     from gan_zoo.errors import UserError
 
     for name in ("num", "scale", "nearest_batch"):
-        config.check_positive(name, FLAGS[name].value)
-    config.check_non_negative("cols", FLAGS.cols, " (0 = a square grid)")
+        settings.check_positive(name, FLAGS[name].value)
+    settings.check_non_negative("cols", FLAGS.cols, " (0 = a square grid)")
     if FLAGS.nearest and FLAGS.num % columns():
         raise UserError(
             f"--nearest draws rows of --cols={columns()} samples; make --num={FLAGS.num} "

@@ -6,28 +6,39 @@ a directory is atomic). What is found damaged is moved aside, never deleted.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import re
 import shutil
 
 STAGING = ".partial"  # the new version, while it is written
 PREVIOUS = ".previous"  # the old directory, for the instant of a swap
 
 
-def write_text(path: str, text: str) -> str:
-    """Writes ``text`` to ``path`` through ``<path>.partial``; returns ``path``."""
+@contextlib.contextmanager
+def staged(path: str):
+    """Yields the name to write ``path``'s new version under; when the block
+    ends, that file takes ``path``'s place, or, if the block failed (a full
+    disk, a signal), is removed, leaving the old ``path`` as it was."""
     staging = path + STAGING
     try:
-        with open(staging, "w") as f:
-            f.write(text)
-            f.flush()
+        yield staging
+        with open(staging, "rb+") as f:
             # The rename must not reach the disk before the data: after a
             # power cut the file would be empty instead of old or new.
             os.fsync(f.fileno())
         os.replace(staging, path)
-    except BaseException:
+    except BaseException as e:
         _remove(staging)
+        name_the_file(e, path)
         raise
+
+
+def write_text(path: str, text: str) -> str:
+    """Writes ``text`` to ``path`` through :func:`staged`; returns ``path``."""
+    with staged(path) as staging, open(staging, "w") as f:
+        f.write(text)
     return path
 
 
@@ -59,7 +70,7 @@ def recover_directory(directory: str) -> None:
 
 
 def recover_file(path: str) -> None:
-    """Drops the staging file a kill during :func:`write_text` left."""
+    """Drops the staging file a kill during :func:`staged` left."""
     _remove(path + STAGING)
 
 
@@ -84,6 +95,24 @@ def out_of_space(error: BaseException) -> bool:
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return any(text in str(error) for text in (os.strerror(errno.ENOSPC), "Disk quota exceeded"))
+
+
+def name_the_file(error: BaseException, path: str) -> None:
+    """Gives a full disk's error the name of the file (or directory) that did
+    not fit, where the writer (Pillow, TensorFlow) left it out."""
+    if isinstance(error, Exception) and out_of_space(error):
+        if not getattr(error, "filename", None):
+            error.filename = path
+
+
+def no_space_message(error: BaseException, advice: str) -> str:
+    """The one line for a full disk: the file that did not fit, where known,
+    and ``advice``."""
+    written = getattr(error, "filename", None)
+    if not written:  # TensorFlow's writers say "<path>; No space left on device"
+        named = re.search(r"(\S+); " + re.escape(os.strerror(errno.ENOSPC)), str(error))
+        written = named and named.group(1)
+    return f"no space left on the disk{f' to write {written}' if written else ''}; {advice}"
 
 
 def size_text(num_bytes: float) -> str:

@@ -435,7 +435,7 @@ def _define_flags():
 
 
 def check_settings() -> None:
-    from gan_zoo import config
+    from gan_zoo import settings
     from gan_zoo.errors import UserError
 
     for name in (
@@ -449,11 +449,11 @@ def check_settings() -> None:
         "frames",
         "frame_ms",
     ):
-        config.check_positive(name, FLAGS[name].value)
+        settings.check_positive(name, FLAGS[name].value)
     if FLAGS.panel_c_step > FLAGS.steps:
         raise UserError(f"--panel_c_step={FLAGS.panel_c_step} must be <= --steps={FLAGS.steps}.")
     # D must be a probability here: panel (b) compares it with D*(x).
-    config.check_choice("adversarial_loss", FLAGS.adversarial_loss, ("minimax", "non_saturating"))
+    settings.check_choice("adversarial_loss", FLAGS.adversarial_loss, ("minimax", "non_saturating"))
 
 
 def main(argv):

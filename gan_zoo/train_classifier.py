@@ -18,11 +18,11 @@ FLAGS = flags.FLAGS
 
 def check_settings():
     """Validates the flags; returns the data's run settings."""
-    from gan_zoo import config
+    from gan_zoo import registry, settings
 
-    config.check_positive("epochs", FLAGS.epochs)
-    config.check_choice("dataset", FLAGS.dataset, ("mnist", "digits"))
-    return config.resolve({"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir}).run
+    settings.check_positive("epochs", FLAGS.epochs)
+    settings.check_choice("dataset", FLAGS.dataset, ("mnist", "digits"))
+    return registry.resolve({"dataset": FLAGS.dataset, "data_dir": FLAGS.data_dir}).run
 
 
 def main(argv):

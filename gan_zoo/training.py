@@ -219,7 +219,7 @@ def check_workdir(cfg: Config, overwrite: bool = False) -> None:
     if not os.path.isfile(saved_path):
         return
     with open(saved_path) as f:
-        changed = config.differences(config.parse_flagfile(f.read(), saved_path), cfg)
+        changed = config.differences(registry.parse_flagfile(f.read(), saved_path), cfg)
     if changed:
         shown = "; ".join(changed[:4]) + (
             f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
@@ -331,12 +331,14 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
                 if cfg.export_onnx:
                     onnx_export.convert_export(result.export_dir)
                 return result
-        except BaseException:
+        except BaseException as e:
             # A run refused before it wrote anything (too few examples for a
             # batch, no data, a live run in the workdir) leaves no trace; a
             # resumed run's directory and anything already written stay.
             remove_empty_dirs(cfg.workdir, created)
-            raise
+            if isinstance(e, UserError) or not storage.out_of_space(e):
+                raise
+            raise UserError(no_space_message(cfg.workdir, e)) from None
     # A multi-worker run's other workers take part in every step, checkpoint
     # and export (saving may need their collectives) but write into a scratch
     # directory, deleted afterwards; they resume from the chief's checkpoint,
@@ -352,6 +354,19 @@ def run(cfg: Config, verbose="auto", overwrite: bool = False) -> Run:
             )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def no_space_message(workdir: str, error: BaseException) -> str:
+    """The line for a disk that filled while a run wrote its logs, pictures
+    or export (a checkpoint's own has its size: callbacks.Checkpoint): every
+    output is written whole or not at all, so what is there is still good."""
+    newest = checkpoints.newest_whole(os.path.join(workdir, "checkpoints"), repair=False)
+    kept = f"checkpoint {newest} is whole" if newest else "no checkpoint was written yet"
+    return storage.no_space_message(
+        error,
+        f"{kept}, and every other output of {workdir} is its old version or absent. Free some "
+        "space, or move the workdir, and run the same command to resume.",
+    )
 
 
 def _train(cfg: Config, verbose, resume_from: str | None = "") -> Run:

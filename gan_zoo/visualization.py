@@ -8,6 +8,8 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from gan_zoo import storage
+
 
 def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:
     """Tiles images into one picture.
@@ -36,7 +38,8 @@ def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:
 def save_png(picture: np.ndarray, path: str, scale: int = 1) -> str:
     """Writes a uint8 [H, W, C] picture (C = 1 or 3) as PNG, optionally upscaled."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    _to_image(picture, scale).save(path)
+    with storage.staged(path) as staging:
+        _to_image(picture, scale).save(staging, format="PNG")
     return path
 
 
@@ -74,7 +77,15 @@ def save_frames_gif(pictures, path: str, duration_ms: int = 120, scale: int = 1)
 
 
 def _write_gif(frames: list, path: str, durations: list[int]) -> str:
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with storage.staged(path) as staging:
+        frames[0].save(
+            staging,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=durations,
+            loop=0,
+        )
     return path
 
 

@@ -39,15 +39,15 @@ FLAGS = flags.FLAGS
 
 
 def check_settings() -> None:
-    from gan_zoo import config, exported
+    from gan_zoo import exported, settings
     from gan_zoo.errors import UserError
 
     for name in ("num_walks", "steps", "scale", "frame_ms"):
-        config.check_positive(name, FLAGS[name].value)
+        settings.check_positive(name, FLAGS[name].value)
     for name in ("points", "steps"):
         if FLAGS[name].value < 2:
             raise UserError(f"--{name}={FLAGS[name].value} must be >= 2: a walk needs two ends.")
-    config.check_choice("method", FLAGS.method, METHODS)
+    settings.check_choice("method", FLAGS.method, METHODS)
     exported.check_given(FLAGS.export)
 
 

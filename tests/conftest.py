@@ -32,7 +32,7 @@ def tiny_config(workdir, **overrides):
     --steps_per_execution). Tests of the traced step itself (XLA,
     strategies, retracing, AutoGraph, the fit of golden_steps.py) pass
     run_eagerly=False."""
-    from gan_zoo import config
+    from gan_zoo import registry
 
     values = dict(
         workdir=str(workdir),
@@ -45,7 +45,7 @@ def tiny_config(workdir, **overrides):
         run_eagerly=True,
     )
     values.update(overrides)
-    return config.resolve(values)
+    return registry.resolve(values)
 
 
 def write_idx(path, array):

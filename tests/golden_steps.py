@@ -76,16 +76,16 @@ def record(flags: dict, workdir: str) -> dict:
     import keras
     import numpy as np
 
-    from gan_zoo import config, training
+    from gan_zoo import config, registry, training
 
     # The small widths where the model has them (the GANs' networks are the
     # papers'; models_with has every model that has a setting).
     small = {
         k: v
         for k, v in SMALL.items()
-        if k in config.RunConfig.__dataclass_fields__ or flags["model"] in config.models_with(k)
+        if k in config.RunConfig.__dataclass_fields__ or flags["model"] in registry.models_with(k)
     }
-    cfg = config.resolve(
+    cfg = registry.resolve(
         {
             **small,
             **flags,

@@ -60,13 +60,13 @@ def test_registry_lists_choices_for_unknown_names():
 )
 def test_bad_values_are_user_errors(overrides, message):
     with pytest.raises(UserError, match=message):
-        config.resolve(overrides)
+        registry.resolve(overrides)
 
 
 def test_the_largest_accepted_seed_is_the_largest_numpy_and_keras_take():
     import keras
 
-    assert config.resolve({"seed": config.MAX_SEED}).seed == 2**32 - 1
+    assert registry.resolve({"seed": config.MAX_SEED}).seed == 2**32 - 1
     keras.utils.set_random_seed(config.MAX_SEED)
     with pytest.raises(ValueError):
         keras.utils.set_random_seed(config.MAX_SEED + 1)
@@ -74,7 +74,7 @@ def test_the_largest_accepted_seed_is_the_largest_numpy_and_keras_take():
 
 def test_flagfile_with_unknown_or_untyped_settings_is_refused():
     text = "# a comment\n\n--model=gan\n--paper_split\n--nodeterministic\n--epochs=3\n"
-    assert config.parse_flagfile(text) == {
+    assert registry.parse_flagfile(text) == {
         "model": "gan",
         "paper_split": True,
         "deterministic": False,
@@ -85,17 +85,17 @@ def test_flagfile_with_unknown_or_untyped_settings_is_refused():
         match=r"^flags/x.flags has unknown setting\(s\) --modle=dcgan, "
         r"--nopaper; fix their names",
     ):
-        config.parse_flagfile("--modle=dcgan\n--nopaper\n--epochs=3", "flags/x.flags")
+        registry.parse_flagfile("--modle=dcgan\n--nopaper\n--epochs=3", "flags/x.flags")
     with pytest.raises(
         UserError,
         match="without a valid value: --epochs=abc, --epochs, "
         "--paper_split=maybe; write them as --name=value",
     ):
-        config.parse_flagfile("--epochs=abc\n--epochs\n--paper_split=maybe")
+        registry.parse_flagfile("--epochs=abc\n--epochs\n--paper_split=maybe")
 
 
 def test_paper_defaults_fill_unset_flags_and_flags_override_them():
-    cfg = config.resolve({"epochs": 3})
+    cfg = registry.resolve({"epochs": 3})
     assert (
         cfg.batch_size,
         cfg.learning_rate,
@@ -311,9 +311,9 @@ def test_help_lists_the_run_settings_and_helpfull_each_familys_under_its_module(
 
 
 def test_a_runs_flags_hold_its_settings_and_its_models_only(tmp_path):
-    gan, aae = (config.resolve({"model": m, "workdir": str(tmp_path)}) for m in ("gan", "aae"))
+    gan, aae = (registry.resolve({"model": m, "workdir": str(tmp_path)}) for m in ("gan", "aae"))
     assert "--adversarial_loss=non_saturating" in gan.to_flagfile()
     assert "--ngf" not in gan.to_flagfile() and "--prior" not in gan.to_flagfile()
     assert "--prior=gaussian" in aae.to_flagfile() and "--adversarial_loss" not in aae.to_flagfile()
     for cfg in (gan, aae):
-        assert config.resolve(config.parse_flagfile(cfg.to_flagfile())) == cfg
+        assert registry.resolve(registry.parse_flagfile(cfg.to_flagfile())) == cfg

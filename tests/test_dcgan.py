@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_zoo import config, signatures
+from gan_zoo import registry, signatures
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
 from gan_zoo.models.dcgan import DCGAN
@@ -13,7 +13,7 @@ from gan_zoo.models.dcgan import DCGAN
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    cfg = config.resolve(
+    cfg = registry.resolve(
         dict(
             model="dcgan",
             image_size=64,
@@ -82,7 +82,7 @@ def test_paper_optimizer_and_noise(model):
     assert float(model.g_optimizer.beta_1) == pytest.approx(0.5)
     z = model.sample_noise(5000).numpy()
     assert -1.0 <= z.min() < -0.99 and 0.99 < z.max() <= 1.0
-    assert config.resolve({"model": "dcgan"}).batch_size == 128
+    assert registry.resolve({"model": "dcgan"}).batch_size == 128
 
 
 def test_features_are_every_layer_pooled_to_4x4(model):
@@ -109,7 +109,7 @@ def test_train_step_moves_both_networks_and_bn_statistics(model):
 @pytest.mark.parametrize("size", [16, 48, 256])
 def test_unsupported_image_size_is_a_user_error(size):
     with pytest.raises(UserError, match="32, 64, 128"):
-        config.resolve({"model": "dcgan", "image_size": size})
+        registry.resolve({"model": "dcgan", "image_size": size})
 
 
 def test_mnist_is_resized_and_keeps_one_channel(tmp_path):
@@ -234,4 +234,4 @@ def test_batch_statistics_samples_leave_the_moving_averages_alone(model):
 
 def test_batch_statistics_evaluation_needs_a_batchnorm_generator():
     with pytest.raises(UserError, match="needs a generator with BatchNorm"):
-        config.resolve({"model": "gan", "eval_every_epochs": 1, "eval_batch_stats": True})
+        registry.resolve({"model": "gan", "eval_every_epochs": 1, "eval_batch_stats": True})

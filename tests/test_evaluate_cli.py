@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import run_script, run_scripts, tiny_config
 
-from gan_zoo import callbacks, config, exported, registry, training
+from gan_zoo import callbacks, exported, registry, training
 from gan_zoo.datasets import digits
 from gan_zoo.evaluation import features, protocol
 
@@ -24,7 +24,7 @@ REAL_TRAIN = 1000
 
 
 def _library(samples, metrics=("parzen", "fid", "coverage"), real_train=REAL_TRAIN):
-    source = registry.dataset_loader("digits")(config.resolve({"dataset": "digits"}).run)
+    source = registry.dataset_loader("digits")(registry.resolve({"dataset": "digits"}).run)
     return protocol.evaluate(
         samples,
         protocol.real_sets(source, real_train),
@@ -235,7 +235,7 @@ def test_periodic_evaluation_logs_scores_during_training(tmp_path):
 
 
 def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir, tmp_path):
-    from gan_zoo.evaluation import classification
+    from gan_zoo import label_errors
 
     exports = {}
     own = {"aae_semi_supervised": {"num_labels": 20}, "aae_clustering": {"num_clusters": 4}}
@@ -289,17 +289,15 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
     assert semi["error"]["class_control"] == pytest.approx(np.mean(read == asked))
     semi_predicted = categories("aae_semi_supervised", test_images)
     assert semi["error"]["error_by_class"] == pytest.approx(
-        classification.error_by_class(semi_predicted, test_labels), abs=1e-4
+        label_errors.error_by_class(semi_predicted, test_labels), abs=1e-4
     )
     assert [(c["true"], c["predicted"]) for c in semi["error"]["top_confusions"]] == [
         (c["true"], c["predicted"])
-        for c in classification.top_confusions(semi_predicted, test_labels)
+        for c in label_errors.top_confusions(semi_predicted, test_labels)
     ]
     # Clusters are named on training digits (the embedded set has no
     # validation split), never on the test digits they are scored on.
-    names = classification.cluster_labels(
-        categories("aae_clustering", train_images), train_labels, 4
-    )
+    names = label_errors.cluster_labels(categories("aae_clustering", train_images), train_labels, 4)
     clusters = json.loads(results["aae_clustering"].stdout.strip().splitlines()[-1])["error"]
     assert clusters["test_cluster_error"] == pytest.approx(
         np.mean(names[categories("aae_clustering", test_images)] != test_labels)
@@ -310,12 +308,12 @@ def test_error_metric_scores_an_exports_classifier_on_the_test_split(export_dir,
         np.bincount(test_clusters).max() / len(test_clusters)
     )
     assert clusters["equal_size_floor"] == pytest.approx(
-        classification.equal_size_floor(np.bincount(test_labels), 4)
+        label_errors.equal_size_floor(np.bincount(test_labels), 4)
     )
     # The breakdown scores the clusters' names, as test_cluster_error does.
     named = names[test_clusters]
     assert clusters["error_by_class"] == pytest.approx(
-        classification.error_by_class(named, test_labels), abs=1e-4
+        label_errors.error_by_class(named, test_labels), abs=1e-4
     )
     assert sum(e * n for e, n in zip(clusters["error_by_class"], np.bincount(test_labels))) / len(
         test_labels

@@ -3,58 +3,58 @@
 import numpy as np
 import pytest
 
-from gan_zoo.evaluation import classification
+from gan_zoo import label_errors
 
 
 def test_classification_error_counts_mismatches():
-    assert classification.classification_error([0, 1, 2, 2], [0, 1, 1, 0]) == 0.5
+    assert label_errors.classification_error([0, 1, 2, 2], [0, 1, 1, 0]) == 0.5
     with pytest.raises(ValueError, match="equally many"):
-        classification.classification_error([0, 1], [0])
+        label_errors.classification_error([0, 1], [0])
 
 
 def test_each_cluster_takes_its_majority_label():
     clusters = [0, 0, 0, 1, 1, 2, 2, 2, 2]
     labels = [7, 7, 3, 5, 5, 1, 1, 1, 4]
     np.testing.assert_array_equal(
-        classification.cluster_labels(clusters, labels, 4), [7, 5, 1, -1]
+        label_errors.cluster_labels(clusters, labels, 4), [7, 5, 1, -1]
     )  # cluster 3 is empty
     # Wrong: the 3 in cluster 0 and the 4 in cluster 2.
-    assert classification.cluster_error(clusters, labels, 4) == pytest.approx(2 / 9)
+    assert label_errors.cluster_error(clusters, labels, 4) == pytest.approx(2 / 9)
 
 
 def test_several_clusters_may_share_a_label_and_ties_go_low():
     # 16 clusters for 10 digits: two clusters of 1s are both right.
-    assert classification.cluster_error([0, 0, 1, 1], [1, 1, 1, 1], 16) == 0.0
-    assert list(classification.cluster_labels([0, 0], [6, 2], 1)) == [2]
+    assert label_errors.cluster_error([0, 0, 1, 1], [1, 1, 1, 1], 16) == 0.0
+    assert list(label_errors.cluster_labels([0, 0], [6, 2], 1)) == [2]
 
 
 def test_perfect_clusters_under_any_naming_score_zero():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 500)
     permuted = rng.permutation(10)[labels]
-    assert classification.cluster_error(permuted, labels, 10) == 0.0
+    assert label_errors.cluster_error(permuted, labels, 10) == 0.0
 
 
 def test_error_by_class_and_top_confusions_say_where_the_mistakes_are():
     labels = [4, 4, 4, 4, 9, 9, 7, 7, 0, 2]
     predicted = [4, 9, 9, 7, 4, 9, 7, 7, 0, 2]  # 4 -> 9 twice, 4 -> 7 once, 9 -> 4 once
-    by_class = classification.error_by_class(predicted, labels)
+    by_class = label_errors.error_by_class(predicted, labels)
     assert len(by_class) == 10 and by_class[1] is None  # no 1s at all
     assert by_class[4] == pytest.approx(0.75) and by_class[9] == pytest.approx(0.5)
     assert by_class[0] == by_class[2] == by_class[7] == 0.0
-    assert classification.top_confusions(predicted, labels, n=2) == [
+    assert label_errors.top_confusions(predicted, labels, n=2) == [
         {"true": 4, "predicted": 9, "share": pytest.approx(0.2)},
         {"true": 4, "predicted": 7, "share": pytest.approx(0.1)},  # ties: smaller true label
     ]
-    assert classification.top_confusions(labels, labels) == []
+    assert label_errors.top_confusions(labels, labels) == []
 
 
 def test_equal_size_floor_of_ten_balanced_digits_in_16_clusters():
     # 16 clusters of 625 for 10 digits of 1,000: six digits fill two clusters
     # each (1,000 right), four get one (625 right); 1 - 8,500 / 10,000.
-    assert classification.equal_size_floor([1000] * 10, 16) == pytest.approx(0.15)
-    assert classification.equal_size_floor([1000] * 10, 30) == 0.0
-    assert classification.equal_size_floor([1000] * 10, 5) == pytest.approx(0.5)
+    assert label_errors.equal_size_floor([1000] * 10, 16) == pytest.approx(0.15)
+    assert label_errors.equal_size_floor([1000] * 10, 30) == 0.0
+    assert label_errors.equal_size_floor([1000] * 10, 5) == pytest.approx(0.5)
 
 
 def test_equal_size_floor_is_the_best_naming_of_equal_clusters():
@@ -69,21 +69,21 @@ def test_equal_size_floor_is_the_best_naming_of_equal_clusters():
             np.minimum(counts, np.bincount(named, minlength=len(counts)) * capacity).sum()
             for named in itertools.combinations_with_replacement(range(len(counts)), k)
         )
-        assert classification.equal_size_floor(counts, k) == pytest.approx(1 - best / counts.sum())
+        assert label_errors.equal_size_floor(counts, k) == pytest.approx(1 - best / counts.sum())
 
 
 def test_no_equal_size_clustering_beats_the_floor_and_one_reaches_it():
     rng = np.random.default_rng(2)
     labels = np.repeat([0, 1, 2], [6, 4, 2])  # 12 points, 3 clusters of 4
-    floor = classification.equal_size_floor(np.bincount(labels), 3)
+    floor = label_errors.equal_size_floor(np.bincount(labels), 3)
     for _ in range(200):
         clusters = rng.permutation(np.repeat(np.arange(3), 4))
-        assert classification.cluster_error(clusters, labels, 3) >= floor - 1e-12
+        assert label_errors.cluster_error(clusters, labels, 3) >= floor - 1e-12
     # Class 0 fills a cluster, its other two share one with the 2s; the 1s fill the third.
     reached = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 1, 1])
-    assert classification.cluster_error(reached, labels, 3) == pytest.approx(floor)
+    assert label_errors.cluster_error(reached, labels, 3) == pytest.approx(floor)
     with pytest.raises(ValueError, match="need >= 1 cluster"):
-        classification.equal_size_floor([3, 4], 0)
+        label_errors.equal_size_floor([3, 4], 0)
 
 
 # ----- Parzen windows ------------------------------------------------------------------

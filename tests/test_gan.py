@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_zoo import config, networks, optimizers
+from gan_zoo import networks, optimizers, registry
 from gan_zoo.datasets import digits, pipeline
 from gan_zoo.models.gan import GAN
 
@@ -170,7 +170,7 @@ def test_paper_schedules():
 
 @pytest.mark.parametrize("optimizer, lr_decay", [("adam", 1.0), ("sgd", 1.01)])
 def test_learning_rates_drop_after_the_named_epochs_from_any_schedule(optimizer, lr_decay):
-    cfg = config.resolve(
+    cfg = registry.resolve(
         dict(optimizer=optimizer, lr_decay=lr_decay, lr_drop_epochs="3,1", lr_drop_factor=0.5)
     )
     # A discriminator stepped twice a step drops at the same epochs as its generator.
@@ -189,7 +189,7 @@ def test_learning_rates_drop_after_the_named_epochs_from_any_schedule(optimizer,
 
 def test_an_optimizer_with_drops_restores_a_checkpoint_written_without(tmp_path):
     # Keras matches an optimizer's variables by position; drops must not move them.
-    cfg = config.resolve(dict(optimizer="adam", learning_rate=0.01, lr_decay=1.0))
+    cfg = registry.resolve(dict(optimizer="adam", learning_rate=0.01, lr_decay=1.0))
     w = keras.Variable([1.0, 2.0])
     before = optimizers.build(cfg, 3)
     before.build([w])

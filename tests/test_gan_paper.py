@@ -70,6 +70,9 @@ def test_memorization_flags_a_copier_and_not_fresh_draws():
     for row in (fresh["samples"], fresh["real_train"]):
         assert 0.8 < row["ratio"] < 1.25 and row["share_closer"] < 0.05, row
     assert fresh["real_train"]["reference_images"] == len(train) - 1000
+    # The control: the same real digits against the split that holds them are copies.
+    assert fresh["real_train"]["copies"]["ratio"] == 0
+    assert fresh["real_train"]["copies"]["share_closer"] == 1
     noise = np.random.default_rng(0).uniform(size=(300, 28, 28, 1)).astype(np.float32)
     assert score(noise)["samples"]["share_closer"] == 0
 
@@ -91,6 +94,7 @@ def test_evaluate_scores_memorization_of_copies_and_real_training_digits(tmp_pat
     assert scored["samples"]["memorization"]["share_closer"] == 1
     real = scored["real_train"]["memorization"]
     assert 0.8 < real["ratio"] < 1.25 and real["num"] == 2000
+    assert real["copies"]["ratio"] == 0 and real["copies"]["share_closer"] == 1
 
 
 # --- Figure 2 -----------------------------------------------------------------
@@ -241,11 +245,11 @@ def test_cifar_models_refuse_other_sizes(tmp_path):
 def test_cifar10_paper_split_under_tfds_mock_data():
     import tensorflow_datasets as tfds
 
-    from gan_zoo import config
+    from gan_zoo import registry
     from gan_zoo.datasets import tfds_images
 
     with tfds.testing.mock_data(num_examples=5):
-        cfg = config.resolve({"dataset": "cifar10", "paper_split": True}).run
+        cfg = registry.resolve({"dataset": "cifar10", "paper_split": True}).run
         source = tfds_images.load_cifar10(cfg)
         assert source.split_names() == ["train", "validation", "test"]
         assert source._splits["train"] == "train[:40000]"

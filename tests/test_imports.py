@@ -76,7 +76,7 @@ def _cycle(graph):
 
 
 def test_the_reader_sees_imports_in_functions_and_relative_ones():
-    assert "gan_zoo.registry" in GRAPH["gan_zoo.config"]  # imported inside a function
+    assert "gan_zoo.onnx_export" in GRAPH["gan_zoo.training"]  # imported inside a function
     assert "gan_zoo.models.base" in GRAPH["gan_zoo.models.gan"]
     assert "gan_zoo.settings" in GRAPH["gan_zoo.models.base"]
 
@@ -91,20 +91,39 @@ def test_no_module_imports_one_that_imports_it_back():
     assert _cycle(GRAPH) is None, " -> ".join(_cycle(GRAPH))
 
 
-# Models stand on gan_zoo/pixels.py, not on the input pipeline; the settings
-# and the registry on gan_zoo/metric_names.py, not on the evaluation.
+def _reach(graph, name) -> set[str]:
+    """Every module ``name`` imports, directly or through others."""
+    seen, todo = set(), [name]
+    while todo:
+        for target in graph[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen
+
+
+def test_reach_follows_imports_through_other_modules():
+    graph = {"models": {"pixels"}, "pixels": {"datasets"}, "datasets": set()}
+    assert _reach(graph, "models") == {"pixels", "datasets"}
+
+
+# Models stand on gan_zoo/pixels.py and gan_zoo/label_errors.py, not on the
+# input pipeline or the evaluation; the settings (config) know no model,
+# dataset or registry, which resolves names where the driver meets it; and
+# neither reaches the evaluation. Through other modules too: a knot moved one
+# module along is still a knot.
 @pytest.mark.parametrize(
     "importer, forbidden",
     [
-        ("gan_zoo.models.", "gan_zoo.datasets"),
-        ("gan_zoo.config", "gan_zoo.evaluation"),
-        ("gan_zoo.registry", "gan_zoo.evaluation"),
+        ("gan_zoo.models.", ("gan_zoo.datasets", "gan_zoo.evaluation", "gan_zoo.registry")),
+        ("gan_zoo.config", ("gan_zoo.registry", "gan_zoo.models", "gan_zoo.datasets")),
+        ("gan_zoo.config", ("gan_zoo.evaluation",)),
+        ("gan_zoo.registry", ("gan_zoo.evaluation", "gan_zoo.training")),
     ],
 )
 def test_layers(importer, forbidden):
     wrong = {
-        name: sorted(t for t in targets if t.startswith(forbidden))
-        for name, targets in GRAPH.items()
+        name: sorted(t for t in _reach(GRAPH, name) if t.startswith(forbidden))
+        for name in GRAPH
         if name.startswith(importer)
     }
     assert not {k: v for k, v in wrong.items() if v}

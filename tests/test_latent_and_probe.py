@@ -11,7 +11,7 @@ import pytest
 from conftest import run_scripts
 from PIL import Image
 
-from gan_zoo import config, exported, latent
+from gan_zoo import exported, latent, settings
 from gan_zoo.datasets import pipeline
 from gan_zoo.datasets.base import load_labelled
 from gan_zoo.errors import UserError
@@ -237,7 +237,7 @@ def _save_fake_export(directory, with_features=True):
     a trivial discriminator, and 4x4-average-pooled pixels as "features"."""
     import tensorflow as tf
 
-    from gan_zoo import config
+    from gan_zoo import registry
 
     module = tf.Module()
     module.w = tf.Variable(
@@ -273,7 +273,7 @@ def _save_fake_export(directory, with_features=True):
     if with_features:
         signatures["features"] = features
     tf.saved_model.save(module, str(directory), signatures=signatures)
-    cfg = config.resolve(
+    cfg = registry.resolve(
         {
             "model": "dcgan",
             "dataset": "digits",
@@ -339,11 +339,11 @@ def test_parse_indices_keeps_order_and_repeats():
 
 def test_count_and_choice_checks_name_the_flag():
     with pytest.raises(UserError, match="--num_walks=0 must be > 0"):
-        config.check_positive("num_walks", 0)
+        settings.check_positive("num_walks", 0)
     with pytest.raises(UserError, match="--method='cubic' is not one of: slerp, lerp"):
-        config.check_choice("method", "cubic", latent.METHODS)
-    config.check_positive("num", 1)
-    config.check_choice("method", "lerp", latent.METHODS)
+        settings.check_choice("method", "cubic", latent.METHODS)
+    settings.check_positive("num", 1)
+    settings.check_choice("method", "lerp", latent.METHODS)
 
 
 def test_run_probe_classifies_digits_through_the_export(exports):

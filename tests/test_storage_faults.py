@@ -7,6 +7,7 @@ Every case runs the real command line (as forks of tests/forkserver.py) on
 copies of one tiny finished run, all cases of a kind at once.
 """
 
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import time
 
 import pytest
 from conftest import run_script, run_scripts, start_script
+from PIL import Image
 
 from gan_zoo import checkpoints, storage
 
@@ -145,53 +147,126 @@ def test_when_no_checkpoint_reads_back_the_run_stops_with_one_line_and_moves_not
     assert "Resuming" not in afresh.stdout
 
 
-# Stands in for a full disk: the second save of the resumed run leaves a
-# partial data file in its staging directory and fails as TensorFlow's
-# writer does on ENOSPC.
+# Stands in for a full disk: ``python full_disk.py WRITER SCRIPT ARGS`` runs
+# SCRIPT (train.py or a gan_zoo module) with one writer failing as it does on
+# ENOSPC, after leaving part of its file behind: the resumed run's second
+# checkpoint save (TensorFlow's error, which names no file), the export
+# (likewise), or every picture (Pillow's OSError from the write, no file name).
 FULL_DISK = """
-import os, runpy, sys
+import errno, os, runpy, sys
+import keras
 import tensorflow as tf
+from PIL import Image
 
+writer, script, *args = sys.argv[1:]
+NO_SPACE = os.strerror(errno.ENOSPC)
 save = tf.train.CheckpointManager.save
 
-def full(self, checkpoint_number=None, **kwargs):
+def checkpoint(self, checkpoint_number=None, **kwargs):
     if checkpoint_number == 6:
         staging = os.path.join(self.directory, "ckpt-6_temp")
         os.makedirs(staging)
         part = os.path.join(staging, "part-00000-of-00001.data-00000-of-00001.tempstate7")
         with open(part, "wb") as f:
             f.write(bytes(1000))
-        raise tf.errors.ResourceExhaustedError(None, None, part + "; No space left on device")
+        raise tf.errors.ResourceExhaustedError(None, None, part + "; " + NO_SPACE)
     return save(self, checkpoint_number=checkpoint_number, **kwargs)
 
-tf.train.CheckpointManager.save = full
-sys.argv[0] = "train.py"
-runpy.run_path("train.py", run_name="__main__")
+def export(self, filepath, **kwargs):
+    os.makedirs(os.path.join(filepath, "variables"))
+    with open(os.path.join(filepath, "saved_model.pb"), "wb") as f:
+        f.write(bytes(1000))
+    raise tf.errors.ResourceExhaustedError(None, None, "write failed; " + NO_SPACE)
+
+def picture(self, fp, *args, **kwargs):
+    with open(fp, "wb") as f:
+        f.write(b"a partial picture")
+    raise OSError(errno.ENOSPC, NO_SPACE)
+
+if writer == "checkpoint":
+    tf.train.CheckpointManager.save = checkpoint
+elif writer == "export":
+    # ExportArchive() makes an instance of its backend's subclass.
+    type(keras.export.ExportArchive()).write_out = export
+else:
+    Image.Image.save = picture
+sys.argv = [script, *args]
+if script.endswith(".py"):
+    runpy.run_path(script, run_name="__main__")
+else:
+    runpy.run_module(script, run_name="__main__", alter_sys=True)
 """
 
+# Writer -> (the step of the newest whole checkpoint the line names, what
+# did not fit, relative to the workdir).
+FULL = {"checkpoint": (4, "checkpoints"), "export": (6, "export"), "picture": (4, "samples")}
 
-def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(finished, tmp_path):
-    workdir = copy_of(finished, tmp_path)
-    wrapper = tmp_path / "full_disk.py"
+
+@pytest.fixture(scope="module")
+def full_disks(finished, tmp_path_factory):
+    """writer -> (workdir, its files before, the full run, its files after
+    it, the rerun once there is space); and the tool's (output, result)."""
+    base = tmp_path_factory.mktemp("full")
+    wrapper = base / "full_disk.py"
     wrapper.write_text(FULL_DISK)
-    command = train(workdir, 3, "--noexport")
-    full = run_script(str(wrapper), *command[1:])
+    workdirs = {w: shutil.copytree(finished, base / w) for w in FULL}
+    before = {w: _export_files(d) for w, d in workdirs.items()}
+    commands = {
+        w: train(d, 3, *(["--noexport"] if w == "checkpoint" else [])) for w, d in workdirs.items()
+    }
+    out = base / "tool" / "grid.png"
+    out.parent.mkdir()
+    sample = ["gan_zoo.sample", f"--export={finished / 'export'}", f"--out={out}"]
+    full = run_scripts(
+        {
+            **{w: [str(wrapper), w, *c] for w, c in commands.items()},
+            "sample": [str(wrapper), "picture", *sample],
+        }
+    )
+    after = {w: _export_files(d) for w, d in workdirs.items()}
+    reruns = run_scripts(commands)
+    cases = {w: (workdirs[w], before[w], full[w], after[w], reruns[w]) for w in FULL}
+    return cases, (out, full["sample"])
+
+
+@pytest.mark.parametrize("writer", list(FULL))
+def test_a_full_disk_stops_the_run_with_one_line_and_the_same_command_resumes(full_disks, writer):
+    workdir, before, full, after, rerun = full_disks[0][writer]
+    step, what = FULL[writer]
     assert full.returncode == 2, full.stderr[-3000:]
     (line,) = full.stderr.splitlines()
-    assert line.startswith(f"error: no space left to write checkpoint ckpt-6 in {workdir}")
-    assert "needs about " in line and "KB free there" in line
-    assert f"the previous one, {workdir / 'checkpoints' / 'ckpt-4'}, is whole" in line
-    assert sorted(os.listdir(workdir / "checkpoints")) == [
-        "checkpoint",
-        "ckpt-2.data-00000-of-00001",
-        "ckpt-2.index",
-        "ckpt-4.data-00000-of-00001",
-        "ckpt-4.index",
-    ]  # the partial save is gone, so it does not keep the disk full
-    assert checkpoints.problem(str(workdir / "checkpoints" / "ckpt-4")) is None
-    resumed = run_script(*command)
-    assert resumed.returncode == 0 and not resumed.stderr, resumed.stderr[-3000:]
-    assert "(step 4, 2 epochs and 0 steps done)" in resumed.stdout
+    newest = workdir / "checkpoints" / f"ckpt-{step}"
+    if writer == "checkpoint":  # a checkpoint's own line says how much space it needs
+        assert line.startswith(f"error: no space left to write checkpoint ckpt-6 in {workdir}")
+        assert "needs about " in line and "KB free there" in line
+        assert f"the previous one, {newest}, is whole" in line
+    else:
+        assert line.startswith(f"error: no space left on the disk to write {workdir / what}")
+        assert f"checkpoint {newest} is whole" in line and "run the same command" in line
+    # Nothing half-written stays (it would keep the disk full), and nothing
+    # written before is lost: every file is still there, the export and the
+    # checkpoints byte for byte, every picture whole.
+    assert [p for p in after if storage.STAGING in p or "_temp" in p] == []
+    assert set(before) <= set(after)
+    kept = [p for p in before if p.startswith(("export/", "checkpoints/ckpt-"))]
+    assert {p: after[p] for p in kept} == {p: before[p] for p in kept}
+    for path in after:
+        if path.endswith(".png"):
+            Image.open(io.BytesIO(after[path])).verify()
+    assert checkpoints.problem(str(newest)) is None
+    assert rerun.returncode == 0 and not rerun.stderr, rerun.stderr[-3000:]
+    assert f"(step {step}, " in rerun.stdout
+    assert json.load(open(workdir / "summary.json"))["epochs_done"] == 3
+
+
+def test_a_tool_meets_a_full_disk_with_one_line_and_leaves_no_part_file(full_disks):
+    out, result = full_disks[1]
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.splitlines() == [
+        f"error: no space left on the disk to write {out}; free some space and run the same "
+        "command again."
+    ]
+    assert os.listdir(out.parent) == []
 
 
 def _export_files(directory):
@@ -295,3 +370,26 @@ def test_every_tool_meets_a_damaged_export_with_one_line(damaged_exports, tool, 
     assert line.startswith("error: ") and str(exports[part]) in line
     assert "damaged" in line and "--export_only" in line
     assert files_under(exports[part]) == before[part]
+
+
+def test_the_full_disk_line_names_the_file_wherever_the_writer_put_its_name():
+    import errno
+
+    import tensorflow as tf
+
+    # What TensorFlow 2.21's summary writer raised on a full tmpfs.
+    tensorboard = tf.errors.ResourceExhaustedError(
+        None,
+        None,
+        "{{function_node __wrapped__WriteSummary_device_/job:localhost/replica:0/task:0/device:"
+        "CPU:0}} /w/logs/events.out.tfevents.1.v2; No space left on device\n\tFailed to flush "
+        "11 events to /w/logs/events.out.tfevents.1.v2\n\tCould not flush events file.",
+    )
+    pillow = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # from the write: no name
+    assert storage.out_of_space(tensorboard) and storage.out_of_space(pillow)
+    assert storage.no_space_message(tensorboard, "free some.") == (
+        "no space left on the disk to write /w/logs/events.out.tfevents.1.v2; free some."
+    )
+    storage.name_the_file(pillow, "/w/samples/epoch_0003.png")
+    assert "to write /w/samples/epoch_0003.png;" in storage.no_space_message(pillow, "")
+    assert not storage.out_of_space(OSError(errno.EACCES, "Permission denied"))

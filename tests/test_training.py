@@ -218,10 +218,10 @@ def test_flagfile_reproduces_the_config_and_sample_cli_uses_the_export(tmp_path)
     ids=os.path.basename,
 )
 def test_every_shipped_flagfile_resolves_to_a_valid_config(path):
-    from gan_zoo import config
+    from gan_zoo import registry
 
-    given = config.parse_flagfile(open(path).read())
-    cfg = config.resolve(given)
+    given = registry.parse_flagfile(open(path).read())
+    cfg = registry.resolve(given)
     assert cfg.model == given["model"] and cfg.workdir == given["workdir"]
 
 

@@ -28,6 +28,7 @@ import os
 
 import tensorflow as tf
 
+from gan_zoo import storage
 from gan_zoo.datasets import base, images
 from gan_zoo.errors import UserError
 
@@ -153,16 +154,17 @@ def prepare(config) -> str:
         raise UserError(
             f"cannot write {flat} ({e}); the directory holding the LMDB must be writable."
         ) from None
-    with open(meta, "w") as f:
-        json.dump(
+    storage.write_text(
+        meta,
+        json.dumps(
             {
                 "count": count,
                 "image_size": config.image_size,
                 "category": category,
                 "skipped": source.skipped,
-            },
-            f,
-        )
+            }
+        ),
+    )
     return flat
 
 

@@ -127,7 +127,8 @@ def memorization(
         (:func:`training_batches`); one pass serves every set.
       real_train: optionally the first K images of that stream, scored against
         the rest of it (with ``held_out`` scored against the same rest), the
-        row of real data beside a model's.
+        row of real data beside a model's; and, as the control that the
+        score flags copies, against the whole stream, which holds them.
       space: as in :func:`nearest`.
       quantile: the held-out distances' quantile that counts as "too close".
 
@@ -141,7 +142,11 @@ def memorization(
     sets = [("samples", samples, 0), ("held_out", held_out, 0)]
     if real_train is not None:
         skip = len(real_train)
-        sets += [("real_train", real_train, skip), ("held_out_rest", held_out, skip)]
+        sets += [
+            ("real_train", real_train, skip),
+            ("held_out_rest", held_out, skip),
+            ("real_train_copies", real_train, 0),
+        ]
     queries = np.concatenate([np.asarray(images, np.float32) for _, images, _ in sets])
     first = np.concatenate([np.full(len(images), start) for _, images, start in sets])
     found = nearest(queries, batches(), first, space)
@@ -157,6 +162,9 @@ def memorization(
             distances["real_train"], distances["held_out_rest"], quantile
         )
         result["real_train"]["reference_images"] = found["streamed"] - skip
+        result["real_train"]["copies"] = _scores(
+            distances["real_train_copies"], distances["held_out"], quantile
+        )
     return result
 
 

@@ -13,7 +13,7 @@ confuse both").
 
 The cluster error (``val_cluster_error``, or ``test_`` without a validation
 split) labels each cluster with the majority label of its held-out members;
-see gan_zoo/evaluation/classification.py.
+see gan_zoo/label_errors.py.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import dataclasses
 
 import keras
 
+from gan_zoo import label_errors
 from gan_zoo.errors import UserError
-from gan_zoo.evaluation import classification
 from gan_zoo.models import categorical_code
 from gan_zoo.models.aae import AAE, AAEHparams
 from gan_zoo.settings import setting
@@ -72,7 +72,7 @@ class ClusteringAAE(AAE):
     def held_out_metrics(self, images, labels):
         clusters = self.categorical.categories(images).numpy()
         return {
-            "cluster_error": classification.cluster_error(
+            "cluster_error": label_errors.cluster_error(
                 clusters, labels.numpy(), self.num_categories
             )
         }

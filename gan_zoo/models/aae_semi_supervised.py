@@ -22,8 +22,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from gan_zoo import losses, optimizers
-from gan_zoo.evaluation import classification
+from gan_zoo import label_errors, losses, optimizers
 from gan_zoo.models import categorical_code
 from gan_zoo.models.aae import AAE, AAEHparams
 from gan_zoo.models.base import require_labels
@@ -121,7 +120,7 @@ class SemiSupervisedAAE(AAE):
 
     def held_out_metrics(self, images, labels):
         return {
-            "error": classification.classification_error(
+            "error": label_errors.classification_error(
                 self.categorical.categories(images).numpy(), labels.numpy()
             )
         }

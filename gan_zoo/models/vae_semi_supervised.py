@@ -45,8 +45,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_zoo import losses, networks, optimizers, priors
-from gan_zoo.evaluation import classification
+from gan_zoo import label_errors, losses, networks, optimizers, priors
 from gan_zoo.models.base import require_labels
 from gan_zoo.models.cvae import CVAE
 from gan_zoo.models.vae import VAEHparams
@@ -267,7 +266,7 @@ class SemiSupervisedVAE(CVAE):
                 for i in range(0, len(images), batch_size)
             ]
         )
-        return {"error": classification.classification_error(predicted, np.asarray(labels))}
+        return {"error": label_errors.classification_error(predicted, np.asarray(labels))}
 
     def get_config(self):
         return {
