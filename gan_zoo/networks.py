@@ -312,3 +312,56 @@ def conv_decoder(input_dim: int, image_shape, width: int = 32, name="decoder") -
         dtype=OUTPUT_DTYPE,
     )(h)
     return keras.Model(z, out, name=name)
+
+
+class TiedDense(layers.Layer):
+    """A dense layer whose kernel is the transpose of another Dense layer's
+    (the decoder W' = W^T of Rifai et al.'s autoencoders); it owns only its
+    bias. The kernel is reached through a function, not an attribute, so
+    that Keras tracks the variable once, in the layer that owns it, and an
+    optimizer given both networks' variables updates it once, with the
+    gradients of both uses."""
+
+    def __init__(self, tied_to: layers.Dense, units: int, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self._kernel = lambda: tied_to.kernel
+        self.units = units
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        kernel = ops.cast(self._kernel(), inputs.dtype)
+        return self.activation(ops.matmul(inputs, ops.transpose(kernel)) + self.bias)
+
+    def get_config(self):
+        # The layer it is tied to is another network's: whoever rebuilds the
+        # pair ties them again (tied_autoencoder).
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+        }
+
+
+def tied_autoencoder(image_shape, code_units: int) -> tuple[keras.Model, keras.Model]:
+    """Rifai et al. 2011's autoencoder: encoder h = sigmoid(W x + b) with
+    ``code_units`` units, and its :func:`tied_decoder`."""
+    x = keras.Input(tuple(image_shape), name="input")
+    code = layers.Dense(code_units, activation="sigmoid", name="code", dtype=OUTPUT_DTYPE)
+    encoder = keras.Model(x, code(layers.Flatten()(x)), name="encoder")
+    return encoder, tied_decoder(encoder)
+
+
+def tied_decoder(encoder: keras.Model) -> keras.Model:
+    """sigmoid(W^T h + c), reshaped to the image, where W is the kernel of
+    ``encoder``'s layer "code" (a :func:`tied_autoencoder` encoder)."""
+    code = encoder.get_layer("code")
+    image_shape = tuple(encoder.input_shape[1:])
+    h = keras.Input((code.units,), name="input")
+    pixels = TiedDense(
+        code, int(np.prod(image_shape)), "sigmoid", name="output", dtype=OUTPUT_DTYPE
+    )(h)
+    out = layers.Reshape(image_shape, name="reshape", dtype=OUTPUT_DTYPE)(pixels)
+    return keras.Model(h, out, name="decoder")

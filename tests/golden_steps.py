@@ -40,8 +40,16 @@ CASES = {
     "dae": {"model": "dae", "corruption": "salt_and_pepper"},
     "vae": {"model": "vae", "kl_warmup_epochs": 2},
     "cvae": {"model": "cvae"},
-    "cae": {"model": "cae", "contraction_weight": 0.1},
-    "cae_stochastic": {"model": "cae", "contraction": "stochastic", "contraction_weight": 0.1},
+    # Recorded before cae's paper default became Rifai's tied network: pinned
+    # to the untied MLP that the records guard; cae_tied is that network.
+    "cae": {"model": "cae", "contraction_weight": 0.1, "architecture": "mlp"},
+    "cae_stochastic": {
+        "model": "cae",
+        "contraction": "stochastic",
+        "contraction_weight": 0.1,
+        "architecture": "mlp",
+    },
+    "cae_tied": {"model": "cae", "contraction_weight": 0.1},
     "vae_semi_supervised": {"model": "vae_semi_supervised", "num_labels": 20},
     "aae": {"model": "aae"},
     "aae_mixture_conditional": {

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_config
 
-from gan_zoo import losses, networks, registry
+from gan_zoo import exported, losses, networks, registry, training
 from gan_zoo import pictures as drawing
 from gan_zoo.datasets import digits
 from gan_zoo.errors import UserError
@@ -96,7 +96,14 @@ def test_stochastic_penalty_tends_to_the_exact_one_as_the_noise_shrinks():
 
 
 def _model(tmp_path, model="cae", **overrides):
-    values = dict(model=model, batch_size=8, latent_dim=2, hidden_units=32, hidden_layers=1)
+    values = dict(
+        model=model,
+        batch_size=8,
+        latent_dim=2,
+        hidden_units=32,
+        hidden_layers=1,
+        architecture="mlp",
+    )
     cfg = tiny_config(tmp_path / model, **{**values, **overrides})
     return registry.model_class(model).from_flags(cfg, digits.load(), steps_per_epoch=2)
 
@@ -177,8 +184,101 @@ def test_get_config_round_trips(tmp_path):
     )
 
 
+# ----- Rifai et al.'s tied network ------------------------------------------------
+
+
+def test_tied_decoder_reads_the_encoders_kernel_and_owns_only_its_bias(tmp_path):
+    model = _model(tmp_path, architecture="tied", latent_dim=5)
+    kernel = model.encoder.get_layer("code").kernel
+    assert [v.path for v in model.decoder.trainable_variables] == ["output/bias"]
+    assert len({id(v) for v in model.autoencoder_variables}) == 3  # W, b, c: W once
+    h = tf.random.stateless_uniform((4, 5), [0, 2])
+    bias = model.decoder.trainable_variables[0]
+    by_hand = tf.sigmoid(h @ tf.transpose(kernel) + bias)
+    np.testing.assert_allclose(
+        model.decoder(h).numpy().reshape(4, -1), by_hand.numpy(), rtol=1e-5, atol=1e-6
+    )
+    # lambda = 0: the reconstruction alone moves W through both of its uses.
+    plain = _model(tmp_path / "plain", architecture="tied", latent_dim=5, contraction_weight=0.0)
+    plain.set_weights(model.get_weights())
+    x = _batch()["image"]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(losses.reconstruction_loss(x, plain(x), "bce"))
+    (both,) = [
+        g
+        for g, v in zip(
+            tape.gradient(loss, plain.autoencoder_variables), plain.autoencoder_variables
+        )
+        if v.path == "code/kernel"
+    ]
+    code = plain.encoder(x)
+    with tf.GradientTape() as tape:  # the decoder's use alone: the code held fixed
+        loss = tf.reduce_mean(
+            losses.reconstruction_loss(x, plain.decoder(tf.stop_gradient(code)), "bce")
+        )
+    decoder_only = tape.gradient(loss, plain.encoder.get_layer("code").kernel)
+    assert decoder_only is not None and not np.allclose(both.numpy(), decoder_only.numpy())
+
+
+def test_tied_penalty_is_the_exact_jacobian_norm(tmp_path):
+    model = _model(tmp_path, architecture="tied", latent_dim=5)
+    x = _batch()["image"]
+    np.testing.assert_allclose(
+        model.penalty(x).numpy(), losses.contractive_penalty(model.code, x).numpy(), rtol=1e-5
+    )
+    before = [v.numpy().copy() for v in model.autoencoder_variables]
+    logs = model.train_step(_batch())
+    assert float(logs["contraction"]) > 0
+    assert all(
+        not np.array_equal(b, v.numpy()) for b, v in zip(before, model.autoencoder_variables)
+    )
+
+
+def test_tied_model_round_trips_through_get_config_and_its_export(tmp_path):
+    model = _model(tmp_path, architecture="tied", latent_dim=5)
+    again = type(model).from_config(model.get_config())
+    again.set_weights(model.get_weights())
+    assert (
+        again.tied
+        and again.decoder.get_layer("output")._kernel() is again.encoder.get_layer("code").kernel
+    )
+    x = _batch()["image"]
+    np.testing.assert_allclose(again(x).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+    cfg = tiny_config(
+        tmp_path / "run", model="cae", architecture="tied", latent_dim=5, epochs=1, export=True
+    )
+    run = training.run(cfg, verbose=0)
+    signatures = exported.load_export(run.export_dir).module.signatures
+    code = signatures["encode"](images=x)["z"]
+    np.testing.assert_allclose(code, run.model.code(x), atol=1e-6)
+    np.testing.assert_allclose(
+        signatures["decode"](z=code)["images"], run.model.decode({"z": code}), atol=1e-6
+    )
+
+
+def test_the_tied_network_is_the_contractive_autoencoders_alone(tmp_path):
+    with pytest.raises(UserError, match="architecture"):
+        tiny_config(tmp_path, model="ae", architecture="tied")
+
+
 def test_bad_contraction_settings_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="--contraction='hessian' is not one of"):
         tiny_config(tmp_path / "a", model="cae", contraction="hessian")
     with pytest.raises(UserError, match="--contraction_noise=0.0 must be > 0"):
         tiny_config(tmp_path / "b", model="cae", contraction_noise=0.0)
+
+
+def test_held_out_metrics_say_what_the_penalty_buys(tmp_path):
+    model = _model(tmp_path, architecture="tied", latent_dim=5)
+    images = digits.load().arrays("test")[0][:30].astype(np.float32) / 255.0
+    scores = model.held_out_metrics(images, None, batch_size=16)  # two batches, one short
+    assert set(scores) == set(model.held_out_names)
+    x = tf.constant(images)
+    recon = losses.reconstruction_loss(x, model(x), "bce")
+    assert scores["recon"] == pytest.approx(float(tf.reduce_mean(recon)), rel=1e-5)
+    assert scores["contraction"] == pytest.approx(
+        float(tf.reduce_mean(losses.contractive_penalty(model.code, x))), rel=1e-4
+    )
+    # Noise moves the code, so the noisy copy rebuilds the clean digit worse.
+    assert scores["noisy_recon"] > scores["recon"]
+    assert model.held_out_metrics(images, None, batch_size=16) == scores  # one fixed draw

@@ -38,6 +38,9 @@ from gan_zoo.settings import check_choice, check_non_negative, check_positive, s
 class AEHparams(Hparams):
     """Every autoencoder's hyperparameters: its networks and reconstruction loss."""
 
+    # The --architecture values this family builds (a class attribute, no setting).
+    architectures = ("mlp", "conv")
+
     hidden_units: int = setting(1000, "Autoencoders: width of every hidden layer of the MLPs.")
     hidden_layers: int = setting(
         3, "Autoencoders: hidden layers of the encoder, decoder (and discriminator)."
@@ -45,7 +48,8 @@ class AEHparams(Hparams):
     architecture: str = setting(
         "mlp",
         "Autoencoders: mlp (--hidden_layers x --hidden_units ReLU) | conv (two stride-2 "
-        "convolutions each way).",
+        "convolutions each way) | tied (cae only: Rifai et al.'s one sigmoid layer of "
+        "--latent_dim units, decoded by the transposed weights).",
     )
     recon_loss: str = setting(
         "bce",
@@ -61,7 +65,7 @@ class AEHparams(Hparams):
 
     def validate(self, run) -> None:
         super().validate(run)
-        check_choice("architecture", self.architecture, ("mlp", "conv"))
+        check_choice("architecture", self.architecture, self.architectures)
         check_choice("recon_loss", self.recon_loss, losses.RECONSTRUCTION_LOSSES)
         check_positive("hidden_units", self.hidden_units)
         check_positive("hidden_layers", self.hidden_layers)
