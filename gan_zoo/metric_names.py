@@ -15,7 +15,7 @@ METRICS = ("parzen", "fid", "kid", "is", "coverage")
 # bounds that models with held-out metrics log every epoch on the validation
 # split (val_<name>), all of them lower-is-better.
 BEST = {"parzen": max, "fid": min}
-HELD_OUT_BEST = ("error", "cluster_error", "neg_elbo")
+HELD_OUT_BEST = ("error", "cluster_error", "neg_elbo", "noisy_recon")
 
 
 def best_log_key(metric: str) -> str:

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from gan_zoo import metric_names
 from gan_zoo.config import Config, RunConfig
 from gan_zoo.datasets import digits, image_folder, lsun, mnist, tfds_images
 from gan_zoo.errors import UserError
@@ -190,6 +191,13 @@ def resolve(overrides: Mapping[str, Any]) -> Config:
     dataset_loader(run.dataset)
     hparams = hparams_cls(**{k: v for k, v in values.items() if k in model_fields})
     cfg = Config(run, hparams).validate()
+    measured = model_class(model).held_out_names
+    if cfg.keep_best in metric_names.HELD_OUT_BEST and cfg.keep_best not in measured:
+        chooses = ", ".join(n for n in measured if n in metric_names.HELD_OUT_BEST)
+        raise UserError(
+            f"--model={model} does not measure {cfg.keep_best}; "
+            + (f"it measures {chooses}." if chooses else "use --keep_best=parzen or fid.")
+        )
     if cfg.eval_batch_stats and not model_class(model).can("preview_with_batch_stats"):
         raise UserError(
             f"--eval_batch_stats needs a generator with BatchNorm (dcgan); "

@@ -337,15 +337,17 @@ def test_held_out_metrics_are_error_rates_of_the_categories(tmp_path):
 
 
 def test_keep_best_by_a_held_out_error_needs_its_model_and_a_validation_split(tmp_path):
-    from gan_zoo import registry, training
+    from gan_zoo import training
     from gan_zoo.datasets.base import ArraySource
 
+    # Refused with the settings (so by --check too), before any data is read.
     with pytest.raises(UserError, match="--model=gan does not measure error; use --keep_best="):
-        training.run(tiny_config(tmp_path / "a", model="gan", keep_best="error"), verbose=0)
+        tiny_config(tmp_path / "a", model="gan", keep_best="error")
     with pytest.raises(UserError, match="does not measure error; it measures cluster_error"):
-        training.run(
-            tiny_config(tmp_path / "b", model="aae_clustering", keep_best="error"), verbose=0
-        )
+        tiny_config(tmp_path / "b", model="aae_clustering", keep_best="error")
+    with pytest.raises(UserError, match="--model=ae does not measure noisy_recon; use"):
+        tiny_config(tmp_path / "b", model="ae", keep_best="noisy_recon")
+    assert tiny_config(tmp_path / "e", model="cae", keep_best="noisy_recon").keep_best
     # The embedded digits have no validation split: the test digits would choose.
     with pytest.raises(UserError, match="no validation split here; for MNIST add --paper_split"):
         training.run(
@@ -354,7 +356,7 @@ def test_keep_best_by_a_held_out_error_needs_its_model_and_a_validation_split(tm
     images = np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.int32)
     with_validation = ArraySource("toy", {"train": images, "validation": images}, 10)
     cfg = tiny_config(tmp_path / "d", model="aae_semi_supervised", keep_best="error")
-    training._check_keep_best(cfg, registry.model_class(cfg.model), with_validation)
+    training._check_keep_best(cfg, with_validation)
 
 
 def test_keep_best_error_exports_the_epoch_with_the_lowest_validation_error(tmp_path, monkeypatch):
