@@ -4,6 +4,7 @@ computations, and the export that gan_zoo.evaluate --metrics=error reads."""
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -72,6 +73,28 @@ def test_a_step_moves_every_network_with_one_optimizer(tmp_path):
     for name, values in before.items():
         after = getattr(model, name).trainable_variables
         assert any(not np.array_equal(b, a.numpy()) for b, a in zip(values, after)), name
+
+
+def test_classification_only_steps_the_classifier_on_the_labels_alone(tmp_path):
+    model = _model(tmp_path, classification_only=True)
+    batch = _batch()
+    before = {
+        n: [v.numpy().copy() for v in getattr(model, n).trainable_variables]
+        for n in ("encoder", "decoder", "classifier")
+    }
+    logits = model.class_logits(batch["labelled_image"])
+    expected = keras.losses.sparse_categorical_crossentropy(
+        batch["labelled_label"], logits, from_logits=True
+    )
+    logs = model.train_step(batch)
+    assert float(logs["class_loss"]) == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)
+    for name, values in before.items():
+        moved = [
+            not np.array_equal(b, v.numpy())
+            for b, v in zip(values, getattr(model, name).trainable_variables)
+        ]
+        assert all(moved) if name == "classifier" else not any(moved), name
+    assert model.get_config()["classification_only"] is True
 
 
 def test_the_bounds_are_the_cvaes_summed_over_classes_by_hand(tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ import tensorflow as tf
 from gan_zoo import label_errors, losses, optimizers
 from gan_zoo.models import categorical_code
 from gan_zoo.models.aae import AAE, AAEHparams
-from gan_zoo.models.base import require_labels
+from gan_zoo.models.base import classification_only_setting, num_labels_setting, require_labels
 from gan_zoo.settings import check_non_negative, setting
 
 
@@ -34,15 +34,8 @@ class SemiSupervisedHparams(AAEHparams):
     c_learning_rate: float = setting(
         0.0, "aae_semi_supervised: learning rate of the classification phase; 0 = --learning_rate."
     )
-    num_labels: int = setting(
-        100, "aae_semi_supervised: labelled training examples, class-balanced (0 = all labels)."
-    )
-    classification_only: bool = setting(
-        False,
-        "aae_semi_supervised: train q(y|x) on the labelled examples alone, without the "
-        "reconstruction and regularization phases: the plain classifier of the same "
-        "network, the baseline the semi-supervised error is read against.",
-    )
+    num_labels: int = num_labels_setting()
+    classification_only: bool = classification_only_setting()
 
     def validate(self, run) -> None:
         super().validate(run)

@@ -70,6 +70,25 @@ def prior_setting():
     )
 
 
+def num_labels_setting():
+    """--num_labels, which the semi-supervised AAEs and M2 all have."""
+    return setting(
+        100,
+        "aae_semi_supervised, aae_dim_reduction, vae_semi_supervised: labelled training "
+        "examples, class-balanced (0 = all labels).",
+    )
+
+
+def classification_only_setting():
+    """--classification_only: the baseline a semi-supervised error is read against."""
+    return setting(
+        False,
+        "aae_semi_supervised, vae_semi_supervised: train q(y|x) on the labelled examples "
+        "alone, without the other networks and phases: the plain classifier of the same "
+        "network, the baseline the semi-supervised error is read against.",
+    )
+
+
 def require_labels(source, what: str) -> None:
     """Raises UserError unless ``source`` is labelled; ``what`` names the flag
     that needs the labels (``--model=cvae``, ``--conditional_prior``)."""

@@ -46,7 +46,11 @@ import numpy as np
 import tensorflow as tf
 
 from gan_zoo import label_errors, losses, networks, optimizers, priors
-from gan_zoo.models.base import require_labels
+from gan_zoo.models.base import (
+    classification_only_setting,
+    num_labels_setting,
+    require_labels,
+)
 from gan_zoo.models.cvae import CVAE
 from gan_zoo.models.vae import VAEHparams
 from gan_zoo.settings import check_non_negative, setting
@@ -56,11 +60,8 @@ from gan_zoo.settings import check_non_negative, setting
 class SemiSupervisedVAEHparams(VAEHparams):
     """A VAE's hyperparameters, the labelled subset and the classification weight."""
 
-    num_labels: int = setting(
-        100,
-        "aae_semi_supervised, vae_semi_supervised: labelled training examples, "
-        "class-balanced (0 = all labels).",
-    )
+    num_labels: int = num_labels_setting()
+    classification_only: bool = classification_only_setting()
     classification_weight: float = setting(
         0.1,
         "vae_semi_supervised: alpha, the weight of the labelled examples' -log q(y|x) "
@@ -127,12 +128,14 @@ class SemiSupervisedVAE(CVAE):
         latent_dim,
         labelled_share=1.0,
         classification_weight=0.1,
+        classification_only=False,
         **kwargs,
     ):
         super().__init__(encoder, decoder, latent_dim, **kwargs)
         self.classifier = classifier
         self.labelled_share = float(labelled_share)
         self.classification_weight = float(classification_weight)
+        self.classification_only = bool(classification_only)
         self.categorical = ClassPosterior(self)
 
     def metric_names(self):
@@ -166,6 +169,7 @@ class SemiSupervisedVAE(CVAE):
             super().model_kwargs(config, source, steps_per_epoch),
             labelled_share=min(1.0, (config.num_labels or total) / total),
             classification_weight=config.classification_weight,
+            classification_only=config.classification_only,
         )
 
     @classmethod
@@ -246,7 +250,19 @@ class SemiSupervisedVAE(CVAE):
         )
 
     def reconstruction_phase(self, batch):
-        """One step of every network on the paper's objective."""
+        """One step of every network on the paper's objective; with
+        ``classification_only``, of q(y|x) on the labels alone."""
+        if self.classification_only:
+            with tf.GradientTape() as tape:
+                logits = self.class_logits(batch["labelled_image"], training=True)
+                loss = losses.average(
+                    keras.losses.sparse_categorical_crossentropy(
+                        batch["labelled_label"], logits, from_logits=True
+                    )
+                )
+            optimizers.descend(self.ae_optimizer, tape, loss, self.classifier.trainable_variables)
+            self._track("class_loss", loss)
+            return
         with tf.GradientTape() as tape:
             terms = self.objective_terms(batch)
             loss = self.objective(terms)
@@ -273,4 +289,5 @@ class SemiSupervisedVAE(CVAE):
             **super().get_config(),
             "labelled_share": self.labelled_share,
             "classification_weight": self.classification_weight,
+            "classification_only": self.classification_only,
         }
