@@ -148,6 +148,16 @@ LAYOUTS = {
         "epoch",
         "record",
     ),
+    "helvetica": (
+        "run",
+        "parzen",
+        "fid",
+        "modes_covered",
+        "memorization_ratio",
+        "memorization_share",
+        "epoch",
+        "record",
+    ),
 }
 # Every other table name (a page's own table) has this layout.
 DETAIL = ("run", "paper", "ours", "epoch", "flagfile", "runtime", "record")
