@@ -47,6 +47,8 @@ METRICS = {
     "class_control": ("class control", 2, False),
     "neg_elbo": ("test −ELBO (nats)", 1, False),
     "recon_bce": ("reconstruction BCE per pixel", 3, False),
+    "contraction": ("‖∂h/∂x‖²_F", 1, False),
+    "noisy_recon_bce": ("BCE of noisy digits' reconstructions", 3, False),
     "class_accuracy": ("samples read as their label", 2, True),
     "svm_accuracy": ("linear SVM test accuracy", 2, True),
     "memorization_ratio": ("nearest-training-image distance / held-out's", 2, False),
@@ -148,6 +150,7 @@ LAYOUTS = {
         "epoch",
         "record",
     ),
+    "cae": ("run", "recon_bce", "contraction", "noisy_recon_bce", "epoch", "record"),
     "helvetica": (
         "run",
         "parzen",
