@@ -166,3 +166,27 @@ def test_trains_logs_its_error_exports_and_evaluates(tmp_path):
     # gan_zoo.evaluate --metrics=error, as for aae_semi_supervised.
     result = classification.export_error(export, digits.load())
     assert 0.0 <= result["test_error"] <= 1.0 and 0.0 <= result["class_control"] <= 1.0
+
+
+def test_binarize_draws_binary_pixels_at_their_grey_levels(tmp_path):
+    model = _model(tmp_path, binarize=True)
+    grey = tf.fill([2000, 28, 28, 1], 0.3)
+    drawn = model.binary(grey).numpy()
+    assert set(np.unique(drawn)) == {0.0, 1.0}
+    assert drawn.mean() == pytest.approx(0.3, abs=0.005)
+    assert not np.array_equal(drawn, model.binary(grey).numpy())  # anew per call
+    # Both bounds read binary images while training, grey ones otherwise.
+    seen = []
+    bound_terms = model.bound_terms
+
+    def spy(images, *args, **kwargs):
+        seen.append(np.unique(images.numpy()))
+        return bound_terms(images, *args, **kwargs)
+
+    model.bound_terms = spy
+    model.objective_terms(_batch(), training=True)
+    assert len(seen) == 2 and all(set(values) <= {0.0, 1.0} for values in seen)
+    seen.clear()
+    model.objective_terms(_batch(), training=False)
+    assert all(len(values) > 2 for values in seen)
+    assert model.get_config()["binarize"] is True

@@ -32,8 +32,8 @@ Readings: the paper's M2 MLPs (one hidden layer of 500 softplus units for
 q(z|x, y), p(x|y, z) and q(y|x), a 50-D z, Adam with rate 3e-4, beta_1 0.9,
 beta_2 0.999) are the defaults; Adam's batch of 100 holds 100 unlabelled and
 100 labelled images. The constant log p(y) = -log K is left out of both
-bounds. MNIST is not binarised: pixels are grey levels, the Bernoulli
-likelihood a cross-entropy against them. The paper's Gaussian prior on the
+bounds. MNIST is not binarised unless ``--binarize``: pixels are grey levels, the
+Bernoulli likelihood a cross-entropy against them. The paper's Gaussian prior on the
 weights (a weight decay of 1/N) is left out.
 """
 
@@ -62,6 +62,11 @@ class SemiSupervisedVAEHparams(VAEHparams):
 
     num_labels: int = num_labels_setting()
     classification_only: bool = classification_only_setting()
+    binarize: bool = setting(
+        False,
+        "vae_semi_supervised: train on binary pixels, each drawn anew every step as "
+        "Bernoulli(its grey level) (dynamic binarisation, as the paper's MNIST).",
+    )
     classification_weight: float = setting(
         0.1,
         "vae_semi_supervised: alpha, the weight of the labelled examples' -log q(y|x) "
@@ -129,6 +134,7 @@ class SemiSupervisedVAE(CVAE):
         labelled_share=1.0,
         classification_weight=0.1,
         classification_only=False,
+        binarize=False,
         **kwargs,
     ):
         super().__init__(encoder, decoder, latent_dim, **kwargs)
@@ -136,6 +142,7 @@ class SemiSupervisedVAE(CVAE):
         self.labelled_share = float(labelled_share)
         self.classification_weight = float(classification_weight)
         self.classification_only = bool(classification_only)
+        self.binarize = bool(binarize)
         self.categorical = ClassPosterior(self)
 
     def metric_names(self):
@@ -170,6 +177,7 @@ class SemiSupervisedVAE(CVAE):
             labelled_share=min(1.0, (config.num_labels or total) / total),
             classification_weight=config.classification_weight,
             classification_only=config.classification_only,
+            binarize=config.binarize,
         )
 
     @classmethod
@@ -214,6 +222,13 @@ class SemiSupervisedVAE(CVAE):
             tf.random.stateless_normal, (rows, self.latent_dim), self.seed_generator
         )
 
+    def binary(self, images):
+        """Each pixel 1 with probability its grey level, drawn anew per call."""
+        uniform = priors.replica_draw(
+            tf.random.stateless_uniform, tf.shape(images), self.seed_generator
+        )
+        return tf.cast(uniform < images, images.dtype)
+
     def class_bounds(self, images, training=False):
         """L(x, y) for every image and every class y, [N, K]: the images tiled
         once per class, class-major, through the CVAE's bound."""
@@ -227,6 +242,8 @@ class SemiSupervisedVAE(CVAE):
         """The loss's three parts, each averaged over its minibatch: the
         unlabelled bound U, the labelled bound L, and -log q(y|x) of the labels."""
         unlabelled, labelled = batch["image"], batch["labelled_image"]
+        if self.binarize and training:
+            unlabelled, labelled = self.binary(unlabelled), self.binary(labelled)
         labels = batch["labelled_label"]
         nll, kl = self.bound_terms(labelled, labels, self._normal(tf.shape(labels)[0]), training)
         logits = self.class_logits(labelled, training)
@@ -290,4 +307,5 @@ class SemiSupervisedVAE(CVAE):
             "labelled_share": self.labelled_share,
             "classification_weight": self.classification_weight,
             "classification_only": self.classification_only,
+            "binarize": self.binarize,
         }
