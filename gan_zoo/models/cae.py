@@ -4,8 +4,8 @@ The reconstruction error plus lambda times a penalty on how much the code
 moves with the input, ``--contraction``:
 
 - ``jacobian``: ||dh/dx||_F^2, the squared Frobenius norm of the encoder's
-  Jacobian at each training image, computed exactly (one backward pass per
-  code unit: cheap for the small codes of this zoo);
+  Jacobian at each training image, computed exactly: in Rifai et al.'s
+  closed form for the tied network, else one backward pass per code unit;
 - ``stochastic``: ||h(x + e) - h(x)||^2 / sigma^2 with e ~ N(0, sigma^2 I),
   ``sigma = --contraction_noise``, whose expectation tends to the Jacobian
   term as sigma shrinks; no second-order gradients.
@@ -32,7 +32,7 @@ the exact penalty, and the reconstruction loss of noisy digits against the
 clean ones, which a contracting code should keep low.
 
 Every epoch the run draws, besides the autoencoder's pictures (the 2-D code
-of held-out digits, for ``--latent_dim=2``), test digits with Gaussian noise
+of held-out digits, for ``--latent_dim=2``), held-out digits with Gaussian noise
 of std NOISY_DIGITS_STD, their reconstructions and the originals (the
 denoising autoencoder's picture).
 """

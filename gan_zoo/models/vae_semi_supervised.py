@@ -246,17 +246,22 @@ class SemiSupervisedVAE(CVAE):
             unlabelled, labelled = self.binary(unlabelled), self.binary(labelled)
         labels = batch["labelled_label"]
         nll, kl = self.bound_terms(labelled, labels, self._normal(tf.shape(labels)[0]), training)
-        logits = self.class_logits(labelled, training)
         bound = losses.marginal_bound(
             self.class_bounds(unlabelled, training), self.class_logits(unlabelled, training)
         )
         return {
             "unlabelled": losses.average(bound),
             "labelled": losses.average(nll + self.kl_weight() * kl),
-            "classification": losses.average(
-                keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-            ),
+            "classification": self.class_loss(labelled, labels, training),
         }
+
+    def class_loss(self, images, labels, training=False):
+        """-log q(y|x) of the labels, averaged over the minibatch."""
+        return losses.average(
+            keras.losses.sparse_categorical_crossentropy(
+                labels, self.class_logits(images, training), from_logits=True
+            )
+        )
 
     def objective(self, terms):
         """The weighted sum of :meth:`objective_terms`."""
@@ -271,12 +276,7 @@ class SemiSupervisedVAE(CVAE):
         ``classification_only``, of q(y|x) on the labels alone."""
         if self.classification_only:
             with tf.GradientTape() as tape:
-                logits = self.class_logits(batch["labelled_image"], training=True)
-                loss = losses.average(
-                    keras.losses.sparse_categorical_crossentropy(
-                        batch["labelled_label"], logits, from_logits=True
-                    )
-                )
+                loss = self.class_loss(batch["labelled_image"], batch["labelled_label"], True)
             optimizers.descend(self.ae_optimizer, tape, loss, self.classifier.trainable_variables)
             self._track("class_loss", loss)
             return
