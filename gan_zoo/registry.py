@@ -172,7 +172,8 @@ def resolve(overrides: Mapping[str, Any]) -> Config:
     if unknown:
         raise UserError(f"unknown setting(s): {', '.join(sorted(unknown))}.")
     model = overrides.get("model", RunConfig.model)
-    hparams_cls = model_class(model).Hparams
+    cls = model_class(model)
+    hparams_cls = cls.Hparams
     run_names, model_fields = (
         set(RunConfig.__dataclass_fields__),
         set(hparams_cls.__dataclass_fields__),
@@ -191,14 +192,14 @@ def resolve(overrides: Mapping[str, Any]) -> Config:
     dataset_loader(run.dataset)
     hparams = hparams_cls(**{k: v for k, v in values.items() if k in model_fields})
     cfg = Config(run, hparams).validate()
-    measured = model_class(model).held_out_names
+    measured = cls.held_out_names
     if cfg.keep_best in metric_names.HELD_OUT_BEST and cfg.keep_best not in measured:
         chooses = ", ".join(n for n in measured if n in metric_names.HELD_OUT_BEST)
         raise UserError(
             f"--model={model} does not measure {cfg.keep_best}; "
             + (f"it measures {chooses}." if chooses else "use --keep_best=parzen or fid.")
         )
-    if cfg.eval_batch_stats and not model_class(model).can("preview_with_batch_stats"):
+    if cfg.eval_batch_stats and not cls.can("preview_with_batch_stats"):
         raise UserError(
             f"--eval_batch_stats needs a generator with BatchNorm (dcgan); "
             f"--model={model} has none."

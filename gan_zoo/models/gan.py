@@ -210,16 +210,7 @@ class GAN(ZooModel):
             output_bias=networks.mean_image_logit(source),
             seed=config.seed,
         )
-        discriminator = networks.maxout_discriminator(
-            source.image_shape,
-            units=240,
-            pieces=5,
-            hidden_layers=2,
-            init_limit=0.005,
-            input_dropout=0.2,
-            hidden_dropout=0.5,
-            seed=config.seed + 1000,
-        )
+        discriminator = networks.maxout_discriminator(source.image_shape, seed=config.seed + 1000)
         return generator, discriminator
 
     @classmethod

@@ -252,14 +252,7 @@ class CifarGAN(GAN):
         return (
             fully_connected_generator(config.latent_dim, shape, config.width_factor, config.seed),
             networks.maxout_discriminator(
-                shape,
-                units=_width(1600, config.width_factor),
-                pieces=5,
-                hidden_layers=2,
-                init_limit=0.005,
-                input_dropout=0.2,
-                hidden_dropout=0.5,
-                seed=config.seed + 1000,
+                shape, units=_width(1600, config.width_factor), seed=config.seed + 1000
             ),
         )
 
