@@ -11,6 +11,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 
+import keras
 import tensorflow as tf
 
 
@@ -271,6 +272,12 @@ def stochastic_contractive_penalty(encode, images, noise, sigma: float):
     images = tf.convert_to_tensor(images)
     moved = encode(images + sigma * tf.cast(noise, images.dtype)) - encode(images)
     return tf.reduce_sum(tf.square(moved), axis=1) / (sigma * sigma)
+
+
+def label_nll(labels, logits):
+    """-log q(y|x) per example of the true labels (integers), from q's logits:
+    the classification phase of both semi-supervised models."""
+    return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
 
 def marginal_bound(bounds, logits):

@@ -97,11 +97,7 @@ class SemiSupervisedAAE(AAE):
         """The encoder's q(y|x) learns the labels of a labelled minibatch."""
         with tf.GradientTape() as tape:
             logits, _ = self.categorical.logits_and_z(batch["labelled_image"], training=True)
-            loss = losses.average(
-                keras.losses.sparse_categorical_crossentropy(
-                    batch["labelled_label"], logits, from_logits=True
-                )
-            )
+            loss = losses.average(losses.label_nll(batch["labelled_label"], logits))
         variables = self.encoder.trainable_variables
         optimizers.descend(self.c_optimizer, tape, loss, variables)
         self._track("class_loss", loss)

@@ -257,11 +257,7 @@ class SemiSupervisedVAE(CVAE):
 
     def class_loss(self, images, labels, training=False):
         """-log q(y|x) of the labels, averaged over the minibatch."""
-        return losses.average(
-            keras.losses.sparse_categorical_crossentropy(
-                labels, self.class_logits(images, training), from_logits=True
-            )
-        )
+        return losses.average(losses.label_nll(labels, self.class_logits(images, training)))
 
     def objective(self, terms):
         """The weighted sum of :meth:`objective_terms`."""
