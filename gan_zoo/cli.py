@@ -88,7 +88,14 @@ def run(main, check) -> None:
             message = execution.lost_task_message(e)
             if message is None:
                 raise
-            print(f"error: {message}", file=sys.stderr)
+            # TensorFlow's coordination service keeps logging from its own
+            # threads while the process ends (a restarted worker retrying its
+            # connection): those lines go to /dev/null, so this one is the last.
+            sys.stderr.flush()
+            terminal = os.dup(2)
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+            os.write(terminal, f"error: {message}\n".encode())
             sys.exit(1)
 
     app.run(guarded, flags_parser=parse_flags)
